@@ -1,0 +1,434 @@
+//! Reading a model's architecture from its Hugging Face `config.json`:
+//! `architecture_from_hf_config` turns the parsed JSON of a Llama, Mistral, Mixtral, Qwen2,
+//! Gemma, Phi-3 or GPT-2 config into an [`Architecture`], and `HfConfigError` says which field
+//! was missing or invalid and what it held.
+//!
+//! Defaults follow the `transformers` config classes (`LlamaConfig`, `MixtralConfig`,
+//! `Qwen2Config`, `GemmaConfig`, `Phi3Config`, `GPT2Config`): `num_key_value_heads` defaults
+//! to `num_attention_heads`, `head_dim` to `hidden_size / num_attention_heads`, GPT-2's
+//! `n_inner` to `4 * n_embd`, and `tie_word_embeddings` to true for Gemma and GPT-2 and false
+//! for the others. A JSON `null` counts as absent. Size fields without a class default
+//! (layers, widths, vocabulary) are required rather than silently defaulted.
+
+use serde_json::{Map, Value};
+
+use super::model::{Architecture, Bias, MlpKind, NormKind};
+
+/// The `model_type` values understood.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "mixtral", "qwen2", "gemma", "phi3", "gpt2"];
+
+/// Why a `config.json` could not be turned into an [`Architecture`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HfConfigError {
+    #[error("config.json must be a JSON object, got {found}")]
+    NotAnObject { found: &'static str },
+    #[error("config.json has no `{field}`")]
+    MissingField { field: &'static str },
+    #[error("config.json `{field}` = {value} is invalid: {reason}")]
+    InvalidField {
+        field: &'static str,
+        /// The offending value as JSON text (shortened if long).
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "config.json model_type `{model_type}` is not supported (supported: {})",
+        SUPPORTED_MODEL_TYPES.join(", ")
+    )]
+    UnsupportedModelType { model_type: String },
+}
+
+type Obj = Map<String, Value>;
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        let head: String = s.chars().take(57).collect();
+        format!("{head}...")
+    } else {
+        s
+    }
+}
+
+fn invalid(field: &'static str, v: &Value, reason: impl Into<String>) -> HfConfigError {
+    HfConfigError::InvalidField { field, value: shown(v), reason: reason.into() }
+}
+
+/// The field's value; `null` counts as absent.
+fn get<'a>(obj: &'a Obj, field: &str) -> Option<&'a Value> {
+    obj.get(field).filter(|v| !v.is_null())
+}
+
+/// A positive integer that fits in `u32`, if present.
+fn opt_u32(obj: &Obj, field: &'static str) -> Result<Option<u32>, HfConfigError> {
+    let Some(v) = get(obj, field) else {
+        return Ok(None);
+    };
+    let n = v.as_u64().ok_or_else(|| invalid(field, v, "expected a non-negative integer"))?;
+    let n = u32::try_from(n).map_err(|_| invalid(field, v, "too large"))?;
+    if n == 0 {
+        return Err(invalid(field, v, "must be positive"));
+    }
+    Ok(Some(n))
+}
+
+fn req_u32(obj: &Obj, field: &'static str) -> Result<u32, HfConfigError> {
+    opt_u32(obj, field)?.ok_or(HfConfigError::MissingField { field })
+}
+
+fn opt_bool(obj: &Obj, field: &'static str) -> Result<Option<bool>, HfConfigError> {
+    get(obj, field).map(|v| v.as_bool().ok_or_else(|| invalid(field, v, "expected true or false"))).transpose()
+}
+
+/// `hidden / heads`, which must divide exactly.
+fn derived_head_dim(obj: &Obj, hidden_field: &'static str, hidden: u32, heads: u32) -> Result<u32, HfConfigError> {
+    if hidden % heads != 0 {
+        let v = get(obj, hidden_field).cloned().unwrap_or(Value::Null);
+        return Err(invalid(
+            hidden_field,
+            &v,
+            format!("not a multiple of the head count {heads}, and no head_dim is given"),
+        ));
+    }
+    Ok(hidden / heads)
+}
+
+/// The [`Architecture`] described by a Hugging Face `config.json` (already parsed).
+///
+/// `model_type` picks the layer shapes: `llama`, `mistral`, `mixtral`, `qwen2`, `gemma` and
+/// `phi3` are gated-MLP / RMSNorm / rotary models (`hidden_act` is not consulted: it does not
+/// tell a gated MLP from a plain one, Gemma's gated MLP uses GELU); `gpt2` is the plain-MLP /
+/// LayerNorm / learned-position model. Qwen2 always has q/k/v biases; for the others
+/// `attention_bias: true` is read as q/k/v biases (Llama also biases `o_proj` then, `hidden`
+/// parameters per layer that this model does not count) and `mlp_bias: true` is rejected.
+/// MoE: `num_local_experts` (Mixtral) or `num_experts`, with `num_experts_per_tok`.
+pub fn architecture_from_hf_config(json: &Value) -> Result<Architecture, HfConfigError> {
+    let obj = json.as_object().ok_or(HfConfigError::NotAnObject { found: json_kind(json) })?;
+    let model_type = match get(obj, "model_type") {
+        None => {
+            return Err(HfConfigError::MissingField { field: "model_type" });
+        }
+        Some(v) => v.as_str().ok_or_else(|| invalid("model_type", v, "expected a string"))?,
+    };
+    match model_type {
+        "gpt2" => gpt2(obj),
+        "llama" | "mistral" | "mixtral" | "qwen2" | "gemma" | "phi3" => llama_like(obj, model_type),
+        other => Err(HfConfigError::UnsupportedModelType { model_type: other.to_string() }),
+    }
+}
+
+fn llama_like(obj: &Obj, model_type: &str) -> Result<Architecture, HfConfigError> {
+    let layers = req_u32(obj, "num_hidden_layers")?;
+    let hidden = req_u32(obj, "hidden_size")?;
+    let heads = req_u32(obj, "num_attention_heads")?;
+    let kv_heads = opt_u32(obj, "num_key_value_heads")?.unwrap_or(heads);
+    if heads % kv_heads != 0 {
+        let v = get(obj, "num_key_value_heads").cloned().unwrap_or(Value::Null);
+        return Err(invalid("num_key_value_heads", &v, format!("must divide num_attention_heads ({heads})")));
+    }
+    let head_dim = match opt_u32(obj, "head_dim")? {
+        Some(d) => d,
+        None => derived_head_dim(obj, "hidden_size", hidden, heads)?,
+    };
+    let intermediate = req_u32(obj, "intermediate_size")?;
+    let vocab = req_u32(obj, "vocab_size")?;
+    let tied_embeddings = opt_bool(obj, "tie_word_embeddings")?.unwrap_or(model_type == "gemma");
+
+    // Qwen2 hard-codes q/k/v biases; the others follow `attention_bias` (default false).
+    let attention_bias = opt_bool(obj, "attention_bias")?.unwrap_or(false);
+    let bias = if model_type == "qwen2" || attention_bias { Bias::Qkv } else { Bias::None };
+    if opt_bool(obj, "mlp_bias")?.unwrap_or(false) {
+        return Err(invalid("mlp_bias", &Value::Bool(true), "MLP biases on a gated MLP are not supported"));
+    }
+
+    let (experts_field, experts) = match opt_u32(obj, "num_local_experts")? {
+        Some(n) => ("num_local_experts", Some(n)),
+        None => ("num_experts", opt_u32(obj, "num_experts")?),
+    };
+    let (experts, experts_per_token) = match experts {
+        None if model_type == "mixtral" => {
+            return Err(HfConfigError::MissingField { field: "num_local_experts" });
+        }
+        None => (0, 0),
+        Some(n) => {
+            let k = req_u32(obj, "num_experts_per_tok")?;
+            if k > n {
+                let v = get(obj, "num_experts_per_tok").cloned().unwrap_or(Value::Null);
+                return Err(invalid("num_experts_per_tok", &v, format!("more than {experts_field} ({n})")));
+            }
+            (n, k)
+        }
+    };
+
+    Ok(Architecture {
+        layers,
+        hidden,
+        heads,
+        kv_heads,
+        head_dim,
+        intermediate,
+        vocab,
+        tied_embeddings,
+        mlp: MlpKind::Gated,
+        norm: NormKind::RmsNorm,
+        bias,
+        learned_positions: 0,
+        experts,
+        experts_per_token,
+    })
+}
+
+fn gpt2(obj: &Obj) -> Result<Architecture, HfConfigError> {
+    let layers = req_u32(obj, "n_layer")?;
+    let hidden = req_u32(obj, "n_embd")?;
+    let heads = req_u32(obj, "n_head")?;
+    let head_dim = derived_head_dim(obj, "n_embd", hidden, heads)?;
+    let intermediate = match opt_u32(obj, "n_inner")? {
+        Some(n) => n,
+        None => hidden
+            .checked_mul(4)
+            .ok_or_else(|| invalid("n_embd", &Value::from(hidden), "4 * n_embd (the default n_inner) overflows"))?,
+    };
+    let learned_positions = req_u32(obj, "n_positions")?;
+    let vocab = req_u32(obj, "vocab_size")?;
+    let tied_embeddings = opt_bool(obj, "tie_word_embeddings")?.unwrap_or(true);
+    Ok(Architecture {
+        layers,
+        hidden,
+        heads,
+        kv_heads: heads,
+        head_dim,
+        intermediate,
+        vocab,
+        tied_embeddings,
+        mlp: MlpKind::Plain,
+        norm: NormKind::LayerNorm,
+        bias: Bias::All,
+        learned_positions,
+        experts: 0,
+        experts_per_token: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::presets::find_preset;
+    use super::*;
+    use serde_json::json;
+
+    fn preset(name: &str) -> Architecture {
+        find_preset(name).unwrap().arch.clone()
+    }
+
+    #[test]
+    fn llama_2_7b() {
+        // Abridged huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json
+        let cfg = json!({
+            "architectures": ["LlamaForCausalLM"],
+            "hidden_act": "silu",
+            "hidden_size": 4096,
+            "intermediate_size": 11008,
+            "max_position_embeddings": 4096,
+            "model_type": "llama",
+            "num_attention_heads": 32,
+            "num_hidden_layers": 32,
+            "num_key_value_heads": 32,
+            "rms_norm_eps": 1e-05,
+            "tie_word_embeddings": false,
+            "torch_dtype": "float16",
+            "vocab_size": 32000
+        });
+        assert_eq!(architecture_from_hf_config(&cfg).unwrap(), preset("llama-2-7b"));
+    }
+
+    #[test]
+    fn llama_defaults() {
+        // No num_key_value_heads, head_dim or tie_word_embeddings.
+        let cfg = json!({
+            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+            "head_dim": null
+        });
+        let a = architecture_from_hf_config(&cfg).unwrap();
+        assert_eq!((a.kv_heads, a.head_dim, a.tied_embeddings), (4, 16, false));
+        assert_eq!((a.bias, a.experts, a.experts_per_token), (Bias::None, 0, 0));
+    }
+
+    #[test]
+    fn llama_3_2_1b_tied() {
+        let cfg = json!({
+            "model_type": "llama", "num_hidden_layers": 16, "hidden_size": 2048,
+            "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64,
+            "intermediate_size": 8192, "vocab_size": 128256, "tie_word_embeddings": true,
+            "hidden_act": "silu", "attention_bias": false, "mlp_bias": false
+        });
+        assert_eq!(architecture_from_hf_config(&cfg).unwrap(), preset("llama-3.2-1b"));
+    }
+
+    #[test]
+    fn gpt2() {
+        // Abridged huggingface.co/openai-community/gpt2/blob/main/config.json
+        let cfg = json!({
+            "activation_function": "gelu_new",
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "n_ctx": 1024,
+            "n_embd": 768,
+            "n_head": 12,
+            "n_inner": null,
+            "n_layer": 12,
+            "n_positions": 1024,
+            "vocab_size": 50257
+        });
+        assert_eq!(architecture_from_hf_config(&cfg).unwrap(), preset("gpt2"));
+    }
+
+    #[test]
+    fn mixtral() {
+        // Abridged huggingface.co/mistralai/Mixtral-8x7B-v0.1/blob/main/config.json
+        let cfg = json!({
+            "architectures": ["MixtralForCausalLM"],
+            "hidden_act": "silu",
+            "hidden_size": 4096,
+            "intermediate_size": 14336,
+            "model_type": "mixtral",
+            "num_attention_heads": 32,
+            "num_experts_per_tok": 2,
+            "num_hidden_layers": 32,
+            "num_key_value_heads": 8,
+            "num_local_experts": 8,
+            "tie_word_embeddings": false,
+            "vocab_size": 32000
+        });
+        assert_eq!(architecture_from_hf_config(&cfg).unwrap(), preset("mixtral-8x7b"));
+    }
+
+    #[test]
+    fn qwen2_gemma_phi3() {
+        let qwen = json!({
+            "model_type": "qwen2", "num_hidden_layers": 24, "hidden_size": 896,
+            "num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864,
+            "vocab_size": 151936, "tie_word_embeddings": true, "hidden_act": "silu"
+        });
+        assert_eq!(architecture_from_hf_config(&qwen).unwrap(), preset("qwen2.5-0.5b"));
+        // Gemma ties by default and has head_dim 256 != hidden / heads.
+        let gemma = json!({
+            "model_type": "gemma", "num_hidden_layers": 28, "hidden_size": 3072,
+            "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256,
+            "intermediate_size": 24576, "vocab_size": 256000, "hidden_act": "gelu"
+        });
+        assert_eq!(architecture_from_hf_config(&gemma).unwrap(), preset("gemma-7b"));
+        let phi3 = json!({
+            "model_type": "phi3", "num_hidden_layers": 32, "hidden_size": 3072,
+            "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 8192,
+            "vocab_size": 32064, "tie_word_embeddings": false, "hidden_act": "silu"
+        });
+        assert_eq!(architecture_from_hf_config(&phi3).unwrap(), preset("phi-3-mini"));
+    }
+
+    #[test]
+    fn missing_field() {
+        let cfg = json!({
+            "model_type": "llama", "num_hidden_layers": 32, "num_attention_heads": 32,
+            "intermediate_size": 11008, "vocab_size": 32000
+        });
+        let err = architecture_from_hf_config(&cfg).unwrap_err();
+        assert_eq!(err, HfConfigError::MissingField { field: "hidden_size" });
+        assert_eq!(err.to_string(), "config.json has no `hidden_size`");
+
+        let no_type = json!({ "hidden_size": 4096 });
+        assert_eq!(
+            architecture_from_hf_config(&no_type).unwrap_err(),
+            HfConfigError::MissingField { field: "model_type" }
+        );
+        let gpt = json!({ "model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12 });
+        assert_eq!(
+            architecture_from_hf_config(&gpt).unwrap_err(),
+            HfConfigError::MissingField { field: "n_positions" }
+        );
+        let moe = json!({
+            "model_type": "mixtral", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+            "num_local_experts": 8
+        });
+        assert_eq!(
+            architecture_from_hf_config(&moe).unwrap_err(),
+            HfConfigError::MissingField { field: "num_experts_per_tok" }
+        );
+    }
+
+    #[test]
+    fn invalid_fields_name_field_and_value() {
+        let base = json!({
+            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100
+        });
+        let with = |k: &str, v: Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            architecture_from_hf_config(&c).unwrap_err()
+        };
+        let err = with("hidden_size", json!("4096"));
+        assert!(
+            matches!(&err, HfConfigError::InvalidField { field: "hidden_size", value, .. } if value == "\"4096\""),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`hidden_size` = \"4096\""), "{err}");
+        assert!(matches!(
+            with("num_hidden_layers", json!(0)),
+            HfConfigError::InvalidField { field: "num_hidden_layers", .. }
+        ));
+        assert!(matches!(with("vocab_size", json!(-1)), HfConfigError::InvalidField { field: "vocab_size", .. }));
+        assert!(matches!(with("vocab_size", json!(1.5)), HfConfigError::InvalidField { field: "vocab_size", .. }));
+        assert!(matches!(
+            with("vocab_size", json!(5_000_000_000u64)),
+            HfConfigError::InvalidField { field: "vocab_size", .. }
+        ));
+        assert!(matches!(
+            with("num_key_value_heads", json!(3)),
+            HfConfigError::InvalidField { field: "num_key_value_heads", .. }
+        ));
+        assert!(matches!(with("hidden_size", json!(66)), HfConfigError::InvalidField { field: "hidden_size", .. }));
+        assert!(matches!(
+            with("tie_word_embeddings", json!("yes")),
+            HfConfigError::InvalidField { field: "tie_word_embeddings", .. }
+        ));
+        assert!(matches!(with("mlp_bias", json!(true)), HfConfigError::InvalidField { field: "mlp_bias", .. }));
+        let err = with("model_type", json!("t5"));
+        assert_eq!(err, HfConfigError::UnsupportedModelType { model_type: "t5".into() });
+        assert!(err.to_string().contains("llama"), "{err}");
+        let mut moe = base.clone();
+        moe["num_local_experts"] = json!(4);
+        moe["num_experts_per_tok"] = json!(5);
+        assert!(matches!(
+            architecture_from_hf_config(&moe).unwrap_err(),
+            HfConfigError::InvalidField { field: "num_experts_per_tok", .. }
+        ));
+        assert_eq!(
+            architecture_from_hf_config(&json!([1, 2])).unwrap_err(),
+            HfConfigError::NotAnObject { found: "an array" }
+        );
+    }
+
+    #[test]
+    fn attention_bias_and_num_experts() {
+        let cfg = json!({
+            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+            "attention_bias": true, "num_experts": 4, "num_experts_per_tok": 1
+        });
+        let a = architecture_from_hf_config(&cfg).unwrap();
+        assert_eq!((a.bias, a.experts, a.experts_per_token), (Bias::Qkv, 4, 1));
+    }
+}

@@ -1,0 +1,505 @@
+//! The `vramgate.io/*` key contract: string fields -> a resolved [`Job`] and GPU choice.
+//!
+//! One table of keys serves both doors: the webhook reads them from a workload's annotations
+//! (prefix `vramgate.io/`), and `vramgate estimate` takes them as `--KEY VALUE` flags. Every
+//! value is parsed strictly; every bad field is reported (key, value, what is accepted) and all
+//! problems of one request come back together. Nothing a user sent is dropped: an unknown
+//! `vramgate.io/` key is an error too. Pure: no I/O.
+
+use crate::estimate::hf_config::architecture_from_hf_config;
+use crate::estimate::presets::{find_preset, suggest_presets};
+use crate::estimate::units::parse_count;
+use crate::estimate::*;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// Annotation prefix.
+pub const PREFIX: &str = "vramgate.io/";
+
+/// Input keys, in documentation order.
+pub const INPUT_KEYS: &[&str] = &[
+    "model",
+    "parameters",
+    "architecture",
+    "hf-config",
+    "workload",
+    "precision",
+    "optimizer",
+    "fine-tuning",
+    "lora-rank",
+    "lora-targets",
+    "micro-batch-size",
+    "sequence-length",
+    "activation-checkpointing",
+    "attention",
+    "strategy",
+    "hybrid-shard-group",
+    "tensor-parallel",
+    "pipeline-parallel",
+    "offload",
+    "kv-cache-dtype",
+    "weight-quantization",
+    "training-tokens",
+    "mfu",
+    "gpu",
+    "gpus",
+];
+
+/// Output keys the mutating webhook writes; accepted on input (a re-submitted object carries
+/// them) and ignored by the estimate.
+pub const OUTPUT_KEYS: &[&str] =
+    &["estimated-memory-per-gpu", "estimated-gpus", "estimated-gpu-hours", "estimated-cost-usd", "decision"];
+
+/// Longest value accepted for any key (a `config.json` for `hf-config` may be longer).
+pub const MAX_VALUE_LEN: usize = 1024;
+pub const MAX_HF_CONFIG_LEN: usize = 256 * 1024;
+
+/// A parsed request: the job (without GPU count, which the caller knows) and the GPU name asked
+/// for, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub job: Job,
+    /// `gpu` key, as written.
+    pub gpu: Option<String>,
+    /// `gpus` key.
+    pub gpus: Option<u32>,
+}
+
+fn problem(key: &str, message: String) -> Problem {
+    Problem { field: key.to_string(), message }
+}
+
+fn shown(v: &str) -> String {
+    let v: String = v.chars().take(64).collect();
+    v.escape_default().to_string()
+}
+
+fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u32, Problem> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n >= min && n <= max => Ok(n as u32),
+        _ => Err(problem(key, format!("'{}' is not accepted; accepted: a whole number from {min} to {max}", shown(v)))),
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, Problem> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(problem(key, format!("'{}' is not accepted; accepted: true or false", shown(v)))),
+    }
+}
+
+fn parse_choice<T: FromStr<Err = UnknownChoice>>(key: &str, v: &str) -> Result<T, Problem> {
+    T::from_str(v).map_err(|e| problem(key, format!("'{}' is not accepted; accepted: {}", shown(v), e.accepted)))
+}
+
+/// Parses `layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=..,
+/// tied=true,mlp=gated|plain,experts=8,experts-per-token=2,norm=rmsnorm|layernorm,
+/// bias=none|qkv|all,positions=N]`.
+pub fn parse_architecture(v: &str) -> Result<Architecture, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some((k, val)) => {
+                let k = k.trim().to_ascii_lowercase().replace('_', "-");
+                if seen.insert(k.clone(), val.trim().to_string()).is_some() {
+                    errs.push(format!("'{k}' is given twice"));
+                }
+            }
+            None => errs.push(format!("'{}' is not key=value", shown(part))),
+        }
+    }
+    let num = |errs: &mut Vec<String>, k: &str, required: bool| -> Option<u32> {
+        match seen.get(k) {
+            None if required => {
+                errs.push(format!("'{k}' is missing"));
+                None
+            }
+            None => None,
+            Some(s) => match s.parse::<u64>() {
+                Ok(n) if n <= 10_000_000 => Some(n as u32),
+                _ => {
+                    errs.push(format!("{k}='{}' is not a whole number up to 10,000,000", shown(s)));
+                    None
+                }
+            },
+        }
+    };
+    let layers = num(&mut errs, "layers", true);
+    let hidden = num(&mut errs, "hidden", true);
+    let heads = num(&mut errs, "heads", true);
+    let kv = num(&mut errs, "kv-heads", false);
+    let head_dim = num(&mut errs, "head-dim", false);
+    let inter = num(&mut errs, "intermediate", true);
+    let vocab = num(&mut errs, "vocab", true);
+    let experts = num(&mut errs, "experts", false).unwrap_or(0);
+    let ept = num(&mut errs, "experts-per-token", false).unwrap_or(0);
+    let positions = num(&mut errs, "positions", false).unwrap_or(0);
+    let tied = match seen.get("tied").map(|s| s.to_ascii_lowercase()) {
+        None => false,
+        Some(s) if s == "true" => true,
+        Some(s) if s == "false" => false,
+        Some(s) => {
+            errs.push(format!("tied='{}' is not true or false", shown(&s)));
+            false
+        }
+    };
+    let mlp = match seen.get("mlp").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("gated") | Some("swiglu") | Some("geglu") => MlpKind::Gated,
+        Some("plain") | Some("gelu") | Some("relu") => MlpKind::Plain,
+        Some(s) => {
+            errs.push(format!("mlp='{}' is not accepted; accepted: gated (swiglu, geglu), plain (gelu)", shown(s)));
+            MlpKind::Gated
+        }
+    };
+    let norm = match seen.get("norm").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("rmsnorm") => NormKind::RmsNorm,
+        Some("layernorm") => NormKind::LayerNorm,
+        Some(s) => {
+            errs.push(format!("norm='{}' is not accepted; accepted: rmsnorm, layernorm", shown(s)));
+            NormKind::RmsNorm
+        }
+    };
+    let bias = match seen.get("bias").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("none") => Bias::None,
+        Some("qkv") => Bias::Qkv,
+        Some("all") => Bias::All,
+        Some(s) => {
+            errs.push(format!("bias='{}' is not accepted; accepted: none, qkv, all", shown(s)));
+            Bias::None
+        }
+    };
+    const KNOWN: &[&str] = &[
+        "layers",
+        "hidden",
+        "heads",
+        "kv-heads",
+        "head-dim",
+        "intermediate",
+        "vocab",
+        "tied",
+        "mlp",
+        "experts",
+        "experts-per-token",
+        "norm",
+        "bias",
+        "positions",
+    ];
+    for k in seen.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            errs.push(format!("unknown field '{}'; accepted: {}", shown(k), KNOWN.join(", ")));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let (layers, hidden, heads, inter, vocab) =
+        (layers.unwrap(), hidden.unwrap(), heads.unwrap(), inter.unwrap(), vocab.unwrap());
+    let head_dim = head_dim.unwrap_or(hidden.checked_div(heads).unwrap_or(0));
+    let arch = Architecture {
+        layers,
+        hidden,
+        heads,
+        kv_heads: kv.unwrap_or(heads),
+        head_dim,
+        intermediate: inter,
+        vocab,
+        tied_embeddings: tied,
+        mlp,
+        norm,
+        bias,
+        learned_positions: positions,
+        experts,
+        experts_per_token: ept,
+    };
+    arch.validate()?;
+    Ok(arch)
+}
+
+/// Renders an architecture the way [`parse_architecture`] reads it.
+pub fn render_architecture(a: &Architecture) -> String {
+    let mut s = format!(
+        "layers={},hidden={},heads={},kv-heads={},head-dim={},intermediate={},vocab={},tied={},mlp={},norm={},bias={}",
+        a.layers,
+        a.hidden,
+        a.heads,
+        a.kv_heads,
+        a.head_dim,
+        a.intermediate,
+        a.vocab,
+        a.tied_embeddings,
+        match a.mlp {
+            MlpKind::Gated => "gated",
+            MlpKind::Plain => "plain",
+        },
+        match a.norm {
+            NormKind::RmsNorm => "rmsnorm",
+            NormKind::LayerNorm => "layernorm",
+        },
+        match a.bias {
+            Bias::None => "none",
+            Bias::Qkv => "qkv",
+            Bias::All => "all",
+        }
+    );
+    if a.learned_positions > 0 {
+        s.push_str(&format!(",positions={}", a.learned_positions));
+    }
+    if a.experts > 0 {
+        s.push_str(&format!(",experts={},experts-per-token={}", a.experts, a.experts_per_token));
+    }
+    s
+}
+
+fn parse_lora_targets(v: &str) -> Result<LoraTargets, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "attention" => return Ok(LoraTargets::Attention),
+        "all-linear" | "all_linear" => return Ok(LoraTargets::AllLinear),
+        _ => {}
+    }
+    let mut mods = Vec::new();
+    let mut bad = Vec::new();
+    for m in v.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        match LoraModule::parse(m) {
+            Some(x) if !mods.contains(&x) => mods.push(x),
+            Some(_) => bad.push(format!("{} twice", shown(m))),
+            None => bad.push(shown(m)),
+        }
+    }
+    if !bad.is_empty() || mods.is_empty() {
+        return Err(format!(
+            "'{}' is not accepted ({}); accepted: attention, all-linear, or a comma list of {}",
+            shown(v),
+            if bad.is_empty() { "no module named".to_string() } else { format!("unknown: {}", bad.join(", ")) },
+            LoraModule::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(LoraTargets::Modules(mods))
+}
+
+/// Resolves the model fields (`model`, `parameters`, `architecture`, `hf-config`); exactly one
+/// must be given.
+fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> Option<Model> {
+    let given: Vec<&str> =
+        ["model", "parameters", "architecture", "hf-config"].into_iter().filter(|k| f.contains_key(*k)).collect();
+    if given.is_empty() {
+        problems.push(problem(
+            "model",
+            "no model given; set one of model (a preset or Hugging Face id), parameters (e.g. 7B) or architecture"
+                .into(),
+        ));
+        return None;
+    }
+    if given.len() > 1 {
+        problems.push(problem(
+            given[1],
+            format!(
+                "give only one of {}; both {} and {} are set",
+                "model, parameters, architecture, hf-config", given[0], given[1]
+            ),
+        ));
+        return None;
+    }
+    let key = given[0];
+    let v = &f[key];
+    match key {
+        "model" => match find_preset(v) {
+            Some(p) => Some(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone())),
+            None => {
+                let s = suggest_presets(v);
+                problems.push(problem(
+                    "model",
+                    format!("unknown model '{}'; closest presets: {}; or give parameters or architecture (`vramgate catalog` lists presets)", shown(v), s.join(", ")),
+                ));
+                None
+            }
+        },
+        "parameters" => match parse_count(v) {
+            Ok(n) if n >= 1e6 => Some(Model::from_param_count(n as u64)),
+            Ok(_) => {
+                problems.push(problem(
+                    "parameters",
+                    format!(
+                        "'{}' is under one million parameters; accepted: a count such as 350M, 7B, 6.74e9",
+                        shown(v)
+                    ),
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(problem("parameters", e.to_string()));
+                None
+            }
+        },
+        "architecture" => match parse_architecture(v) {
+            Ok(a) => Some(Model::from_arch("custom", ModelSource::Architecture, a)),
+            Err(errs) => {
+                for e in errs {
+                    problems.push(problem("architecture", e));
+                }
+                None
+            }
+        },
+        _ => {
+            let parsed: Result<serde_json::Value, _> = serde_json::from_str(v);
+            match parsed
+                .map_err(|e| e.to_string())
+                .and_then(|j| architecture_from_hf_config(&j).map_err(|e| e.to_string()))
+            {
+                Ok(a) => match a.validate() {
+                    Ok(()) => Some(Model::from_arch("hf-config", ModelSource::HfConfig, a)),
+                    Err(errs) => {
+                        problems.extend(errs.into_iter().map(|e| problem("hf-config", e)));
+                        None
+                    }
+                },
+                Err(e) => {
+                    problems.push(problem("hf-config", e));
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Builds a [`Request`] from `key -> value` fields (keys without the `vramgate.io/` prefix).
+pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Problem>> {
+    let mut problems = Vec::new();
+    for (k, v) in fields {
+        if !INPUT_KEYS.contains(&k.as_str()) && !OUTPUT_KEYS.contains(&k.as_str()) {
+            problems.push(problem(k, format!("unknown key; accepted keys: {}", INPUT_KEYS.join(", "))));
+        }
+        let limit = if k == "hf-config" { MAX_HF_CONFIG_LEN } else { MAX_VALUE_LEN };
+        if v.len() > limit {
+            problems.push(problem(k, format!("value is {} bytes; at most {limit} accepted", v.len())));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let model = resolve_model(fields, &mut problems);
+    let mut job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
+    let mut gpu = None;
+    let mut gpus = None;
+    for (k, v) in fields {
+        let r: Result<(), Problem> = (|| {
+            match k.as_str() {
+                "workload" => job.workload = parse_choice(k, v)?,
+                "precision" => job.precision = parse_choice(k, v)?,
+                "optimizer" => job.optimizer = parse_choice(k, v)?,
+                "fine-tuning" => job.fine_tuning.kind = parse_choice(k, v)?,
+                "lora-rank" => job.fine_tuning.lora_rank = parse_int(k, v, 1, 65_536)?,
+                "lora-targets" => job.fine_tuning.lora_targets = parse_lora_targets(v).map_err(|m| problem(k, m))?,
+                "micro-batch-size" => job.micro_batch_size = parse_int(k, v, 1, 1_000_000)?,
+                "sequence-length" => job.sequence_length = parse_int(k, v, 1, MAX_SEQUENCE as u64)?,
+                "activation-checkpointing" => job.activation_checkpointing = parse_bool(k, v)?,
+                "attention" => job.attention = parse_choice(k, v)?,
+                "strategy" => job.strategy = parse_choice(k, v)?,
+                "hybrid-shard-group" => job.hybrid_shard_group = parse_int(k, v, 1, MAX_GPUS as u64)?,
+                "tensor-parallel" => job.tensor_parallel = parse_int(k, v, 1, 1024)?,
+                "pipeline-parallel" => job.pipeline_parallel = parse_int(k, v, 1, 1024)?,
+                "offload" => job.offload = parse_choice(k, v)?,
+                "kv-cache-dtype" => job.kv_cache_dtype = parse_choice(k, v)?,
+                "weight-quantization" => job.weight_quantization = parse_choice(k, v)?,
+                "training-tokens" => job.training_tokens = Some(parse_count(v).map_err(|e| problem(k, e.to_string()))?),
+                "mfu" => {
+                    job.mfu = match v.trim().parse::<f64>() {
+                        Ok(x) if x > 0.0 && x <= 1.0 => x,
+                        _ => {
+                            return Err(problem(
+                                k,
+                                format!("'{}' is not accepted; accepted: a fraction in (0, 1], e.g. 0.4", shown(v)),
+                            ));
+                        }
+                    }
+                }
+                "gpu" => {
+                    if v.trim().is_empty() {
+                        return Err(problem(k, "is empty; accepted: a catalog GPU name such as H100-80GB".into()));
+                    }
+                    gpu = Some(v.trim().to_string())
+                }
+                "gpus" => gpus = Some(parse_int(k, v, 1, MAX_GPUS as u64)?),
+                _ => {}
+            }
+            Ok(())
+        })();
+        if let Err(p) = r {
+            problems.push(p);
+        }
+    }
+    if problems.is_empty() { Ok(Request { job, gpu, gpus }) } else { Err(problems) }
+}
+
+/// The `vramgate.io/` annotations of an object as fields (prefix stripped); other annotations
+/// are not ours and are left alone.
+pub fn fields_from_annotations(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    annotations.iter().filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|k| (k.to_string(), v.clone()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn reads_a_preset_by_hugging_face_id() {
+        let r = parse_fields(&fields(&[("model", "meta-llama/Llama-2-7b-hf"), ("precision", "bf16-true")])).unwrap();
+        assert_eq!(r.job.model.params(), 6_738_415_616);
+        assert_eq!(r.job.precision, Precision::Bf16True);
+    }
+
+    #[test]
+    fn reports_every_bad_field_together_naming_key_value_and_accepted_forms() {
+        let e = parse_fields(&fields(&[
+            ("model", "llama-2-7b"),
+            ("precision", "fp64"),
+            ("micro-batch-size", "-3"),
+            ("optimizer", "adamx"),
+        ]))
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|p| p.to_string()).collect();
+        assert_eq!(e.len(), 3, "{text:?}");
+        assert!(text.iter().any(|t| t.contains("precision") && t.contains("fp64") && t.contains("bf16-mixed")));
+        assert!(text.iter().any(|t| t.contains("micro-batch-size") && t.contains("-3")));
+        assert!(text.iter().any(|t| t.contains("optimizer") && t.contains("adamw-fused")));
+    }
+
+    #[test]
+    fn unknown_preset_suggests_the_closest_names() {
+        let e = parse_fields(&fields(&[("model", "llama-2-7")])).unwrap_err();
+        assert!(e[0].message.contains("llama-2-7b"), "{}", e[0]);
+    }
+
+    #[test]
+    fn two_model_keys_are_an_error_not_a_silent_choice() {
+        let e = parse_fields(&fields(&[("model", "llama-2-7b"), ("parameters", "7B")])).unwrap_err();
+        assert!(e[0].message.contains("only one"));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let e = parse_fields(&fields(&[("model", "gpt2"), ("precisoin", "fp32")])).unwrap_err();
+        assert_eq!(e[0].field, "precisoin");
+    }
+
+    #[test]
+    fn architecture_string_round_trips() {
+        let a = parse_architecture("layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000").unwrap();
+        assert_eq!(a.param_count(), 7_241_732_096);
+        assert_eq!(parse_architecture(&render_architecture(&a)).unwrap(), a);
+    }
+
+    #[test]
+    fn architecture_errors_name_the_field() {
+        let e = parse_architecture("layers=0,hidden=4096,heads=3,intermediate=1,vocab=1,colour=red").unwrap_err();
+        assert!(e.iter().any(|m| m.contains("colour")), "{e:?}");
+        let e = parse_architecture("layers=0,hidden=4096,heads=3,intermediate=1,vocab=1").unwrap_err();
+        assert!(e.iter().any(|m| m.contains("layers")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("heads (3) must divide hidden (4096)")), "{e:?}");
+    }
+}

@@ -1,0 +1,116 @@
+//! `vramgate estimate` and `vramgate catalog` as a user runs them: the real binary, its exit
+//! codes, its table and its JSON contract.
+
+use std::process::Command;
+
+fn vramgate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).args(args).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn estimate_json_has_the_documented_fields() {
+    let (code, out, err) = vramgate(&[
+        "estimate",
+        "--model",
+        "llama-2-7b",
+        "--precision",
+        "bf16-true",
+        "--activation-checkpointing",
+        "true",
+        "--micro-batch-size",
+        "1",
+        "--sequence-length",
+        "512",
+        "--training-tokens",
+        "2T",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in [
+        "weights_bytes",
+        "gradients_bytes",
+        "optimizer_states_bytes",
+        "optimizer_temporaries_bytes",
+        "activations_bytes",
+        "logits_bytes",
+        "kv_cache_bytes",
+        "tensors_peak_bytes",
+        "framework_overhead_bytes",
+        "total_bytes",
+    ] {
+        assert!(v["per_gpu"][k].is_u64(), "per_gpu.{k} missing: {v}");
+    }
+    assert_eq!(v["decision"], "fits");
+    assert!(v["min_gpus"].is_u64());
+    assert!(v["gpu_hours"].as_f64().unwrap() > 0.0);
+    assert!(v["cost_usd"].as_f64().unwrap() > 0.0);
+    // The calibration run s1-6-1x512 measured 62.82 GiB for this configuration.
+    let peak = v["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap() as f64 / (1u64 << 30) as f64;
+    assert!((peak - 62.82).abs() / 62.82 < 0.05, "{peak}");
+}
+
+#[test]
+fn estimate_that_does_not_fit_exits_1_and_names_a_plan() {
+    let (code, out, _) =
+        vramgate(&["estimate", "--model", "llama-2-13b", "--precision", "fp32", "--gpu", "a100-80gb", "--gpus", "8"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("does-not-fit"), "{out}");
+    assert!(out.contains("fits with"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_every_problem_named() {
+    let (code, _, err) =
+        vramgate(&["estimate", "--model", "llama-2-7", "--precision", "fp64", "--micro-batch-size", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--model") && err.contains("llama-2-7b"), "{err}");
+    assert!(err.contains("--precision") && err.contains("fp64"), "{err}");
+    assert!(err.contains("--micro-batch-size"), "{err}");
+}
+
+#[test]
+fn unknown_gpu_suggests_catalog_names() {
+    let (code, _, err) = vramgate(&["estimate", "--parameters", "7B", "--gpu", "H10"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("H100"), "{err}");
+}
+
+#[test]
+fn hf_config_file_is_read() {
+    let dir = std::env::temp_dir().join(format!("vramgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, r#"{"model_type":"llama","num_hidden_layers":22,"hidden_size":2048,"num_attention_heads":32,"num_key_value_heads":4,"intermediate_size":5632,"vocab_size":32000}"#).unwrap();
+    let (code, out, err) = vramgate(&["estimate", "--hf-config", path.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"], 1_100_048_384u64);
+}
+
+#[test]
+fn catalog_lists_gpus_and_presets_as_json() {
+    let (code, out, _) = vramgate(&["catalog", "--output", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let gpus: Vec<&str> = v["gpus"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    for g in [
+        "V100-16GB",
+        "T4",
+        "A10G",
+        "L4",
+        "L40S",
+        "A100-40GB",
+        "A100-80GB",
+        "H100-80GB",
+        "H100-PCIe",
+        "H200",
+        "B200",
+        "RTX-4090",
+    ] {
+        assert!(gpus.contains(&g), "{g} missing from {gpus:?}");
+    }
+    assert!(v["models"].as_array().unwrap().len() >= 27);
+}

@@ -1,0 +1,319 @@
+//! The engine against published figures and its own invariants: the ZeRO paper's Figure 1,
+//! the bytes-per-parameter rules of thumb, the Llama 2 compute bill, property tests, and the
+//! rule that `src/estimate/` stays pure.
+
+use proptest::prelude::{Strategy as PropStrategy, *};
+use vramgate::estimate::Strategy;
+use vramgate::estimate::presets::find_preset;
+use vramgate::estimate::*;
+
+fn gpu(name: &str) -> GpuSpec {
+    GpuCatalog::builtin().find(name).unwrap().clone()
+}
+
+fn preset_job(name: &str) -> Job {
+    let p = find_preset(name).unwrap();
+    Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()))
+}
+
+fn within(actual: f64, expected: f64, tol: f64) -> bool {
+    ((actual - expected) / expected).abs() <= tol
+}
+
+/// Model states of the ZeRO paper's Figure 1: Ψ = 7.5B, K = 12 (mixed-precision Adam), Nd = 64:
+/// 120 GB (DDP), 31.4 GB (ZeRO-1), 16.6 GB (ZeRO-2), 1.9 GB (ZeRO-3).
+#[test]
+fn zero_paper_figure_1_model_states_within_one_percent() {
+    let mut job = Job::new(Model::from_param_count(7_500_000_000));
+    job.precision = Precision::Fp16Mixed;
+    job.optimizer = Optimizer::AdamWFused;
+    job.gpus = 64;
+    // The figure prints 1.9 GB for ZeRO-3; its formula (2 + 2 + K)·Ψ/Nd gives 1.875 GB.
+    for (strategy, gb) in
+        [(Strategy::Ddp, 120.0), (Strategy::Zero1, 31.4), (Strategy::Zero2, 16.6), (Strategy::Zero3, 1.875)]
+    {
+        job.strategy = strategy;
+        let m = vramgate::estimate::memory::per_gpu(&job);
+        let states = (m.weights_bytes + m.gradients_bytes + m.optimizer_states_bytes) as f64 / 1e9;
+        assert!(within(states, gb, 0.01), "{strategy}: {states:.2} GB, paper {gb} GB");
+        assert_eq!(format!("{states:.1}"), format!("{:.1}", if gb == 1.875 { 1.9 } else { gb }));
+    }
+}
+
+#[test]
+fn loading_one_billion_parameters_takes_4_2_1_and_half_a_gigabyte() {
+    let mut job = Job::new(Model::from_param_count(1_000_000_000));
+    job.workload = WorkloadKind::Inference;
+    for (precision, gb) in [(Precision::Fp32, 4.0), (Precision::Bf16True, 2.0)] {
+        job.precision = precision;
+        let w = vramgate::estimate::memory::per_gpu(&job).weights_bytes as f64 / 1e9;
+        assert!(within(w, gb, 0.001), "{precision}: {w:.3} GB vs {gb}");
+    }
+    // Quantised weights: 1 byte and half a byte each, plus their scales (within 7%).
+    assert!(within(WeightQuantization::Int8.bytes_per_weight(2.0), 1.0, 0.07));
+    assert!(within(WeightQuantization::Int4.bytes_per_weight(2.0), 0.5, 0.07));
+    assert!(within(WeightQuantization::Nf4.bytes_per_weight(2.0), 0.5, 0.07));
+    // A whole model keeps embeddings and LM head in 16 bit, so it lands between.
+    job.weight_quantization = WeightQuantization::Int4;
+    let w = vramgate::estimate::memory::per_gpu(&job).weights_bytes as f64 / 1e9;
+    assert!(w > 0.5 && w < 1.0, "{w}");
+}
+
+#[test]
+fn fp32_adam_training_needs_16_to_24_bytes_per_parameter_before_activations() {
+    for opt in [Optimizer::AdamW, Optimizer::AdamWFused] {
+        let mut job = Job::new(Model::from_param_count(1_000_000_000));
+        job.precision = Precision::Fp32;
+        job.optimizer = opt;
+        let m = vramgate::estimate::memory::per_gpu(&job);
+        let per_param = (m.weights_bytes + m.gradients_bytes + m.optimizer_states_bytes + m.optimizer_temporaries_bytes)
+            as f64
+            / 1e9;
+        // (within float rounding of 16)
+        assert!((15.999..=24.0).contains(&per_param), "{opt}: {per_param} bytes/param");
+    }
+}
+
+/// Llama 2 paper, Table 2: 7B pretrained on 2T tokens took 184,320 A100-80GB GPU-hours; at
+/// $33 per hour for an 8-GPU instance that is about $760,000.
+#[test]
+fn llama2_7b_pretraining_gpu_hours_and_cost_within_ten_percent() {
+    let mut a100 = gpu("A100-80GB");
+    a100.usd_per_hour = 33.0 / 8.0;
+    let mut job = preset_job("llama-2-7b");
+    job.training_tokens = Some(2e12);
+    job.gpus = 8;
+    let e = estimate(&job, &a100).unwrap();
+    let hours = e.gpu_hours.unwrap();
+    let cost = e.cost_usd.unwrap();
+    assert!(within(hours, 184_320.0, 0.10), "{hours} GPU-hours");
+    assert!(within(cost, 760_000.0, 0.10), "${cost}");
+}
+
+#[test]
+fn moe_compute_counts_only_active_parameters() {
+    let job = preset_job("mixtral-8x7b");
+    let a = &job.model.arch;
+    assert!(within(a.active_param_count() as f64, 12.9e9, 0.01));
+    let mut j = job.clone();
+    j.training_tokens = Some(1e12);
+    let e = estimate(&j, &gpu("H100-80GB")).unwrap();
+    assert!(within(e.flops.unwrap(), 6.0 * a.active_param_count() as f64 * 1e12, 1e-9));
+}
+
+#[test]
+fn checkpointing_costs_eight_not_six_flops_per_parameter_token() {
+    let mut job = preset_job("llama-2-7b");
+    job.training_tokens = Some(1e9);
+    let g = gpu("H100-80GB");
+    let plain = estimate(&job, &g).unwrap().flops.unwrap();
+    job.activation_checkpointing = true;
+    let ckpt = estimate(&job, &g).unwrap().flops.unwrap();
+    assert!(within(ckpt / plain, 8.0 / 6.0, 1e-9));
+}
+
+#[test]
+fn bf16_on_a_v100_is_refused_with_the_alternative() {
+    let job = preset_job("gpt2");
+    let e = estimate(&job, &gpu("V100-16GB")).unwrap_err();
+    assert!(e.to_string().contains("precision") && e.to_string().contains("fp16-mixed"), "{e}");
+}
+
+#[test]
+fn impossible_architectures_are_refused_naming_the_field() {
+    let mut a = Architecture::llama(0, 4096, 30, 30, 11008, 32000);
+    a.head_dim = 4096 / 30;
+    let e = estimate(&Job::new(Model::from_arch("x", ModelSource::Architecture, a)), &gpu("H100-80GB")).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("layers must be at least 1"), "{s}");
+    assert!(s.contains("must divide hidden"), "{s}");
+}
+
+#[test]
+fn a_13b_fp32_ddp_job_does_not_fit_8_a100s_and_the_plan_that_fits_is_sharded() {
+    let mut job = preset_job("llama-2-13b");
+    job.precision = Precision::Fp32;
+    job.gpus = 8;
+    let g = gpu("A100-80GB");
+    let search =
+        PlanSearch { gpus: vec![&g], gpu_step: 8, max_gpus: 512, change_strategy: true, change_checkpointing: true };
+    let r = report(&job, &g, &search).unwrap();
+    assert_eq!(r.estimate.decision, Fit::DoesNotFit);
+    assert_eq!(r.estimate.min_gpus, None, "DDP never shrinks per-GPU memory");
+    let p = r.cheapest_plan.expect("a sharded plan fits");
+    assert_ne!(p.strategy, Strategy::Ddp);
+    assert_eq!(p.gpus % 8, 0);
+    let mut fixed = job.clone();
+    fixed.strategy = p.strategy;
+    fixed.activation_checkpointing = p.activation_checkpointing;
+    fixed.gpus = p.gpus;
+    assert_eq!(estimate(&fixed, &g).unwrap().decision, Fit::Fits);
+    // Fewest GPUs: one step fewer does not fit with that plan.
+    if p.gpus > 8 {
+        fixed.gpus = p.gpus - 8;
+        assert_ne!(estimate(&fixed, &g).unwrap().decision, Fit::Fits);
+    }
+}
+
+#[test]
+fn a_parameter_count_alone_is_marked_coarse() {
+    let e = estimate(&Job::new(Model::from_param_count(7_000_000_000)), &gpu("H100-80GB")).unwrap();
+    assert!(e.coarse);
+    assert_eq!(e.params, 7_000_000_000);
+    assert!(e.notes.iter().any(|n| n.starts_with("coarse")));
+}
+
+#[test]
+fn inference_kv_cache_follows_layers_tokens_and_kv_heads() {
+    let mut job = preset_job("llama-3-8b");
+    job.workload = WorkloadKind::Inference;
+    job.precision = Precision::Bf16True;
+    job.micro_batch_size = 4;
+    job.sequence_length = 8192;
+    let m = vramgate::estimate::memory::per_gpu(&job);
+    // 2 (K,V) x 32 layers x 32768 tokens x 8 kv heads x 128 dims x 2 bytes
+    assert_eq!(m.kv_cache_bytes, 2 * 32 * 32768 * 8 * 128 * 2);
+    job.kv_cache_dtype = KvCacheDtype::Fp8;
+    assert_eq!(vramgate::estimate::memory::per_gpu(&job).kv_cache_bytes, 32 * 32768 * 8 * 128 * 2);
+}
+
+#[test]
+fn every_preset_estimates_on_every_gpu_that_supports_its_precision() {
+    let cat = GpuCatalog::builtin();
+    for p in vramgate::estimate::presets::presets() {
+        let mut job = Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()));
+        job.precision = Precision::Fp16Mixed;
+        for g in cat.all() {
+            let e = estimate(&job, g).unwrap_or_else(|e| panic!("{} on {}: {e}", p.name, g.name));
+            assert!(e.per_gpu.total_bytes > e.per_gpu.tensors_peak_bytes);
+        }
+    }
+}
+
+/// Architecture invariant: src/estimate/ does no I/O, async, clock, environment or logging.
+#[test]
+fn the_engine_imports_no_io_async_clock_env_or_logging() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/estimate");
+    let banned = [
+        "std::fs",
+        "std::net",
+        "std::io",
+        "std::env",
+        "std::time",
+        "std::thread",
+        "std::process",
+        "tokio",
+        "async ",
+        ".await",
+        "tracing",
+        "log::",
+        "println!",
+        "eprintln!",
+        "SystemTime",
+        "Instant",
+    ];
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        files += 1;
+        for b in banned {
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap();
+                // A whole-word match: `catalog::` does not contain the `log::` crate path.
+                let hit = code
+                    .match_indices(b)
+                    .any(|(at, _)| at == 0 || !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+                assert!(!hit, "{}:{}: `{b}` in the pure engine", path.display(), i + 1);
+            }
+        }
+    }
+    assert!(files >= 8);
+}
+
+fn arb_job() -> impl PropStrategy<Value = Job> {
+    (
+        (1u32..200, 1u32..64, 1u32..8, 1u32..64, 1000u32..300_000),
+        (0usize..6, 0usize..8, 0usize..3, 0usize..7),
+        (1u32..64, 1u32..32_768, any::<bool>(), any::<bool>(), 0usize..3),
+        (1u32..4096, 0usize..3, any::<bool>()),
+    )
+        .prop_map(
+            |(
+                (layers, heads64, kvdiv, hd, vocab),
+                (prec, opt, ft, strat),
+                (mb, seq, ac, eager, off),
+                (gpus, wl, tied),
+            )| {
+                let heads = heads64;
+                let kv = (heads / kvdiv).max(1);
+                let kv = if heads % kv == 0 { kv } else { heads };
+                let head_dim = 16 * hd;
+                let mut a = Architecture::llama(layers, heads * head_dim, heads, kv, 4 * heads * head_dim, vocab);
+                a.tied_embeddings = tied;
+                let mut j = Job::new(Model::from_arch("p", ModelSource::Architecture, a));
+                j.precision = Precision::ALL[prec];
+                j.optimizer = Optimizer::ALL[opt];
+                j.fine_tuning.kind = FineTuningKind::ALL[ft];
+                j.strategy = Strategy::ALL[strat];
+                j.micro_batch_size = mb;
+                j.sequence_length = seq;
+                j.activation_checkpointing = ac;
+                j.attention = if eager { Attention::Eager } else { Attention::Sdpa };
+                j.offload = [Offload::None, Offload::Optimizer, Offload::OptimizerAndParameters][off];
+                j.gpus = gpus;
+                j.workload = if wl == 0 { WorkloadKind::Inference } else { WorkloadKind::Training };
+                j.training_tokens = Some(1e9);
+                j
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_job_yields_an_estimate_or_a_typed_error(job in arb_job()) {
+        let g = gpu("H100-80GB");
+        match estimate(&job, &g) {
+            Ok(e) => {
+                prop_assert!(e.per_gpu.total_bytes >= e.per_gpu.tensors_peak_bytes);
+                prop_assert!(e.cost_usd.unwrap_or(0.0) >= 0.0);
+            }
+            Err(InvalidJob(p)) => prop_assert!(!p.is_empty()),
+        }
+    }
+
+    #[test]
+    fn memory_never_decreases_when_batch_sequence_layers_or_hidden_grow(job in arb_job(), which in 0usize..4) {
+        let before = vramgate::estimate::memory::per_gpu(&job).tensors_peak_bytes;
+        let mut j = job.clone();
+        match which {
+            0 => j.micro_batch_size += 1,
+            1 => j.sequence_length += 64,
+            2 => j.model.arch.layers += 1,
+            _ => { j.model.arch.head_dim += 16; j.model.arch.hidden = j.model.arch.heads * j.model.arch.head_dim; }
+        }
+        let after = vramgate::estimate::memory::per_gpu(&j).tensors_peak_bytes;
+        prop_assert!(after >= before, "{before} -> {after}");
+    }
+
+    #[test]
+    fn sharding_over_more_gpus_never_raises_per_gpu_memory(job in arb_job(), extra in 1u32..64) {
+        let before = vramgate::estimate::memory::per_gpu(&job).total_bytes;
+        let mut j = job.clone();
+        j.gpus += extra * j.tensor_parallel * j.pipeline_parallel;
+        let after = vramgate::estimate::memory::per_gpu(&j).total_bytes;
+        prop_assert!(after <= before, "{before} -> {after}");
+    }
+
+    #[test]
+    fn cost_is_never_negative(job in arb_job(), price in 0.0f64..100.0) {
+        let mut g = gpu("H100-80GB");
+        g.usd_per_hour = price;
+        if let Ok(e) = estimate(&job, &g) {
+            prop_assert!(e.cost_usd.unwrap_or(0.0) >= 0.0);
+            prop_assert!(e.gpu_hours.unwrap_or(0.0) >= 0.0);
+        }
+    }
+}
