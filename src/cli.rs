@@ -108,6 +108,11 @@ pub struct EstimateArgs {
     /// GPUs the job spreads over (default 1).
     #[arg(long)]
     pub gpus: Option<String>,
+    /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
+    /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
+    /// An entry named like a built-in GPU replaces it (e.g. your negotiated price).
+    #[arg(long, value_name = "FILE")]
+    pub gpu_catalog: Option<std::path::PathBuf>,
     /// GPU types the cheapest-plan search may use: the job's GPU (default), or "all".
     #[arg(long, default_value = "job")]
     pub plan_gpus: String,
@@ -170,8 +175,42 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(f)
 }
 
+/// The catalog file's shape.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    gpus: Vec<GpuSpec>,
+}
+
+/// The built-in catalog merged with `path`'s entries.
+pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<GpuCatalog> {
+    let mut catalog = GpuCatalog::builtin();
+    if let Some(p) = path {
+        let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
+        let file: CatalogFile =
+            serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
+        for g in &file.gpus {
+            if g.memory_bytes == 0 || !(g.usd_per_hour >= 0.0 && g.usd_per_hour.is_finite()) {
+                anyhow::bail!(
+                    "--gpu-catalog {}: GPU '{}' needs memory_bytes > 0 and a finite usd_per_hour >= 0",
+                    p.display(),
+                    g.name
+                );
+            }
+        }
+        catalog.merge(file.gpus);
+    }
+    Ok(catalog)
+}
+
 fn run_estimate(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let catalog = GpuCatalog::builtin();
+    let catalog = match load_catalog(a.gpu_catalog.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
     let f = match fields(&a) {
         Ok(f) => f,
         Err(e) => {

@@ -1,0 +1,216 @@
+//! Typed, error-collecting reads of JSON fields, and RFC 6901 pointer building.
+//!
+//! Every reader takes the pointer of the object it reads from, so an error names the exact
+//! field. JSON `null` is read as "absent" throughout, because that is how Kubernetes decodes
+//! it (and how a YAML key with an empty value arrives, e.g. `cpu:`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::WorkloadError;
+
+/// Upper bound for replica-like counts. Kubernetes stores them as int32; a billion pods is
+/// already far beyond any cluster, and the bound keeps products of two counts inside u64.
+pub(super) const MAX_COUNT: u64 = 1_000_000_000;
+
+/// Errors of one object, collected rather than returned at the first.
+#[derive(Debug, Default)]
+pub(super) struct Errors(Vec<WorkloadError>);
+
+impl Errors {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(WorkloadError { path: path.into(), message: message.into() });
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(super) fn into_vec(self) -> Vec<WorkloadError> {
+        self.0
+    }
+}
+
+/// `base` + `/` + `token`, escaping `~` and `/` as RFC 6901 requires (so
+/// `nvidia.com/gpu` becomes `nvidia.com~1gpu`).
+pub(super) fn child(base: &str, token: &str) -> String {
+    let mut out = String::with_capacity(base.len() + token.len() + 1);
+    out.push_str(base);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `base` + `/` + array index.
+pub(super) fn index(base: &str, i: usize) -> String {
+    format!("{base}/{i}")
+}
+
+/// Describes a value for an error message, short enough to read even when the value is a
+/// megabyte string or a huge array.
+pub(super) fn describe(v: &Value) -> String {
+    const MAX_CHARS: usize = 64;
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut short: String = s.chars().take(MAX_CHARS).collect();
+            if short.len() < s.len() {
+                short.push('…');
+            }
+            format!("'{short}'")
+        }
+        Value::Array(a) => format!("an array of {} items", a.len()),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// A field, with `null` read as absent.
+pub(super) fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+/// An optional object field; a wrong type is an error and reads as absent.
+pub(super) fn opt_object<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
+    let v = field(obj, key)?;
+    let m = v.as_object();
+    if m.is_none() {
+        errs.push(child(base, key), format!("{key} must be an object, got {}", describe(v)));
+    }
+    m
+}
+
+/// A required object field: absence is an error too.
+pub(super) fn required_object<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
+    if field(obj, key).is_none() {
+        errs.push(child(base, key), format!("{key} is required"));
+        return None;
+    }
+    opt_object(obj, key, base, errs)
+}
+
+/// An optional array field; a wrong type is an error and reads as absent.
+pub(super) fn opt_array<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> Option<&'a Vec<Value>> {
+    let v = field(obj, key)?;
+    let a = v.as_array();
+    if a.is_none() {
+        errs.push(child(base, key), format!("{key} must be a list, got {}", describe(v)));
+    }
+    a
+}
+
+/// An optional string field; a wrong type is an error and reads as absent.
+pub(super) fn opt_string<'a>(obj: &'a Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
+    let v = field(obj, key)?;
+    let s = v.as_str();
+    if s.is_none() {
+        errs.push(child(base, key), format!("{key} must be a string, got {}", describe(v)));
+    }
+    s
+}
+
+/// A required string field.
+pub(super) fn required_string<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> Option<&'a str> {
+    if field(obj, key).is_none() {
+        errs.push(child(base, key), format!("{key} is required"));
+        return None;
+    }
+    opt_string(obj, key, base, errs)
+}
+
+/// An optional boolean field.
+pub(super) fn opt_bool(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<bool> {
+    let v = field(obj, key)?;
+    let b = v.as_bool();
+    if b.is_none() {
+        errs.push(child(base, key), format!("{key} must be true or false, got {}", describe(v)));
+    }
+    b
+}
+
+/// An optional count (replicas, parallelism, size, ...): a JSON integer from 0 to
+/// [`MAX_COUNT`]. Like Kubernetes' int32 fields, `3.0` and `"3"` are rejected: the API server
+/// would refuse them, so accepting them here would approve an object that can never run.
+pub(super) fn opt_count(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<u64> {
+    opt_count_up_to(obj, key, base, MAX_COUNT, errs)
+}
+
+/// [`opt_count`] with another upper bound, for fields whose documented default is larger
+/// (KubeRay's `maxReplicas` defaults to the int32 maximum).
+pub(super) fn opt_count_up_to(
+    obj: &Map<String, Value>,
+    key: &str,
+    base: &str,
+    max: u64,
+    errs: &mut Errors,
+) -> Option<u64> {
+    let v = field(obj, key)?;
+    let accepted = format!("a whole number from 0 to {max}");
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(c) if c <= max => return Some(c),
+            _ => errs.push(child(base, key), format!("{key} must be {accepted}, got {n}")),
+        },
+        _ => errs.push(child(base, key), format!("{key} must be {accepted}, got {}", describe(v))),
+    }
+    None
+}
+
+/// A count with the kind's default when absent. A bad value was reported; it reads as the
+/// default so the rest of the object is still checked.
+pub(super) fn count(obj: &Map<String, Value>, key: &str, base: &str, default: u64, errs: &mut Errors) -> u64 {
+    opt_count(obj, key, base, errs).unwrap_or(default)
+}
+
+/// A `map[string]string` field such as labels or annotations.
+pub(super) fn string_map(
+    obj: &Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(m) = opt_object(obj, key, base, errs) else {
+        return out;
+    };
+    let here = child(base, key);
+    for (k, v) in m {
+        match v {
+            Value::String(s) => {
+                out.insert(k.clone(), s.clone());
+            }
+            // Kubernetes drops a null map value on decode; it is not an error.
+            Value::Null => {}
+            other => errs.push(child(&here, k), format!("{k} must be a string, got {}", describe(other))),
+        }
+    }
+    out
+}

@@ -1,0 +1,47 @@
+//! `jobset.x-k8s.io/v1alpha2 JobSet`: one group per `spec.replicatedJobs[i]`, of
+//! `replicas` (default 1) Jobs, each running `min(parallelism, completions)` pods (the
+//! `batch/v1 Job` rule). The group's role is the replicated Job's `name`, and `replicas` is
+//! the field that scales it (by a whole Job's pods at a time).
+
+use serde_json::{Map, Value};
+
+use super::fields::{self, Errors, child, describe, index};
+use super::podspec::{self, Scale};
+use super::{ExtractConfig, PodGroup, batch};
+
+pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+    let Some(spec) = fields::required_object(root, "spec", "", errs) else {
+        return Vec::new();
+    };
+    if fields::field(spec, "replicatedJobs").is_none() {
+        errs.push("/spec/replicatedJobs", "replicatedJobs is required");
+        return Vec::new();
+    }
+    let Some(list) = fields::opt_array(spec, "replicatedJobs", "/spec", errs) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, rj) in list.iter().enumerate() {
+        let rj_ptr = index("/spec/replicatedJobs", i);
+        let Some(rj) = rj.as_object() else {
+            errs.push(rj_ptr, format!("a replicated Job must be an object, got {}", describe(rj)));
+            continue;
+        };
+        let role = fields::required_string(rj, "name", &rj_ptr, errs)
+            .map_or_else(|| format!("replicatedJob-{i}"), str::to_owned);
+        let replicas = fields::count(rj, "replicas", &rj_ptr, 1, errs);
+        // template is a JobTemplateSpec: its spec is a JobSpec holding the pod template.
+        let Some(job) = fields::required_object(rj, "template", &rj_ptr, errs) else {
+            continue;
+        };
+        let job_ptr = child(&rj_ptr, "template");
+        let Some(job_spec) = fields::required_object(job, "spec", &job_ptr, errs) else {
+            continue;
+        };
+        let job_spec_ptr = child(&job_ptr, "spec");
+        let per_job = batch::job_pods(job_spec, &job_spec_ptr, errs);
+        let scale = Scale::replicas(replicas, per_job, child(&rj_ptr, "replicas"));
+        out.extend(podspec::template_group(&role, scale, job_spec, &job_spec_ptr, cfg, errs));
+    }
+    out
+}

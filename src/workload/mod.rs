@@ -1,0 +1,283 @@
+//! Workload extraction: turns a Kubernetes object (as decoded from an AdmissionReview's
+//! `request.object`, or from a YAML manifest) into a typed [`Workload`] — which groups of pods
+//! it runs, how many of each, and how many GPUs (full or MIG) each pod asks for.
+//!
+//! **This module is pure.** It does no I/O, reads no clock or environment and logs nothing.
+//! Bad input is an answer, never a panic: any JSON value gives `Ok` or `Err`, and every error
+//! names the JSON pointer of the offending field, the value found and what is accepted. All
+//! errors of one object are collected, so a user fixes a manifest in one round trip.
+//!
+//! Kinds are matched on API group *and* kind (a `batch/v1 Job` and a
+//! `batch.volcano.sh/v1alpha1 Job` are different things) and on the versions whose shape this
+//! module knows; anything else is [`Extracted::Unsupported`], never an error, because an
+//! admission webhook must let objects it does not understand through to other policies.
+
+mod batch;
+mod fields;
+mod jobset;
+mod kubeflow;
+mod lws;
+mod pod;
+mod podspec;
+mod ray;
+mod volcano;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use fields::Errors;
+
+/// Which extended resources count as GPUs. Cluster operators name them: the NVIDIA device
+/// plugin uses `nvidia.com/gpu`, and MIG's "mixed" strategy exposes one resource per profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractConfig {
+    /// Resource names whose quantity is a count of full GPUs (e.g. `nvidia.com/gpu`,
+    /// `amd.com/gpu`). A container's full-GPU count is the sum over these names.
+    pub gpu_resource_names: Vec<String>,
+    /// Prefix of MIG resources; the rest of the name is the profile (`nvidia.com/mig-3g.40gb`
+    /// → `3g.40gb`).
+    pub mig_resource_prefix: String,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        Self {
+            gpu_resource_names: vec!["nvidia.com/gpu".to_owned()],
+            mig_resource_prefix: "nvidia.com/mig-".to_owned(),
+        }
+    }
+}
+
+/// What [`extract`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Extracted {
+    /// A kind (or version) this module does not model; the caller should let it through.
+    Unsupported { api_version: String, kind: String },
+    /// A workload whose pods were counted.
+    Workload(Workload),
+}
+
+/// The kinds of workload this module understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum WorkloadKind {
+    /// `v1 Pod`.
+    Pod,
+    /// `batch/v1 Job`.
+    Job,
+    /// `kubeflow.org/v1 PyTorchJob`.
+    PyTorchJob,
+    /// `kubeflow.org/v2beta1 MPIJob` (and the older `kubeflow.org/v1` one).
+    MpiJob,
+    /// `jobset.x-k8s.io/v1alpha2 JobSet`.
+    JobSet,
+    /// `ray.io/v1 RayJob` (and `v1alpha1`).
+    RayJob,
+    /// `ray.io/v1 RayCluster` (and `v1alpha1`).
+    RayCluster,
+    /// `batch.volcano.sh/v1alpha1 Job`.
+    VolcanoJob,
+    /// `leaderworkerset.x-k8s.io/v1 LeaderWorkerSet`.
+    LeaderWorkerSet,
+}
+
+impl WorkloadKind {
+    /// Recognises a kind from its API group, version and kind. Versions are listed explicitly
+    /// because a new version may move the fields this module reads; an unknown one is
+    /// unsupported rather than misread.
+    #[must_use]
+    pub fn from_type(group: &str, version: &str, kind: &str) -> Option<Self> {
+        Some(match (group, version, kind) {
+            ("", "v1", "Pod") => Self::Pod,
+            ("batch", "v1", "Job") => Self::Job,
+            ("kubeflow.org", "v1", "PyTorchJob") => Self::PyTorchJob,
+            ("kubeflow.org", "v1" | "v2beta1", "MPIJob") => Self::MpiJob,
+            ("jobset.x-k8s.io", "v1alpha2", "JobSet") => Self::JobSet,
+            ("ray.io", "v1" | "v1alpha1", "RayJob") => Self::RayJob,
+            ("ray.io", "v1" | "v1alpha1", "RayCluster") => Self::RayCluster,
+            ("batch.volcano.sh", "v1alpha1", "Job") => Self::VolcanoJob,
+            ("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet") => Self::LeaderWorkerSet,
+            _ => return None,
+        })
+    }
+
+    /// The Kubernetes `kind` string.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pod => "Pod",
+            Self::Job | Self::VolcanoJob => "Job",
+            Self::PyTorchJob => "PyTorchJob",
+            Self::MpiJob => "MPIJob",
+            Self::JobSet => "JobSet",
+            Self::RayJob => "RayJob",
+            Self::RayCluster => "RayCluster",
+            Self::LeaderWorkerSet => "LeaderWorkerSet",
+        }
+    }
+}
+
+/// A workload: its identity and the groups of identical pods it runs at the same time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub api_version: String,
+    pub kind: WorkloadKind,
+    pub namespace: Option<String>,
+    /// `metadata.name`, else `metadata.generateName` (a CREATE may carry only the prefix).
+    pub name: Option<String>,
+    /// `metadata.annotations` of the top object (not of its pod templates).
+    pub annotations: BTreeMap<String, String>,
+    /// `metadata.labels` of the top object.
+    pub labels: BTreeMap<String, String>,
+    /// One entry per pod template, in manifest order. Empty for a RayJob that submits to an
+    /// existing cluster (`clusterSelector`).
+    pub groups: Vec<PodGroup>,
+}
+
+impl Workload {
+    /// Full GPUs the workload holds at once: the sum over groups of pods × GPUs per pod,
+    /// saturating (input sizes are bounded, but a saturated answer is still a refusal-worthy
+    /// answer, where an overflow would be a wrong one).
+    #[must_use]
+    pub fn total_gpus(&self) -> u64 {
+        self.groups.iter().fold(0u64, |acc, g| acc.saturating_add(g.total_gpus()))
+    }
+
+    /// The groups whose pods ask for GPUs (full or MIG), whatever their pod count.
+    pub fn gpu_pods(&self) -> impl Iterator<Item = &PodGroup> {
+        self.groups.iter().filter(|g| g.uses_gpus())
+    }
+}
+
+/// A set of pods built from one pod template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodGroup {
+    /// The kind's own name for the group: `Master`, `Worker`, `head`, a Ray `groupName`, a
+    /// replicated Job's or Volcano task's name, `leader`/`worker`, or the kind name for a
+    /// single-template kind.
+    pub role: String,
+    /// Pods of this group that run concurrently, as the kind defines it (see each kind's file).
+    pub pods: u64,
+    /// RFC 6901 pointer to the integer field that scales this group (it may be absent from
+    /// the object, which then means its default); `None` when nothing scales it (a Pod, a Ray
+    /// head).
+    pub replicas_pointer: Option<String>,
+    /// Pods added per unit of the field at `replicas_pointer` (a JobSet replica is a Job of
+    /// `parallelism` pods, a Ray replica spans `numOfHosts` pods); 0 without a pointer.
+    pub pods_per_replica: u64,
+    /// Full GPUs per pod: Kubernetes' effective pod request, the larger of (sum over regular
+    /// and restartable-sidecar containers) and (the largest init-container request plus the
+    /// sidecars started before it).
+    pub gpus_per_pod: u64,
+    /// MIG devices per pod by profile (e.g. `("3g.40gb", 1)`), sorted by profile, counted by
+    /// the same effective-request rule.
+    pub mig: Vec<(String, u64)>,
+    /// Pointers to every full-GPU quantity (`resources/limits/nvidia.com~1gpu`, and the
+    /// matching `requests` entry where present) of the containers that make up
+    /// `gpus_per_pod`: the fields to rewrite together to change the pod's GPU count.
+    pub gpu_limit_pointers: Vec<String>,
+    /// Pointer to the pod template's `spec` (e.g. `/spec/template/spec`).
+    pub pod_template_pointer: String,
+    /// The GPU product the pod is pinned to, when exactly one is allowed.
+    pub gpu_product: Option<String>,
+    /// Every GPU product the pod may land on (from the `nvidia.com/gpu.product` node selector
+    /// and required node affinity `In` terms); empty when unconstrained.
+    pub gpu_products: Vec<String>,
+    /// The least GPU memory (MiB) the pod's node can have, from the `nvidia.com/gpu.memory`
+    /// label (GPU feature discovery publishes it in MiB).
+    pub gpu_memory_mib: Option<u64>,
+}
+
+impl PodGroup {
+    /// Full GPUs of the whole group, saturating.
+    #[must_use]
+    pub fn total_gpus(&self) -> u64 {
+        self.pods.saturating_mul(self.gpus_per_pod)
+    }
+
+    /// Whether each pod asks for any GPU, full or MIG.
+    #[must_use]
+    pub fn uses_gpus(&self) -> bool {
+        self.gpus_per_pod > 0 || self.mig.iter().any(|(_, n)| *n > 0)
+    }
+}
+
+/// One problem in the object: where, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct WorkloadError {
+    /// RFC 6901 pointer to the offending field (`""` is the object itself).
+    pub path: String,
+    /// Names the value found and what is accepted.
+    pub message: String,
+}
+
+/// Reads a Kubernetes object into a [`Workload`], or says its kind is unsupported.
+///
+/// # Errors
+/// Every problem found in the object, each with the pointer of its field: a missing or
+/// non-string `apiVersion`/`kind`, wrong JSON types, invalid replica counts, GPU quantities
+/// that are not whole numbers, MIG mixed with full GPUs in one pod, missing pod templates.
+pub fn extract(obj: &Value, cfg: &ExtractConfig) -> Result<Extracted, Vec<WorkloadError>> {
+    let mut errs = Errors::default();
+    let Some(root) = obj.as_object() else {
+        errs.push("", format!("the object must be a JSON object, got {}", fields::describe(obj)));
+        return Err(errs.into_vec());
+    };
+    let api_version = fields::required_string(root, "apiVersion", "", &mut errs);
+    let kind_name = fields::required_string(root, "kind", "", &mut errs);
+    let (Some(api_version), Some(kind_name)) = (api_version, kind_name) else {
+        return Err(errs.into_vec());
+    };
+    // "batch/v1" → ("batch", "v1"); a bare "v1" is the core group "".
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let Some(kind) = WorkloadKind::from_type(group, version, kind_name) else {
+        return Ok(Extracted::Unsupported { api_version: api_version.to_owned(), kind: kind_name.to_owned() });
+    };
+
+    let meta = fields::opt_object(root, "metadata", "", &mut errs);
+    let (namespace, name, annotations, labels) = match meta {
+        Some(m) => {
+            let namespace = fields::opt_string(m, "namespace", "/metadata", &mut errs);
+            let name = fields::opt_string(m, "name", "/metadata", &mut errs);
+            let generate = fields::opt_string(m, "generateName", "/metadata", &mut errs);
+            (
+                namespace.map(str::to_owned),
+                name.or(generate).map(str::to_owned),
+                fields::string_map(m, "annotations", "/metadata", &mut errs),
+                fields::string_map(m, "labels", "/metadata", &mut errs),
+            )
+        }
+        None => (None, None, BTreeMap::new(), BTreeMap::new()),
+    };
+
+    let groups = match kind {
+        WorkloadKind::Pod => pod::groups(root, cfg, &mut errs),
+        WorkloadKind::Job => batch::groups(root, cfg, &mut errs),
+        WorkloadKind::PyTorchJob => kubeflow::pytorch_groups(root, cfg, &mut errs),
+        WorkloadKind::MpiJob => kubeflow::mpi_groups(root, version, cfg, &mut errs),
+        WorkloadKind::JobSet => jobset::groups(root, cfg, &mut errs),
+        WorkloadKind::RayJob => ray::rayjob_groups(root, cfg, &mut errs),
+        WorkloadKind::RayCluster => ray::raycluster_groups(root, cfg, &mut errs),
+        WorkloadKind::VolcanoJob => volcano::groups(root, cfg, &mut errs),
+        WorkloadKind::LeaderWorkerSet => lws::groups(root, cfg, &mut errs),
+    };
+
+    if !errs.is_empty() {
+        return Err(errs.into_vec());
+    }
+    Ok(Extracted::Workload(Workload {
+        api_version: api_version.to_owned(),
+        kind,
+        namespace,
+        name,
+        annotations,
+        labels,
+        groups,
+    }))
+}
