@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod estimate;
 pub mod request;
+pub mod workload;
