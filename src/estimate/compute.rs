@@ -55,8 +55,7 @@ pub fn compute(job: &Job, gpu: &GpuSpec) -> Option<Compute> {
         return None;
     }
     let tokens = job.training_tokens?;
-    let n = job.model.arch.active_param_count() as f64
-        * (job.model.params() as f64 / job.model.arch.param_count().max(1) as f64);
+    let n = job.model.active_params() as f64;
     let flops = flops_per_param_token(job) * n * tokens;
     let peak = peak_flops(gpu, job.precision);
     let mfu = job.mfu;

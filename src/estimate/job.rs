@@ -45,6 +45,16 @@ impl Model {
     pub fn params(&self) -> u64 {
         self.stated_params.unwrap_or_else(|| self.arch.param_count())
     }
+    /// Stated parameters over the architecture's own count: 1 except for a coarse model, whose
+    /// inferred shape only approximates the stated count. Every per-component count is scaled by
+    /// it so the parts add up to what the user said.
+    pub fn params_scale(&self) -> f64 {
+        self.params() as f64 / self.arch.param_count().max(1) as f64
+    }
+    /// Parameters one token passes through (MoE: the routed experts), scaled like [`Self::params`].
+    pub fn active_params(&self) -> u64 {
+        (self.arch.active_param_count() as f64 * self.params_scale()).round() as u64
+    }
     pub fn is_coarse(&self) -> bool {
         self.source == ModelSource::ParameterCount
     }

@@ -113,7 +113,7 @@ pub fn per_gpu(job: &Job) -> PerGpu {
     if first.total_bytes >= last.total_bytes { first } else { last }
 }
 
-/// Element counts of one decoder layer's saved activations, split by dtype class.
+/// Bytes of one decoder layer's activations (per micro-batch, per GPU).
 struct LayerActs {
     /// Bytes saved per layer.
     saved: f64,
@@ -126,9 +126,7 @@ fn stage_memory(job: &Job, st: Stage) -> PerGpu {
     let tp = job.tensor_parallel.max(1) as f64;
     let h = a.hidden as f64;
     let v = a.vocab as f64;
-    let n_total = job.model.params() as f64;
-    // Scale the architecture's own counts to a stated parameter count (coarse models).
-    let scale = n_total / a.param_count().max(1) as f64;
+    let scale = job.model.params_scale();
     let layer_p = a.layer_params() as f64 * scale;
     let emb_p = a.embedding_params() as f64 * scale;
     let head_p = if a.tied_embeddings { a.vocab as f64 * h } else { a.lm_head_params() as f64 } * scale;

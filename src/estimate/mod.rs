@@ -232,7 +232,7 @@ pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
         coarse: job.model.is_coarse(),
         params: job.model.params(),
         trainable_params: if job.workload == WorkloadKind::Training { job.trainable_params() } else { 0 },
-        active_params: job.model.arch.active_param_count(),
+        active_params: job.model.active_params(),
         workload: job.workload,
         gpu: gpu.name.clone(),
         gpu_memory_bytes: gpu.memory_bytes,
@@ -250,10 +250,10 @@ pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
     })
 }
 
-fn fits_with(job: &Job, gpu: &GpuSpec, gpus: u32) -> bool {
-    let mut j = job.clone();
-    j.gpus = gpus;
-    Fit::judge(memory::per_gpu(&j).total_bytes, gpu.memory_bytes) == Fit::Fits
+/// Whether `job` fits `gpu` spread over `gpus` GPUs (overwrites `job.gpus`).
+fn fits_with(job: &mut Job, gpu: &GpuSpec, gpus: u32) -> bool {
+    job.gpus = gpus;
+    Fit::judge(memory::per_gpu(job).total_bytes, gpu.memory_bytes) == Fit::Fits
 }
 
 /// Fewest GPUs (a multiple of `step` x tensor x pipeline, at most `max_gpus`) with which `job`
@@ -262,13 +262,15 @@ fn fits_with(job: &Job, gpu: &GpuSpec, gpus: u32) -> bool {
 pub fn min_gpus(job: &Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u32> {
     let unit = step.max(1).saturating_mul(job.tensor_parallel.max(1)).saturating_mul(job.pipeline_parallel.max(1));
     let max_k = max_gpus / unit;
-    if max_k == 0 || !fits_with(job, gpu, max_k * unit) {
+    // One clone for the whole search: only the GPU count changes between probes.
+    let mut j = job.clone();
+    if max_k == 0 || !fits_with(&mut j, gpu, max_k * unit) {
         return None;
     }
     let (mut lo, mut hi) = (1u32, max_k);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if fits_with(job, gpu, mid * unit) { hi = mid } else { lo = mid + 1 }
+        if fits_with(&mut j, gpu, mid * unit) { hi = mid } else { lo = mid + 1 }
     }
     Some(lo * unit)
 }
@@ -309,11 +311,11 @@ pub fn cheapest_plan(job: &Job, search: &PlanSearch<'_>) -> Option<Plan> {
     let mut strategies = vec![job.strategy];
     if search.change_strategy {
         let family = if matches!(job.strategy, Strategy::Fsdp | Strategy::FsdpShardGradOp | Strategy::FsdpHybrid) {
-            [Strategy::FsdpShardGradOp, Strategy::Fsdp, Strategy::Fsdp]
+            &[Strategy::FsdpShardGradOp, Strategy::Fsdp][..]
         } else {
-            [Strategy::Zero1, Strategy::Zero2, Strategy::Zero3]
+            &[Strategy::Zero1, Strategy::Zero2, Strategy::Zero3][..]
         };
-        for s in family {
+        for &s in family {
             if !strategies.contains(&s) {
                 strategies.push(s);
             }
