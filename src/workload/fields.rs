@@ -78,6 +78,33 @@ pub(super) fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Va
     obj.get(key).filter(|v| !v.is_null())
 }
 
+/// An optional field of the type `get` extracts; a wrong type is an error (saying it must be
+/// `expected`) and reads as absent.
+fn typed<'a, T>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    expected: &str,
+    get: impl FnOnce(&'a Value) -> Option<T>,
+    errs: &mut Errors,
+) -> Option<T> {
+    let v = field(obj, key)?;
+    let t = get(v);
+    if t.is_none() {
+        errs.push(child(base, key), format!("{key} must be {expected}, got {}", describe(v)));
+    }
+    t
+}
+
+/// Whether a required field is present; its absence is reported.
+fn present(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> bool {
+    let here = field(obj, key).is_some();
+    if !here {
+        errs.push(child(base, key), format!("{key} is required"));
+    }
+    here
+}
+
 /// An optional object field; a wrong type is an error and reads as absent.
 pub(super) fn opt_object<'a>(
     obj: &'a Map<String, Value>,
@@ -85,12 +112,7 @@ pub(super) fn opt_object<'a>(
     base: &str,
     errs: &mut Errors,
 ) -> Option<&'a Map<String, Value>> {
-    let v = field(obj, key)?;
-    let m = v.as_object();
-    if m.is_none() {
-        errs.push(child(base, key), format!("{key} must be an object, got {}", describe(v)));
-    }
-    m
+    typed(obj, key, base, "an object", Value::as_object, errs)
 }
 
 /// A required object field: absence is an error too.
@@ -100,11 +122,7 @@ pub(super) fn required_object<'a>(
     base: &str,
     errs: &mut Errors,
 ) -> Option<&'a Map<String, Value>> {
-    if field(obj, key).is_none() {
-        errs.push(child(base, key), format!("{key} is required"));
-        return None;
-    }
-    opt_object(obj, key, base, errs)
+    present(obj, key, base, errs).then(|| opt_object(obj, key, base, errs)).flatten()
 }
 
 /// An optional array field; a wrong type is an error and reads as absent.
@@ -114,22 +132,41 @@ pub(super) fn opt_array<'a>(
     base: &str,
     errs: &mut Errors,
 ) -> Option<&'a Vec<Value>> {
-    let v = field(obj, key)?;
-    let a = v.as_array();
-    if a.is_none() {
-        errs.push(child(base, key), format!("{key} must be a list, got {}", describe(v)));
+    typed(obj, key, base, "a list", Value::as_array, errs)
+}
+
+/// A required array field: absence is an error too.
+pub(super) fn required_array<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+    errs: &mut Errors,
+) -> Option<&'a Vec<Value>> {
+    present(obj, key, base, errs).then(|| opt_array(obj, key, base, errs)).flatten()
+}
+
+/// The object items of `list` (at `list_ptr`) with their index and pointer; an item that is not
+/// an object is reported as "a `what` must be an object" and skipped.
+pub(super) fn object_items<'a>(
+    list: &'a [Value],
+    list_ptr: &str,
+    what: &str,
+    errs: &mut Errors,
+) -> Vec<(usize, String, &'a Map<String, Value>)> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let ptr = index(list_ptr, i);
+        match v.as_object() {
+            Some(m) => out.push((i, ptr, m)),
+            None => errs.push(ptr, format!("a {what} must be an object, got {}", describe(v))),
+        }
     }
-    a
+    out
 }
 
 /// An optional string field; a wrong type is an error and reads as absent.
 pub(super) fn opt_string<'a>(obj: &'a Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
-    let v = field(obj, key)?;
-    let s = v.as_str();
-    if s.is_none() {
-        errs.push(child(base, key), format!("{key} must be a string, got {}", describe(v)));
-    }
-    s
+    typed(obj, key, base, "a string", Value::as_str, errs)
 }
 
 /// A required string field.
@@ -139,21 +176,24 @@ pub(super) fn required_string<'a>(
     base: &str,
     errs: &mut Errors,
 ) -> Option<&'a str> {
-    if field(obj, key).is_none() {
-        errs.push(child(base, key), format!("{key} is required"));
-        return None;
-    }
-    opt_string(obj, key, base, errs)
+    present(obj, key, base, errs).then(|| opt_string(obj, key, base, errs)).flatten()
+}
+
+/// An optional string field naming something, or `fallback` when absent or empty (Kubernetes
+/// operators name unnamed groups by index).
+pub(super) fn name_or(
+    obj: &Map<String, Value>,
+    key: &str,
+    base: &str,
+    fallback: impl FnOnce() -> String,
+    errs: &mut Errors,
+) -> String {
+    opt_string(obj, key, base, errs).filter(|n| !n.is_empty()).map_or_else(fallback, str::to_owned)
 }
 
 /// An optional boolean field.
 pub(super) fn opt_bool(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<bool> {
-    let v = field(obj, key)?;
-    let b = v.as_bool();
-    if b.is_none() {
-        errs.push(child(base, key), format!("{key} must be true or false, got {}", describe(v)));
-    }
-    b
+    typed(obj, key, base, "true or false", Value::as_bool, errs)
 }
 
 /// An optional count (replicas, parallelism, size, ...): a JSON integer from 0 to

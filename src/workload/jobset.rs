@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{self, Errors, child, describe, index};
+use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup, batch};
 
@@ -13,20 +13,11 @@ pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut 
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
-    if fields::field(spec, "replicatedJobs").is_none() {
-        errs.push("/spec/replicatedJobs", "replicatedJobs is required");
-        return Vec::new();
-    }
-    let Some(list) = fields::opt_array(spec, "replicatedJobs", "/spec", errs) else {
+    let Some(list) = fields::required_array(spec, "replicatedJobs", "/spec", errs) else {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(list.len());
-    for (i, rj) in list.iter().enumerate() {
-        let rj_ptr = index("/spec/replicatedJobs", i);
-        let Some(rj) = rj.as_object() else {
-            errs.push(rj_ptr, format!("a replicated Job must be an object, got {}", describe(rj)));
-            continue;
-        };
+    for (i, rj_ptr, rj) in fields::object_items(list, "/spec/replicatedJobs", "replicated Job", errs) {
         let role = fields::required_string(rj, "name", &rj_ptr, errs)
             .map_or_else(|| format!("replicatedJob-{i}"), str::to_owned);
         let replicas = fields::count(rj, "replicas", &rj_ptr, 1, errs);

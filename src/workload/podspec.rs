@@ -235,12 +235,7 @@ fn containers(
         errs.push(&list_ptr, "containers must list at least one container, got an empty list");
     }
     let mut out = Vec::with_capacity(list.len());
-    for (i, c) in list.iter().enumerate() {
-        let c_ptr = index(&list_ptr, i);
-        let Some(c) = c.as_object() else {
-            errs.push(c_ptr, format!("a container must be an object, got {}", describe(c)));
-            continue;
-        };
+    for (_, c_ptr, c) in fields::object_items(list, &list_ptr, "container", errs) {
         let sidecar = init && fields::opt_string(c, "restartPolicy", &c_ptr, errs) == Some("Always");
         out.push((sidecar, container_gpus(c, &c_ptr, cfg, errs)));
     }
@@ -414,15 +409,10 @@ fn required_terms(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) 
     }
     let list = fields::opt_array(obj, "nodeSelectorTerms", &ptr, errs)?;
     let list_ptr = child(&ptr, "nodeSelectorTerms");
-    let mut terms = Vec::with_capacity(list.len());
-    for (i, t) in list.iter().enumerate() {
-        let t_ptr = index(&list_ptr, i);
-        let Some(t) = t.as_object() else {
-            errs.push(t_ptr, format!("a node selector term must be an object, got {}", describe(t)));
-            continue;
-        };
-        terms.push(term(t, &t_ptr, errs));
-    }
+    let terms: Vec<Term> = fields::object_items(list, &list_ptr, "node selector term", errs)
+        .into_iter()
+        .map(|(_, t_ptr, t)| term(t, &t_ptr, errs))
+        .collect();
     // An empty term list matches no node; treat it as saying nothing about GPUs.
     (!terms.is_empty()).then_some(terms)
 }
@@ -433,12 +423,7 @@ fn term(t: &Map<String, Value>, t_ptr: &str, errs: &mut Errors) -> Term {
         return out;
     };
     let list_ptr = child(t_ptr, "matchExpressions");
-    for (i, e) in exprs.iter().enumerate() {
-        let e_ptr = index(&list_ptr, i);
-        let Some(e) = e.as_object() else {
-            errs.push(e_ptr, format!("a match expression must be an object, got {}", describe(e)));
-            continue;
-        };
+    for (_, e_ptr, e) in fields::object_items(exprs, &list_ptr, "match expression", errs) {
         let key = fields::opt_string(e, "key", &e_ptr, errs);
         let op = fields::opt_string(e, "operator", &e_ptr, errs);
         if !matches!(key, Some(PRODUCT_LABEL | MEMORY_LABEL)) {

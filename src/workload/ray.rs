@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{self, Errors, child, describe, index};
+use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
@@ -57,15 +57,8 @@ fn cluster_groups(cluster: &Map<String, Value>, ptr: &str, cfg: &ExtractConfig, 
         return out;
     };
     let list_ptr = child(ptr, "workerGroupSpecs");
-    for (i, wg) in workers.iter().enumerate() {
-        let wg_ptr = index(&list_ptr, i);
-        let Some(wg) = wg.as_object() else {
-            errs.push(wg_ptr, format!("a worker group must be an object, got {}", describe(wg)));
-            continue;
-        };
-        let role = fields::opt_string(wg, "groupName", &wg_ptr, errs)
-            .filter(|n| !n.is_empty())
-            .map_or_else(|| format!("worker-group-{i}"), str::to_owned);
+    for (i, wg_ptr, wg) in fields::object_items(workers, &list_ptr, "worker group", errs) {
+        let role = fields::name_or(wg, "groupName", &wg_ptr, || format!("worker-group-{i}"), errs);
         let replicas = fields::opt_count_up_to(wg, "replicas", &wg_ptr, MAX_REPLICAS_DEFAULT, errs);
         let min = fields::opt_count_up_to(wg, "minReplicas", &wg_ptr, MAX_REPLICAS_DEFAULT, errs).unwrap_or(0);
         let max = fields::opt_count_up_to(wg, "maxReplicas", &wg_ptr, MAX_REPLICAS_DEFAULT, errs)

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{self, Errors, child, describe, index};
+use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
@@ -13,23 +13,12 @@ pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut 
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
-    if fields::field(spec, "tasks").is_none() {
-        errs.push("/spec/tasks", "tasks is required");
-        return Vec::new();
-    }
-    let Some(tasks) = fields::opt_array(spec, "tasks", "/spec", errs) else {
+    let Some(tasks) = fields::required_array(spec, "tasks", "/spec", errs) else {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(tasks.len());
-    for (i, task) in tasks.iter().enumerate() {
-        let t_ptr = index("/spec/tasks", i);
-        let Some(task) = task.as_object() else {
-            errs.push(t_ptr, format!("a task must be an object, got {}", describe(task)));
-            continue;
-        };
-        let role = fields::opt_string(task, "name", &t_ptr, errs)
-            .filter(|n| !n.is_empty())
-            .map_or_else(|| format!("default{i}"), str::to_owned);
+    for (i, t_ptr, task) in fields::object_items(tasks, "/spec/tasks", "task", errs) {
+        let role = fields::name_or(task, "name", &t_ptr, || format!("default{i}"), errs);
         let replicas = fields::count(task, "replicas", &t_ptr, 0, errs);
         let scale = Scale::replicas(replicas, 1, child(&t_ptr, "replicas"));
         out.extend(podspec::template_group(&role, scale, task, &t_ptr, cfg, errs));
