@@ -1,4 +1,4 @@
-//! Command-line interface: `vramgate estimate` and `vramgate catalog`.
+//! Command-line interface: `estimate`, `check`, `serve`, `config check` and `catalog`.
 //!
 //! Arguments are parsed in two steps, as ripgrep does: clap reads raw strings, then the same
 //! [`crate::request::parse_fields`] the webhook uses validates them, so a flag and an annotation
@@ -23,8 +23,65 @@ pub struct Cli {
 pub enum Command {
     /// Estimate per-GPU memory, GPU count, compute and cost of one job.
     Estimate(Box<EstimateArgs>),
+    /// Decide manifests offline, exactly as the validating webhook would (as a CREATE).
+    Check(CheckArgs),
+    /// Run the admission webhook (HTTPS) and its probe and metrics port (plain HTTP).
+    Serve(ServeArgs),
+    /// Validate the config file that `serve` and `check` read.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// List the GPU catalog and the model presets.
     Catalog(CatalogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifests: multi-document YAML or JSON files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// Config file (the one `serve` reads); built-in defaults without it.
+    #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Namespace of objects whose manifest names none (as `kubectl apply -n`).
+    #[arg(long, short = 'n', default_value = crate::check::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file: policy, GPU catalog and prices (re-read when it changes).
+    #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE", required_unless_present = "dev")]
+    pub config: Option<std::path::PathBuf>,
+    /// PEM certificate chain served on --listen (re-read when it changes).
+    #[arg(long, value_name = "FILE", required_unless_present = "dev", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", required_unless_present = "dev", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Local use: a self-signed certificate for localhost (written to a temporary directory
+    /// that is logged) and built-in defaults unless --config is given.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub dev: bool,
+    /// HTTPS address of POST /validate and POST /mutate.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Plain-HTTP address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub metrics_listen: std::net::SocketAddr,
+    /// Seconds between checks of the certificate and config files for changes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reload_interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file; every problem is printed with its key's path.
+    Check {
+        #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE")]
+        config: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,7 +191,145 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cli.command {
         Command::Estimate(a) => run_estimate(*a, out),
         Command::Catalog(a) => run_catalog(a, out),
+        Command::Check(a) => run_check(a, out),
+        Command::Serve(a) => run_serve(a),
+        Command::Config(ConfigCommand::Check { config }) => run_config_check(&config, out),
     }
+}
+
+/// Loads `path`, or the built-in defaults without one; prints every problem and returns
+/// `None` when the file is unusable.
+fn settings_or_report(path: Option<&std::path::Path>) -> Option<crate::config::Settings> {
+    let Some(path) = path else { return Some(crate::config::Settings::default()) };
+    match crate::config::load_file(path) {
+        Ok(s) => Some(s),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {}: {e}", path.display());
+            }
+            None
+        }
+    }
+}
+
+fn run_config_check(path: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let Some(s) = settings_or_report(Some(path)) else { return Ok(2) };
+    writeln!(
+        out,
+        "{}: valid; default mode {}, {} namespace override(s), {} GPUs in the catalog, default GPU {}",
+        path.display(),
+        s.defaults.mode.as_str(),
+        s.namespaces.len(),
+        s.catalog.all().len(),
+        s.defaults.default_gpu
+    )?;
+    Ok(0)
+}
+
+fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
+    let tls = match (a.dev, a.tls_cert, a.tls_key) {
+        (true, _, _) => crate::server::TlsSource::Dev { dir: std::env::temp_dir().join("vramgate-dev-tls") },
+        (false, Some(cert), Some(key)) => crate::server::TlsSource::Files { cert, key },
+        _ => anyhow::bail!("--tls-cert and --tls-key are required without --dev"),
+    };
+    if let Some(p) = &a.config
+        && settings_or_report(Some(p)).is_none()
+    {
+        return Ok(2);
+    }
+    let opts = crate::server::ServeOptions {
+        listen: a.listen,
+        metrics_listen: a.metrics_listen,
+        tls,
+        config_path: a.config,
+        reload_interval: std::time::Duration::from_secs(a.reload_interval),
+        ..crate::server::ServeOptions::default()
+    };
+    match crate::server::run(opts) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(2)
+        }
+    }
+}
+
+fn run_check(a: CheckArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let Some(settings) = settings_or_report(a.config.as_deref()) else { return Ok(2) };
+    let mut results = Vec::new();
+    let mut unusable = false;
+    for path in &a.files {
+        let (source, text) = if path.as_os_str() == "-" {
+            let mut t = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+                Ok(_) => ("-".to_string(), t),
+                Err(e) => {
+                    eprintln!("error: standard input: {e}");
+                    unusable = true;
+                    continue;
+                }
+            }
+        } else {
+            match std::fs::read_to_string(path) {
+                Ok(t) => (path.display().to_string(), t),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    unusable = true;
+                    continue;
+                }
+            }
+        };
+        match crate::check::documents(&text) {
+            Ok(objs) => results.extend(crate::check::check_objects(&source, &objs, &settings, &a.namespace)),
+            Err(e) => {
+                eprintln!("error: {source}: {e}");
+                unusable = true;
+            }
+        }
+    }
+    match a.output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
+        Output::Table => write_check_table(&results, out)?,
+    }
+    Ok(if unusable { 2 } else { crate::check::exit_code(&results) })
+}
+
+fn write_check_table(results: &[crate::check::CheckResult], out: &mut dyn Write) -> std::io::Result<()> {
+    let rows: Vec<[String; 8]> = results
+        .iter()
+        .map(|r| {
+            let e = &r.evaluation;
+            let est = e.estimate.as_ref().map(|x| &x.estimate);
+            [
+                r.source.clone(),
+                e.kind.clone(),
+                format!("{}/{}", e.namespace, e.name.as_deref().unwrap_or("-")),
+                e.decision.as_str().to_string(),
+                e.gpus_requested.to_string(),
+                e.gpu.clone().unwrap_or_else(|| "-".into()),
+                est.map_or_else(|| "-".into(), |x| Gib(x.per_gpu.total_bytes).to_string()),
+                est.and_then(|x| x.cost_usd).map_or_else(|| "-".into(), |c| format!("${c:.0}")),
+            ]
+        })
+        .collect();
+    let header = ["SOURCE", "KIND", "NAMESPACE/NAME", "DECISION", "GPUS", "GPU", "MEM/GPU", "COST"].map(String::from);
+    let mut width = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 8]| {
+        cells.iter().zip(width).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&header))?;
+    for (row, r) in rows.iter().zip(results) {
+        writeln!(out, "{}", line(row))?;
+        for m in &r.evaluation.messages {
+            writeln!(out, "    - {m}")?;
+        }
+    }
+    Ok(())
 }
 
 fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {

@@ -1,9 +1,15 @@
 //! vramgate: GPU memory, GPU count and cost of LLM jobs, checked at Kubernetes admission.
 //!
-//! Modules in reading order: [`estimate`] is the pure engine.
+//! Modules in reading order: [`estimate`] is the pure engine; [`request`] turns `vramgate.io/`
+//! keys into a job; [`workload`] reads Kubernetes objects; [`admission`] decides; [`config`]
+//! holds policy; [`server`] and [`cli`] are the imperative shell.
 #![forbid(unsafe_code)]
 
+pub mod admission;
+pub mod check;
 pub mod cli;
+pub mod config;
 pub mod estimate;
 pub mod request;
+pub mod server;
 pub mod workload;

@@ -1,5 +1,5 @@
-//! `vramgate estimate` and `vramgate catalog` as a user runs them: the real binary, its exit
-//! codes, its table and its JSON contract.
+//! `vramgate estimate`, `check`, `config check` and `catalog` as a user runs them: the real
+//! binary, its exit codes, its table and its JSON contract.
 
 use std::process::Command;
 
@@ -150,4 +150,89 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     let (code, _, err) = vramgate(&["estimate", "--model", "gpt2", "--gpu-catalog", path.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("--gpu-catalog"), "{err}");
+}
+
+fn root(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_json_has_one_entry_per_object_with_the_documented_fields_and_exit_1_on_a_denial() {
+    let files = ["fits-job", "jobset", "over-cost-job", "pytorchjob", "too-big-pytorchjob"]
+        .map(|f| root(&format!("deploy/examples/{f}.yaml")));
+    let config = root("deploy/config.example.yaml");
+    let mut args = vec!["check", "--config", config.as_str(), "--output", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = vramgate(&args);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    for o in list {
+        for k in ["source", "kind", "namespace", "name", "decision", "reason", "messages", "gpu", "gpus", "estimate"] {
+            assert!(o.get(k).is_some(), "{k} missing from {o}");
+        }
+        let est = &o["estimate"];
+        for k in ["min_gpus", "gpu_hours", "cost_usd"] {
+            assert!(est.get(k).is_some(), "estimate.{k} missing");
+        }
+        assert!(est["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap() < est["per_gpu"]["total_bytes"].as_u64().unwrap());
+    }
+    let by_name = |n: &str| list.iter().find(|o| o["source"].as_str().unwrap().contains(n)).unwrap();
+    assert_eq!(by_name("fits-job")["decision"], "allow");
+    assert_eq!(by_name("fits-job")["gpus"], 8);
+    assert_eq!(by_name("fits-job")["gpu"], "H100-80GB");
+    assert_eq!(by_name("too-big")["decision"], "deny");
+    assert_eq!(by_name("too-big")["reason"], "does-not-fit");
+    assert_eq!(by_name("over-cost")["reason"], "over-cost-limit");
+    assert_eq!(by_name("jobset")["gpus"], 2);
+    assert!(by_name("fits-job")["source"].as_str().unwrap().ends_with("fits-job.yaml#1"));
+}
+
+#[test]
+fn check_reads_stdin_and_exits_0_when_everything_is_admitted() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read_to_string(root("deploy/examples/fits-job.yaml")).unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("-#1") && table.contains("allow"), "{table}");
+}
+
+#[test]
+fn check_on_unusable_input_exits_2_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("vramgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "kind: [unclosed\n").unwrap();
+    let (code, _, err) = vramgate(&["check", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.yaml"), "{err}");
+    let (code, _, err) = vramgate(&["check", dir.join("missing.yaml").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.yaml"), "{err}");
+}
+
+#[test]
+fn config_check_accepts_the_example_and_names_every_bad_key_path() {
+    let (code, out, err) = vramgate(&["config", "check", "--config", &root("deploy/config.example.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"), "{out}");
+    let dir = std::env::temp_dir().join(format!("vramgate-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("config.yaml");
+    std::fs::write(&bad, "policy: {mode: enforce, max_cost_usd: -1, default_gpu: Z80}\n").unwrap();
+    let (code, _, err) = vramgate(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("policy.max_cost_usd") && err.contains("policy.default_gpu"), "{err}");
+    // `check` refuses to decide with a broken config rather than fall back to defaults.
+    let (code, _, _) = vramgate(&["check", "--config", bad.to_str().unwrap(), &root("deploy/examples/fits-job.yaml")]);
+    assert_eq!(code, 2);
 }

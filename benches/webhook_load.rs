@@ -1,0 +1,430 @@
+//! Load benchmark of the webhook over real TLS on 127.0.0.1.
+//!
+//! Starts, in this process, (a) the real webhook (`serve_with`, port 0, a development
+//! certificate) and (b) a do-nothing endpoint on the same TLS and accept stack
+//! (`serve_tls`) that reads the body and returns a fixed AdmissionReview. Clients are
+//! tokio-rustls + hyper HTTP/1.1 connections with keep-alive, one per task, each POSTing a
+//! ~4 KB `batch/v1` Job AdmissionReview.
+//!
+//! Scenarios, for both endpoints: 1 connection (latency) and 16 connections (throughput),
+//! each bounded by a request count and a time limit, repeated 3 times; the medians are
+//! printed as a markdown table. Client and server share the machine's cores, so the numbers
+//! are a floor for the server alone.
+//!
+//! Run: `cargo bench --bench webhook_load`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_rustls::TlsConnector;
+
+use vramgate::admission::{self, Endpoint};
+use vramgate::config::Settings;
+use vramgate::server::tls::{self, SwappableCert};
+use vramgate::server::{ServeOptions, TlsSource, serve_tls, serve_with};
+
+/// Repetitions of every scenario; medians are reported.
+const REPETITIONS: usize = 3;
+/// Requests sent on each connection before measuring.
+const WARM_UP_REQUESTS: usize = 200;
+
+/// One scenario: how many connections, and when to stop.
+#[derive(Clone, Copy)]
+struct Scenario {
+    connections: usize,
+    max_requests: i64,
+    max_time: Duration,
+}
+
+const LATENCY: Scenario = Scenario { connections: 1, max_requests: 5_000, max_time: Duration::from_secs(5) };
+const THROUGHPUT: Scenario = Scenario { connections: 16, max_requests: 20_000, max_time: Duration::from_secs(10) };
+
+/// What one run of a scenario measured.
+struct Run {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    statuses: BTreeMap<u16, usize>,
+}
+
+impl Run {
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(bench())
+}
+
+async fn bench() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("vramgate-bench-{}", std::process::id()));
+    let result = bench_in(&dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn bench_in(dir: &std::path::Path) -> anyhow::Result<()> {
+    // (a) The real webhook.
+    let (stop_real, real_stopped) = oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse()?,
+        metrics_listen: "127.0.0.1:0".parse()?,
+        ..ServeOptions::new(TlsSource::Dev { dir: dir.to_path_buf() })
+    };
+    let real_server = tokio::spawn(serve_with(
+        opts,
+        async move {
+            let _ = real_stopped.await;
+        },
+        bound_tx,
+    ));
+    let bound = bound_rx.await.context("the webhook did not start")?;
+    let real = bound.webhook;
+
+    // (b) The do-nothing endpoint, same certificate, same TLS config and accept loop.
+    let cert_path = dir.join(tls::DEV_CERT_FILE);
+    let loaded = tls::load_pem_files(&cert_path, &dir.join(tls::DEV_KEY_FILE))?;
+    let tls_config = Arc::new(tls::server_config(Arc::new(SwappableCert::new(loaded.certified)))?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let nothing = listener.local_addr()?;
+    let (stop_nothing, nothing_stopped) = oneshot::channel::<()>();
+    let nothing_server = tokio::spawn(serve_tls(
+        listener,
+        tls_config,
+        do_nothing_router(),
+        async move {
+            let _ = nothing_stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+
+    let client = client_config(&cert_path)?;
+    let body = Bytes::from(job_review());
+    println!("review body: {} bytes; {} repetitions; medians reported", body.len(), REPETITIONS);
+    let (answer_time, answer_status) = time_answer(&body);
+    println!(
+        "admission::answer alone (no I/O, one thread): {} per review, status {answer_status}",
+        micros(answer_time)
+    );
+
+    let targets = [("vramgate /validate", real, "/validate"), ("do-nothing", nothing, "/validate")];
+    let scenarios = [("1 connection", LATENCY), ("16 connections", THROUGHPUT)];
+    // runs[target][scenario] = one Run per repetition; repetitions interleave the targets so
+    // that drift (thermal, other load) hits both alike.
+    let mut runs: Vec<Vec<Vec<Run>>> = targets.iter().map(|_| scenarios.iter().map(|_| Vec::new()).collect()).collect();
+    for repetition in 0..REPETITIONS {
+        for (t, (name, addr, path)) in targets.iter().enumerate() {
+            for (s, (scenario_name, scenario)) in scenarios.iter().enumerate() {
+                let run = run_scenario(*addr, path, &client, &body, *scenario).await?;
+                eprintln!(
+                    "rep {} {name:<20} {scenario_name:<15} {:>6} req in {:>6.2?}: {:>8.0} req/s, p50 {:?}, p99 {:?}, statuses {:?}",
+                    repetition + 1,
+                    run.requests,
+                    run.elapsed,
+                    run.throughput(),
+                    run.p50,
+                    run.p99,
+                    run.statuses
+                );
+                runs[t][s].push(run);
+            }
+        }
+    }
+
+    println!();
+    println!(
+        "| endpoint | connections | requests/run | throughput (reviews/s) | p50 | p99 | HTTP statuses (last run) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    let mut median_throughput = vec![[0.0; 2]; targets.len()];
+    for (t, (name, _, _)) in targets.iter().enumerate() {
+        for (s, (_, scenario)) in scenarios.iter().enumerate() {
+            let reps = &runs[t][s];
+            let throughput = median(reps.iter().map(Run::throughput).collect());
+            median_throughput[t][s] = throughput;
+            let p50 = median(reps.iter().map(|r| r.p50.as_secs_f64()).collect());
+            let p99 = median(reps.iter().map(|r| r.p99.as_secs_f64()).collect());
+            let requests = median(reps.iter().map(|r| r.requests as f64).collect());
+            let statuses = reps.last().map(|r| format!("{:?}", r.statuses)).unwrap_or_default();
+            println!(
+                "| {name} | {} | {requests:.0} | {throughput:.0} | {} | {} | {statuses} |",
+                scenario.connections,
+                micros(p50),
+                micros(p99)
+            );
+        }
+    }
+    println!();
+    for (s, (scenario_name, _)) in scenarios.iter().enumerate() {
+        let ratio = median_throughput[0][s] / median_throughput[1][s];
+        println!("real / do-nothing throughput, {scenario_name}: {:.0}%", ratio * 100.0);
+    }
+
+    // Where the time goes: the server's own histogram times each review from request start
+    // to response ready (body read, answer, metrics), without TLS, HTTP parsing or the client.
+    let metrics = fetch_metrics(bound.metrics).await?;
+    let series = |name: &str| {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let sum = series(r#"vramgate_review_duration_seconds_sum{endpoint="validate"}"#);
+    let count = series(r#"vramgate_review_duration_seconds_count{endpoint="validate"}"#);
+    println!(
+        "vramgate handler time (vramgate_review_duration_seconds, all runs and warm-ups): mean {} over {count:.0} reviews",
+        micros(sum / count.max(1.0))
+    );
+
+    let _ = stop_real.send(());
+    let _ = stop_nothing.send(());
+    real_server.await?.context("webhook")?;
+    nothing_server.await?;
+    Ok(())
+}
+
+/// Median time of `admission::answer` on `body`, in seconds, over 5 rounds of up to 2,000
+/// calls or 1 s each: the part of a review's cost that is the decision, not the transport.
+fn time_answer(body: &[u8]) -> (f64, u16) {
+    let settings = Settings::default();
+    let status = admission::answer(&settings, Endpoint::Validate, body).status;
+    let rounds = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let mut calls = 0_u32;
+            while calls < 2_000 && started.elapsed() < Duration::from_secs(1) {
+                std::hint::black_box(admission::answer(&settings, Endpoint::Validate, std::hint::black_box(body)));
+                calls += 1;
+            }
+            started.elapsed().as_secs_f64() / f64::from(calls.max(1))
+        })
+        .collect();
+    (median(rounds), status)
+}
+
+/// Sends up to `scenario.max_requests` reviews over `scenario.connections` keep-alive
+/// connections (established and warmed up before the clock starts), stopping at
+/// `scenario.max_time`.
+async fn run_scenario(
+    addr: SocketAddr,
+    path: &'static str,
+    client: &Arc<ClientConfig>,
+    body: &Bytes,
+    scenario: Scenario,
+) -> anyhow::Result<Run> {
+    let mut senders = Vec::with_capacity(scenario.connections);
+    for _ in 0..scenario.connections {
+        let mut sender = connect(addr, client.clone()).await?;
+        for _ in 0..WARM_UP_REQUESTS / scenario.connections.max(1) {
+            send(&mut sender, path, body).await?;
+        }
+        senders.push(sender);
+    }
+
+    let remaining = Arc::new(AtomicI64::new(scenario.max_requests));
+    let started = Instant::now();
+    let deadline = started + scenario.max_time;
+    let mut tasks = Vec::with_capacity(senders.len());
+    for mut sender in senders {
+        let remaining = remaining.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut statuses = BTreeMap::<u16, usize>::new();
+            while remaining.fetch_sub(1, Ordering::Relaxed) > 0 && Instant::now() < deadline {
+                let sent = Instant::now();
+                let status = send(&mut sender, path, &body).await?;
+                latencies.push(sent.elapsed());
+                *statuses.entry(status).or_default() += 1;
+            }
+            anyhow::Ok((latencies, statuses))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut statuses = BTreeMap::new();
+    for task in tasks {
+        let (l, s) = task.await??;
+        latencies.extend(l);
+        for (status, count) in s {
+            *statuses.entry(status).or_default() += count;
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Ok(Run {
+        requests: latencies.len(),
+        elapsed,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        statuses,
+    })
+}
+
+/// One TLS connection with an HTTP/1.1 client on it (driven by a spawned task).
+async fn connect(addr: SocketAddr, client: Arc<ClientConfig>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let tls = TlsConnector::from(client).connect(ServerName::try_from("localhost")?, tcp).await?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// POSTs one review and reads the whole response; returns its status.
+async fn send(sender: &mut SendRequest<Full<Bytes>>, path: &str, body: &Bytes) -> anyhow::Result<u16> {
+    sender.ready().await?;
+    let request = Request::post(path)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body.clone()))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok(status)
+}
+
+/// `GET /metrics` from the plain-HTTP probe server.
+async fn fetch_metrics(addr: SocketAddr) -> anyhow::Result<String> {
+    let tcp = TcpStream::connect(addr).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = Request::get("/metrics").header(header::HOST, "localhost").body(Full::new(Bytes::new()))?;
+    let body = sender.send_request(request).await?.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn client_config(cert: &PathBuf) -> anyhow::Result<Arc<ClientConfig>> {
+    let pem = std::fs::read(cert)?;
+    let mut roots = RootCertStore::empty();
+    for der in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(der?)?;
+    }
+    let mut config = ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Reads the body (as a real webhook must) and answers a fixed allowing AdmissionReview.
+fn do_nothing_router() -> Router {
+    const ALLOWED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#;
+    Router::new().fallback(|body: Bytes| async move {
+        drop(body);
+        ([(header::CONTENT_TYPE, "application/json")], ALLOWED)
+    })
+}
+
+/// A `batch/v1` Job CREATE review of about 4 KB: a Llama-2-7B fine-tune on 8 GPUs, with the
+/// labels and environment a real training job carries.
+fn job_review() -> Vec<u8> {
+    let env: Vec<serde_json::Value> = (0..40)
+        .map(|i| serde_json::json!({ "name": format!("TRAINING_SETTING_{i:02}"), "value": format!("value-{i:02}-of-the-training-run") }))
+        .collect();
+    let job = serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "llama-2-7b-finetune",
+            "namespace": "research",
+            "labels": {
+                "app.kubernetes.io/name": "llama-finetune",
+                "app.kubernetes.io/part-of": "training",
+                "team": "nlp",
+                "kueue.x-k8s.io/queue-name": "gpu-queue"
+            },
+            "annotations": {
+                "vramgate.io/model": "llama-2-7b",
+                "vramgate.io/precision": "bf16",
+                "vramgate.io/micro-batch-size": "4",
+                "vramgate.io/sequence-length": "4096",
+                "vramgate.io/training-tokens": "2B",
+                "vramgate.io/gpu": "A100-80GB"
+            }
+        },
+        "spec": {
+            "backoffLimit": 2,
+            "completions": 1,
+            "parallelism": 1,
+            "template": {
+                "metadata": { "labels": { "app.kubernetes.io/name": "llama-finetune" } },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{
+                        "name": "trainer",
+                        "image": "ghcr.io/example/llama-trainer:2024.06",
+                        "command": ["torchrun", "--nproc_per_node=8", "train.py", "--config", "/etc/train/config.yaml"],
+                        "env": env,
+                        "resources": {
+                            "requests": { "cpu": "32", "memory": "512Gi", "nvidia.com/gpu": "8" },
+                            "limits": { "memory": "512Gi", "nvidia.com/gpu": "8" }
+                        },
+                        "volumeMounts": [{ "name": "dshm", "mountPath": "/dev/shm" }]
+                    }],
+                    "volumes": [{ "name": "dshm", "emptyDir": { "medium": "Memory" } }]
+                }
+            }
+        }
+    });
+    let gvk = serde_json::json!({ "group": "batch", "version": "v1", "kind": "Job" });
+    let gvr = serde_json::json!({ "group": "batch", "version": "v1", "resource": "jobs" });
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": "llama-2-7b-finetune",
+            "namespace": "research",
+            "operation": "CREATE",
+            "userInfo": { "username": "alice@example.com", "groups": ["system:authenticated", "nlp"] },
+            "object": job,
+            "oldObject": null,
+            "dryRun": false,
+            "options": { "apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" }
+        }
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn micros(seconds: f64) -> String {
+    format!("{:.0} µs", seconds * 1e6)
+}

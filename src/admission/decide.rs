@@ -1,0 +1,1120 @@
+//! The decision for one Kubernetes object under its namespace's policy. Pure.
+//!
+//! Road: object → [`crate::workload::extract`] (pods and GPUs) → `vramgate.io/` annotations →
+//! [`crate::request::parse_fields`] (the job) → GPU type (node selector or affinity on the GPU
+//! Feature Discovery label, else the `gpu` annotation, else the namespace's default) →
+//! [`crate::estimate::report`] → findings → one [`Decision`] under the namespace's mode.
+//!
+//! Each finding is either a *breach* (does not fit, over the cost limit, malformed, unknown GPU)
+//! or *advice* (near capacity, over-provisioned, notes). Breaches deny in `enforce`, warn in
+//! `warn` and are only counted in `audit`; advice warns in `enforce` and `warn`.
+
+use super::Endpoint;
+use super::patch::{PatchOp, escape_token};
+use crate::config::{Mode, Policy, Settings};
+use crate::estimate::units::{Gib, MIB};
+use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
+use crate::request::{self, OUTPUT_KEYS, PREFIX};
+use crate::workload::{self, Extracted, PodGroup, Workload};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// What happens to the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Admitted, nothing to say.
+    Allow,
+    /// Admitted, with warnings.
+    Warn,
+    /// Refused.
+    Deny,
+    /// Not vramgate's business (unsupported kind, no GPUs, DELETE): admitted untouched.
+    Skip,
+}
+
+impl Decision {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Warn => "warn",
+            Self::Deny => "deny",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+/// Why, as a bounded metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Fits its GPUs, within policy.
+    Fits,
+    /// Needs more memory per GPU than its GPUs have.
+    DoesNotFit,
+    /// Within the estimator's error band of the GPU's memory: may or may not fit.
+    NearCapacity,
+    /// Estimated cost above the namespace's limit.
+    OverCostLimit,
+    /// A cost limit applies but the cost is unknown (no `training-tokens`).
+    CostUnknown,
+    /// Asks for at least `overprovision_factor` x the GPUs it needs.
+    Overprovisioned,
+    /// A `vramgate.io/` annotation is malformed.
+    MalformedAnnotation,
+    /// The object's GPU fields are malformed.
+    MalformedObject,
+    /// A GPU workload without annotations where the policy requires them.
+    AnnotationsRequired,
+    /// The GPU product or name is not in the catalog.
+    UnknownGpu,
+    /// The mutating webhook changed GPU count or type to a plan that fits.
+    Patched,
+    /// GPU workload without annotations, annotations not required.
+    NotAnnotated,
+    /// The object asks for no GPU.
+    NoGpus,
+    /// A kind vramgate does not read.
+    UnsupportedKind,
+    /// DELETE or CONNECT.
+    Operation,
+    /// An UPDATE that changes neither the pods' GPUs nor the annotations.
+    Unchanged,
+}
+
+impl Reason {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fits => "fits",
+            Self::DoesNotFit => "does-not-fit",
+            Self::NearCapacity => "near-capacity",
+            Self::OverCostLimit => "over-cost-limit",
+            Self::CostUnknown => "cost-unknown",
+            Self::Overprovisioned => "overprovisioned",
+            Self::MalformedAnnotation => "malformed-annotation",
+            Self::MalformedObject => "malformed-object",
+            Self::AnnotationsRequired => "annotations-required",
+            Self::UnknownGpu => "unknown-gpu",
+            Self::Patched => "patched",
+            Self::NotAnnotated => "not-annotated",
+            Self::NoGpus => "no-gpus",
+            Self::UnsupportedKind => "unsupported-kind",
+            Self::Operation => "operation",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The admission operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    /// Parses the AdmissionRequest's `operation`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "CREATE" => Self::Create,
+            "UPDATE" => Self::Update,
+            "DELETE" => Self::Delete,
+            "CONNECT" => Self::Connect,
+            _ => return None,
+        })
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+        }
+    }
+}
+
+/// Where an object comes from and what may be done to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    /// The request's namespace, used when the object's metadata has none (a CREATE's object
+    /// often has none; `check` passes the namespace kubectl would use).
+    pub namespace: Option<&'a str>,
+    pub operation: Operation,
+    /// An UPDATE's previous object.
+    pub old_object: Option<&'a Value>,
+    /// `Mutate` may patch; `Validate` and `check` never do.
+    pub endpoint: Endpoint,
+}
+
+/// Where the GPU type came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuSource {
+    /// `nvidia.com/gpu.product` in the node selector or required node affinity.
+    NodeSelector,
+    /// `nvidia.com/gpu.memory` only: the default or annotated GPU with that much memory.
+    GpuMemoryLabel,
+    /// The `vramgate.io/gpu` annotation.
+    Annotation,
+    /// The namespace's (or cluster's) `default_gpu`.
+    Default,
+}
+
+/// The evaluation of one object: the decision, every message, and what it was judged on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub reason: Reason,
+    /// Everything the user should read, most important first. In `audit` mode they are kept
+    /// here (and in `check`'s output) but not sent back to `kubectl`.
+    pub messages: Vec<String>,
+    pub kind: String,
+    pub namespace: String,
+    pub name: Option<String>,
+    /// The policy mode that decided.
+    pub mode: Mode,
+    /// Catalog name of the GPU judged on (`A100-80GB`, or `A100-80GB MIG 3g.40gb`).
+    pub gpu: Option<String>,
+    pub gpu_source: Option<GpuSource>,
+    /// Full GPUs (or MIG devices) the pods ask for (`gpus` in JSON).
+    #[serde(rename = "gpus")]
+    pub gpus_requested: u64,
+    /// The engine's answer, with the cheapest plan that fits when the job does not.
+    pub estimate: Option<Report>,
+    /// Dollars of the estimated cost spent on GPUs beyond those needed.
+    pub overprovisioned_cost_usd: Option<f64>,
+    /// JSON Patch for the mutating webhook (empty elsewhere).
+    #[serde(skip)]
+    pub patch: Vec<PatchOp>,
+}
+
+impl Evaluation {
+    /// Whether the object may enter the cluster.
+    #[must_use]
+    pub fn allowed(&self) -> bool {
+        self.decision != Decision::Deny
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    Breach,
+    Advice,
+}
+
+#[derive(Debug, Clone)]
+struct Finding {
+    severity: Severity,
+    reason: Reason,
+    message: String,
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn breach(&mut self, reason: Reason, message: String) {
+        self.0.push(Finding { severity: Severity::Breach, reason, message });
+    }
+    fn advice(&mut self, reason: Reason, message: String) {
+        self.0.push(Finding { severity: Severity::Advice, reason, message });
+    }
+    /// Decision and reason under `mode`: the first breach decides, else the first advice.
+    fn decide(&self, mode: Mode) -> (Decision, Reason) {
+        let first = |s: Severity| self.0.iter().find(|f| f.severity == s).map(|f| f.reason);
+        if let Some(r) = first(Severity::Breach) {
+            let d = match mode {
+                Mode::Enforce => Decision::Deny,
+                Mode::Warn => Decision::Warn,
+                Mode::Audit => Decision::Allow,
+            };
+            return (d, r);
+        }
+        if let Some(r) = first(Severity::Advice) {
+            return (if mode == Mode::Audit { Decision::Allow } else { Decision::Warn }, r);
+        }
+        (Decision::Allow, Reason::Fits)
+    }
+    fn messages(&self) -> Vec<String> {
+        // Breaches first, then advice, each in the order found.
+        let mut m: Vec<String> =
+            self.0.iter().filter(|f| f.severity == Severity::Breach).map(|f| f.message.clone()).collect();
+        m.extend(self.0.iter().filter(|f| f.severity == Severity::Advice).map(|f| f.message.clone()));
+        m
+    }
+}
+
+/// `vramgate.io/` annotations of an object as read from raw JSON (used before extraction
+/// succeeds, to tell an annotated object from one that is not ours).
+fn has_vramgate_annotations(obj: &Value) -> bool {
+    obj.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.keys().any(|k| k.starts_with(PREFIX)))
+}
+
+fn str_at<'v>(obj: &'v Value, ptr: &str) -> Option<&'v str> {
+    obj.pointer(ptr).and_then(Value::as_str)
+}
+
+/// Who is being judged, under which policy.
+struct Subject {
+    kind: String,
+    namespace: String,
+    name: Option<String>,
+    policy: Policy,
+}
+
+impl Subject {
+    fn of(obj: &Value, ctx: &Context<'_>) -> Self {
+        let namespace = str_at(obj, "/metadata/namespace").or(ctx.namespace).unwrap_or("").to_string();
+        Self {
+            kind: str_at(obj, "/kind").unwrap_or("").to_string(),
+            name: str_at(obj, "/metadata/name").or_else(|| str_at(obj, "/metadata/generateName")).map(str::to_string),
+            policy: ctx.settings.policy(&namespace).clone(),
+            namespace,
+        }
+    }
+
+    /// An evaluation with `findings` decided under this subject's mode.
+    fn decide(&self, f: &Findings, gpus_requested: u64, estimate: Option<Report>) -> Evaluation {
+        let (decision, reason) = f.decide(self.policy.mode);
+        self.evaluation(decision, reason, f.messages(), gpus_requested, estimate)
+    }
+
+    /// Not vramgate's business.
+    fn skip(&self, reason: Reason, message: String, gpus_requested: u64) -> Evaluation {
+        self.evaluation(Decision::Skip, reason, vec![message], gpus_requested, None)
+    }
+
+    fn evaluation(
+        &self,
+        decision: Decision,
+        reason: Reason,
+        messages: Vec<String>,
+        gpus_requested: u64,
+        estimate: Option<Report>,
+    ) -> Evaluation {
+        Evaluation {
+            decision,
+            reason,
+            messages,
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            mode: self.policy.mode,
+            gpu: None,
+            gpu_source: None,
+            gpus_requested,
+            estimate,
+            overprovisioned_cost_usd: None,
+            patch: Vec::new(),
+        }
+    }
+}
+
+/// An object that passed screening: a workload with GPUs and well-formed annotations.
+struct Screened {
+    workload: Workload,
+    request: request::Request,
+    devices: u64,
+}
+
+/// Decides one object.
+#[must_use]
+pub fn evaluate(obj: &Value, ctx: &Context<'_>) -> Evaluation {
+    let subject = Subject::of(obj, ctx);
+    match screen(obj, ctx, &subject) {
+        Ok(s) => judge(obj, ctx, &subject, s),
+        Err(e) => *e,
+    }
+}
+
+/// Everything that ends before an estimate: operations and kinds vramgate does not judge,
+/// malformed objects, unchanged updates, missing or malformed annotations, no GPUs.
+fn screen(obj: &Value, ctx: &Context<'_>, subject: &Subject) -> Result<Screened, Box<Evaluation>> {
+    let settings = ctx.settings;
+    let policy = &subject.policy;
+    if matches!(ctx.operation, Operation::Delete | Operation::Connect) {
+        return Err(Box::new(subject.skip(
+            Reason::Operation,
+            format!("{}: nothing to check", ctx.operation.as_str()),
+            0,
+        )));
+    }
+    let workload = match workload::extract(obj, &settings.extract) {
+        Ok(Extracted::Workload(w)) => w,
+        Ok(Extracted::Unsupported { api_version, kind }) => {
+            let message = format!("{api_version} {kind} is not a kind vramgate reads; allowed untouched");
+            return Err(Box::new(subject.skip(Reason::UnsupportedKind, message, 0)));
+        }
+        Err(errors) => {
+            if !has_vramgate_annotations(obj) && !policy.require_annotations {
+                let message = "no vramgate.io/ annotations and GPU fields that cannot be read: \
+                               left to Kubernetes' own validation";
+                return Err(Box::new(subject.skip(Reason::NotAnnotated, message.into(), 0)));
+            }
+            let mut f = Findings::default();
+            for e in errors {
+                let at = if e.path.is_empty() { "object" } else { &e.path };
+                f.breach(Reason::MalformedObject, format!("{at}: {}", e.message));
+            }
+            return Err(Box::new(subject.decide(&f, 0, None)));
+        }
+    };
+
+    if ctx.operation == Operation::Update
+        && let Some(old) = ctx.old_object
+        && let Ok(Extracted::Workload(old_w)) = workload::extract(old, &settings.extract)
+        && same_gpu_shape(&old_w, &workload)
+    {
+        let message = "update changes neither GPUs nor vramgate.io/ annotations; decided at creation";
+        return Err(Box::new(subject.skip(Reason::Unchanged, message.into(), devices_requested(&workload))));
+    }
+
+    let fields = request::fields_from_annotations(&workload.annotations);
+    let devices = devices_requested(&workload);
+    if !fields.keys().any(|k| !OUTPUT_KEYS.contains(&k.as_str())) {
+        if devices == 0 {
+            return Err(Box::new(subject.skip(Reason::NoGpus, "asks for no GPU".into(), 0)));
+        }
+        if !policy.require_annotations {
+            let message = format!("asks for {devices} GPUs without vramgate.io/ annotations; not checked");
+            return Err(Box::new(subject.skip(Reason::NotAnnotated, message, devices)));
+        }
+        let mut f = Findings::default();
+        f.breach(
+            Reason::AnnotationsRequired,
+            format!(
+                "asks for {devices} GPUs without vramgate.io/ annotations, which namespace '{}' requires: \
+                 set at least vramgate.io/model (or parameters) and vramgate.io/precision",
+                subject.namespace
+            ),
+        );
+        return Err(Box::new(subject.decide(&f, devices, None)));
+    }
+
+    let mut f = Findings::default();
+    let request = match request::parse_fields(&fields) {
+        Ok(r) => r,
+        Err(problems) => {
+            for p in problems {
+                f.breach(Reason::MalformedAnnotation, format!("{PREFIX}{}: {}", p.field, p.message));
+            }
+            return Err(Box::new(subject.decide(&f, devices, None)));
+        }
+    };
+    if devices == 0 {
+        f.advice(
+            Reason::NoGpus,
+            "has vramgate.io/ annotations but its pods ask for no GPU (resources.limits nvidia.com/gpu); \
+             nothing to check"
+                .into(),
+        );
+        return Err(Box::new(subject.decide(&f, 0, None)));
+    }
+    Ok(Screened { workload, request, devices })
+}
+
+/// What will run: the job as asked, or as patched.
+struct Outcome {
+    gpus: u32,
+    gpu: GpuSpec,
+    total_bytes: u64,
+    patch: Vec<PatchOp>,
+}
+
+/// Estimates a screened workload and turns the estimate into findings.
+fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject, s: Screened) -> Evaluation {
+    let settings = ctx.settings;
+    let policy = &subject.policy;
+    let Screened { workload, request: req, devices } = s;
+    let mut f = Findings::default();
+    if let Some(n) = req.gpus
+        && u64::from(n) != devices
+    {
+        f.breach(
+            Reason::MalformedAnnotation,
+            format!(
+                "{PREFIX}gpus is {n} but the pods ask for {devices} GPUs; the pod spec decides: \
+                 remove the annotation or make them agree"
+            ),
+        );
+    }
+    let Some(choice) = resolve_gpu(&workload, req.gpu.as_deref(), policy, settings, &mut f) else {
+        return subject.decide(&f, devices, None);
+    };
+
+    let mut job = req.job;
+    job.gpus = u32::try_from(devices).unwrap_or(u32::MAX);
+    let advice_search = PlanSearch {
+        gpus: vec![&choice.spec],
+        gpu_step: scaling_step(&workload).map_or(1, |s| s.step),
+        max_gpus: settings.max_gpus,
+        change_strategy: true,
+        change_checkpointing: true,
+    };
+    let report = match estimate::report(&job, &choice.spec, &advice_search) {
+        Ok(r) => r,
+        Err(invalid) => {
+            for p in invalid.0 {
+                let field = if p.field == "gpus" {
+                    "GPUs the pods ask for".to_string()
+                } else {
+                    format!("{PREFIX}{}", p.field)
+                };
+                f.breach(Reason::MalformedAnnotation, format!("{field}: {}", p.message));
+            }
+            let mut e = subject.decide(&f, devices, None);
+            e.gpu = Some(choice.spec.name.clone());
+            e.gpu_source = Some(choice.source);
+            return e;
+        }
+    };
+
+    let outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
+    // Cost and over-provisioning are judged on what will run (the patched plan, if any).
+    let mut final_job = job.clone();
+    final_job.gpus = outcome.gpus;
+    let compute = estimate::compute::compute(&final_job, &outcome.gpu);
+    cost_findings(policy, &subject.namespace, &job, &outcome.gpu, compute, &mut f);
+    let overprovisioned_cost_usd = if outcome.patch.is_empty() {
+        overprovision_findings(policy, &report, &outcome.gpu, compute.map(|c| c.cost_usd), &mut f)
+    } else {
+        None
+    };
+    if report.estimate.coarse {
+        f.advice(
+            Reason::Fits,
+            format!("estimate is coarse: {PREFIX}parameters gives no architecture; set {PREFIX}model or architecture"),
+        );
+    }
+    for m in choice.notes {
+        f.advice(Reason::Fits, m);
+    }
+
+    let mut e = subject.decide(&f, devices, Some(report));
+    e.gpu = Some(choice.spec.name.clone());
+    e.gpu_source = Some(choice.source);
+    e.overprovisioned_cost_usd = overprovisioned_cost_usd;
+    if ctx.endpoint == Endpoint::Mutate {
+        let mut patch = outcome.patch;
+        patch.extend(output_annotations(obj, &e, outcome.total_bytes, compute));
+        e.patch = patch;
+    }
+    e
+}
+
+/// Near capacity is advice; not fitting is a breach, unless the mutating webhook may patch the
+/// job into a plan that fits.
+#[allow(clippy::too_many_arguments)]
+fn fit_findings(
+    obj: &Value,
+    ctx: &Context<'_>,
+    subject: &Subject,
+    workload: &Workload,
+    job: &Job,
+    choice: &GpuChoice,
+    report: &Report,
+    f: &mut Findings,
+) -> Outcome {
+    let est = &report.estimate;
+    let as_asked =
+        Outcome { gpus: job.gpus, gpu: choice.spec.clone(), total_bytes: est.per_gpu.total_bytes, patch: Vec::new() };
+    match est.decision {
+        Fit::Fits => as_asked,
+        Fit::Warn => {
+            f.advice(
+                Reason::NearCapacity,
+                format!(
+                    "needs {} per GPU of {}'s {} ({:.0}%), within the estimate's error: it may run out of memory",
+                    Gib(est.per_gpu.total_bytes),
+                    choice.spec.name,
+                    Gib(choice.spec.memory_bytes),
+                    100.0 * est.per_gpu.total_bytes as f64 / choice.spec.memory_bytes as f64
+                ),
+            );
+            as_asked
+        }
+        Fit::DoesNotFit => {
+            let patched = (ctx.endpoint == Endpoint::Mutate && subject.policy.patch)
+                .then(|| patch_plan(obj, workload, job, choice, &subject.policy, ctx.settings))
+                .flatten();
+            match patched {
+                Some(p) => {
+                    f.advice(Reason::Patched, p.message);
+                    Outcome {
+                        gpus: p.plan.gpus,
+                        gpu: ctx.settings.catalog.find(&p.plan.gpu).cloned().unwrap_or_else(|| choice.spec.clone()),
+                        total_bytes: p.plan.per_gpu_total_bytes,
+                        patch: p.ops,
+                    }
+                }
+                None => {
+                    let same_count = advice_at_requested_count(job, &choice.spec);
+                    let plan = same_count.as_ref().or(report.cheapest_plan.as_ref());
+                    let message = does_not_fit_message(job, &choice.spec, plan, est, ctx.settings.max_gpus);
+                    f.breach(Reason::DoesNotFit, message);
+                    as_asked
+                }
+            }
+        }
+    }
+}
+
+/// The namespace's cost limit: over it, or unknown while a limit applies, is a breach.
+fn cost_findings(
+    policy: &Policy,
+    namespace: &str,
+    job: &Job,
+    gpu: &GpuSpec,
+    compute: Option<estimate::Compute>,
+    f: &mut Findings,
+) {
+    let Some(limit) = policy.max_cost_usd else { return };
+    match compute {
+        Some(c) if c.cost_usd > limit => f.breach(
+            Reason::OverCostLimit,
+            format!(
+                "estimated cost ${} ({:.0} GPU-hours on {}) is over namespace '{namespace}' limit of ${}",
+                dollars(c.cost_usd),
+                c.gpu_hours,
+                gpu.name,
+                dollars(limit)
+            ),
+        ),
+        Some(_) => {}
+        None if job.workload == Work::Training => f.breach(
+            Reason::CostUnknown,
+            format!(
+                "namespace '{namespace}' limits a job's cost to ${}, but the cost is unknown: \
+                 set {PREFIX}training-tokens (e.g. 20B)",
+                dollars(limit)
+            ),
+        ),
+        None => {}
+    }
+}
+
+/// GPUs beyond those the job needs: their share of the cost (returned, for metrics), and
+/// advice when the job asks for at least `overprovision_factor` x what it needs. The share
+/// assumes the surplus does not shorten the run; data parallelism can buy speed with it, which
+/// the message says.
+fn overprovision_findings(
+    policy: &Policy,
+    report: &Report,
+    gpu: &GpuSpec,
+    cost_usd: Option<f64>,
+    f: &mut Findings,
+) -> Option<f64> {
+    let est = &report.estimate;
+    let needed = est.min_gpus.filter(|n| *n > 0 && est.decision == Fit::Fits)?;
+    let requested = u64::from(est.gpus);
+    let surplus = requested.saturating_sub(u64::from(needed));
+    if surplus == 0 {
+        return None;
+    }
+    let share = surplus as f64 / requested as f64;
+    if requested as f64 >= policy.overprovision_factor * f64::from(needed) {
+        let waste = match cost_usd {
+            Some(c) => format!("${} of its ${}", dollars(c * share), dollars(c)),
+            None => format!("${}/hour", dollars(gpu.usd_per_hour * surplus as f64)),
+        };
+        f.advice(
+            Reason::Overprovisioned,
+            format!(
+                "asks for {requested} GPUs but fits on {needed}; the {surplus} extra cost {waste} unless they buy speed"
+            ),
+        );
+    }
+    cost_usd.map(|c| c * share)
+}
+
+/// Dollars with thousands separators and no cents above $100.
+fn dollars(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x < 100.0 {
+        return format!("{x:.2}");
+    }
+    let whole = x.round() as u64;
+    let s = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Full GPUs plus MIG devices the pods hold at once.
+fn devices_requested(w: &Workload) -> u64 {
+    w.groups.iter().fold(0u64, |acc, g| {
+        let per_pod = g.gpus_per_pod.saturating_add(g.mig.iter().map(|(_, n)| *n).sum::<u64>());
+        acc.saturating_add(g.pods.saturating_mul(per_pod))
+    })
+}
+
+/// Whether an UPDATE leaves everything vramgate decides on as it was.
+fn same_gpu_shape(old: &Workload, new: &Workload) -> bool {
+    let inputs = |w: &Workload| -> BTreeMap<String, String> {
+        request::fields_from_annotations(&w.annotations)
+            .into_iter()
+            .filter(|(k, _)| !OUTPUT_KEYS.contains(&k.as_str()))
+            .collect()
+    };
+    old.groups == new.groups && inputs(old) == inputs(new)
+}
+
+/// The GPU a job is judged on.
+struct GpuChoice {
+    spec: GpuSpec,
+    source: GpuSource,
+    /// Advice about how it was chosen (mismatches, several candidates).
+    notes: Vec<String>,
+}
+
+/// Memory of a MIG profile such as `3g.40gb`: the number before `gb`, in 10^9 bytes. NVIDIA's
+/// MIG user guide names profiles by compute slices (`3g`) and memory in GB; the driver reports
+/// a little more than n x 10^9 bytes for each (e.g. 9.5 GiB = 10.2e9 for `1g.10gb`), so this is
+/// a lower bound. Returns (compute slices, bytes).
+fn mig_profile(profile: &str) -> Option<(u32, u64)> {
+    let (g, mem) = profile.split_once('.')?;
+    let slices: u32 = g.strip_suffix('g')?.parse().ok()?;
+    let gb: u64 = mem.to_ascii_lowercase().strip_suffix("gb")?.parse().ok()?;
+    (slices > 0 && gb > 0).then_some((slices, gb.saturating_mul(1_000_000_000)))
+}
+
+/// A MIG slice as a GPU: the parent's memory replaced by the slice's, and compute and price
+/// scaled by the compute slices out of 7 (A100/H100 have 7 GPCs for MIG; NVIDIA MIG user
+/// guide).
+fn mig_slice(parent: &GpuSpec, profile: &str) -> Option<GpuSpec> {
+    let (slices, bytes) = mig_profile(profile)?;
+    let share = f64::from(slices.min(7)) / 7.0;
+    let mut s = parent.clone();
+    s.name = format!("{} MIG {profile}", parent.name);
+    s.aliases.clear();
+    s.gfd_products.clear();
+    s.memory_bytes = bytes.min(parent.memory_bytes);
+    s.dense_bf16_flops *= share;
+    s.dense_fp16_flops *= share;
+    s.dense_fp8_flops *= share;
+    s.dense_fp32_flops *= share;
+    s.usd_per_hour *= share;
+    Some(s)
+}
+
+/// GPU Feature Discovery decorates a MIG node's product label (`NVIDIA-A100-SXM4-80GB-MIG-3g.40gb`);
+/// the parent product is what precedes `-MIG-`.
+fn strip_mig_suffix(product: &str) -> &str {
+    match product.to_ascii_uppercase().find("-MIG-") {
+        Some(i) => &product[..i],
+        None => product,
+    }
+}
+
+fn resolve_gpu(
+    w: &Workload,
+    annotated: Option<&str>,
+    policy: &Policy,
+    settings: &Settings,
+    f: &mut Findings,
+) -> Option<GpuChoice> {
+    let catalog = &settings.catalog;
+    let mut notes = Vec::new();
+    // The fallback GPU: the annotation, else the namespace default.
+    let fallback = match annotated {
+        Some(name) => match catalog.find(name) {
+            Some(g) => Some((g.clone(), GpuSource::Annotation)),
+            None => {
+                f.breach(
+                    Reason::UnknownGpu,
+                    format!(
+                        "{PREFIX}gpu: '{name}' is not in the GPU catalog; closest: {} (vramgate catalog lists all)",
+                        catalog.suggest(name).join(", ")
+                    ),
+                );
+                None
+            }
+        },
+        None => catalog.find(&policy.default_gpu).map(|g| (g.clone(), GpuSource::Default)),
+    };
+
+    let mut chosen: Vec<(GpuSpec, GpuSource)> = Vec::new();
+    let mut failed = false;
+    for g in w.gpu_pods() {
+        let base: Option<(GpuSpec, GpuSource)> = if g.gpu_products.is_empty() {
+            match (g.gpu_memory_mib, &fallback) {
+                (Some(mib), Some((spec, _))) => {
+                    let mut s = spec.clone();
+                    s.memory_bytes = mib.saturating_mul(MIB);
+                    s.name = format!("{} ({mib} MiB)", spec.name);
+                    Some((s, GpuSource::GpuMemoryLabel))
+                }
+                (None, Some(fb)) => Some(fb.clone()),
+                (_, None) => None,
+            }
+        } else {
+            let mut specs = Vec::new();
+            for p in &g.gpu_products {
+                let parent = if g.mig.is_empty() { p.as_str() } else { strip_mig_suffix(p) };
+                match catalog.find_gfd_product(parent) {
+                    Some(s) => specs.push(s.clone()),
+                    None => {
+                        failed = true;
+                        f.breach(
+                            Reason::UnknownGpu,
+                            format!(
+                                "{}: nvidia.com/gpu.product '{p}' is not in the GPU catalog; add it to the config's gpus (gfd_products: [{p}])",
+                                g.role
+                            ),
+                        );
+                    }
+                }
+            }
+            specs.sort_by_key(|s| s.memory_bytes);
+            if specs.len() > 1 && specs.iter().any(|s| s.name != specs[0].name) {
+                notes.push(format!(
+                    "{}: may land on {}; judged on the smallest, {}",
+                    g.role,
+                    specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" or "),
+                    specs[0].name
+                ));
+            }
+            if let (Some(s), Some(name)) = (specs.first(), annotated)
+                && catalog.find(name).is_some_and(|a| a.name != s.name)
+            {
+                notes.push(format!("{PREFIX}gpu={name} ignored: {}'s node selector asks for {}", g.role, s.name));
+            }
+            specs.into_iter().next().map(|s| (s, GpuSource::NodeSelector))
+        };
+        let Some((mut spec, source)) = base else {
+            failed = true;
+            continue;
+        };
+        if let Some((profile, _)) =
+            g.mig.iter().filter(|(_, n)| *n > 0).min_by_key(|(p, _)| mig_profile(p).map(|x| x.1))
+        {
+            match mig_slice(&spec, profile) {
+                Some(s) => spec = s,
+                None => {
+                    failed = true;
+                    f.breach(
+                        Reason::UnknownGpu,
+                        format!("{}: MIG profile '{profile}' is not of the form <n>g.<m>gb (e.g. 3g.40gb)", g.role),
+                    );
+                    continue;
+                }
+            }
+        }
+        chosen.push((spec, source));
+    }
+    if failed || chosen.is_empty() {
+        return None;
+    }
+    chosen.sort_by_key(|(s, _)| s.memory_bytes);
+    if chosen.iter().any(|(s, _)| s.name != chosen[0].0.name) {
+        notes.push(format!("pod groups use different GPUs; judged on the smallest, {}", chosen[0].0.name));
+    }
+    let (spec, source) = chosen.swap_remove(0);
+    Some(GpuChoice { spec, source, notes })
+}
+
+/// The group a patch scales: the one with a replicas field holding the most GPUs (Masters and
+/// Launchers excluded).
+#[derive(Debug, Clone, Copy)]
+struct Step<'w> {
+    group: &'w PodGroup,
+    /// GPUs added per replica.
+    step: u32,
+    /// GPUs of every other group.
+    others: u64,
+}
+
+fn scaling_step(w: &Workload) -> Option<Step<'_>> {
+    let total = devices_requested(w);
+    // A PyTorchJob's Master and an MPIJob's Launcher are one pod by definition: never scaled.
+    let singleton = |g: &PodGroup| g.role.eq_ignore_ascii_case("master") || g.role.eq_ignore_ascii_case("launcher");
+    let group = w
+        .gpu_pods()
+        .filter(|g| g.replicas_pointer.is_some() && g.pods_per_replica > 0 && g.mig.is_empty() && !singleton(g))
+        .max_by_key(|g| (g.total_gpus(), g.gpus_per_pod))?;
+    // Groups that share the replicas field (a LeaderWorkerSet's leader and workers) scale
+    // together: one replica adds each one's pods.
+    let pointer = group.replicas_pointer.as_deref();
+    let (mut step, mut scaled) = (0u64, 0u64);
+    for g in w.groups.iter().filter(|g| g.replicas_pointer.as_deref() == pointer) {
+        if !g.mig.is_empty() {
+            return None;
+        }
+        step = step.saturating_add(g.pods_per_replica.saturating_mul(g.gpus_per_pod));
+        scaled = scaled.saturating_add(g.total_gpus());
+    }
+    let step = u32::try_from(step).ok().filter(|s| *s > 0)?;
+    Some(Step { group, step, others: total.saturating_sub(scaled) })
+}
+
+/// The least change that fits on the GPUs the job already asks for: another sharding strategy
+/// and/or activation checkpointing (the researcher keeps the GPU count they chose for speed).
+fn advice_at_requested_count(job: &Job, gpu: &GpuSpec) -> Option<Plan> {
+    let unit = job.tensor_parallel.max(1).saturating_mul(job.pipeline_parallel.max(1));
+    if job.gpus == 0 || job.gpus % unit != 0 {
+        return None;
+    }
+    let search = PlanSearch {
+        gpus: vec![gpu],
+        gpu_step: job.gpus / unit,
+        max_gpus: job.gpus,
+        change_strategy: true,
+        change_checkpointing: true,
+    };
+    estimate::cheapest_plan(job, &search)
+}
+
+fn does_not_fit_message(
+    job: &Job,
+    gpu: &GpuSpec,
+    plan: Option<&Plan>,
+    est: &estimate::Estimate,
+    max_gpus: u32,
+) -> String {
+    let head = format!(
+        "needs {} per GPU with {} on {} x {} ({})",
+        Gib(est.per_gpu.total_bytes),
+        job.strategy,
+        job.gpus,
+        gpu.name,
+        Gib(gpu.memory_bytes)
+    );
+    match plan {
+        Some(p) => {
+            let mut changes = Vec::new();
+            if p.strategy != job.strategy {
+                changes.push(format!("set {PREFIX}strategy={}", p.strategy));
+            }
+            if p.activation_checkpointing && !job.activation_checkpointing {
+                changes.push(format!("turn on activation checkpointing ({PREFIX}activation-checkpointing=true)"));
+            }
+            if p.gpus != job.gpus {
+                changes.push(format!("request {} GPUs", p.gpus));
+            }
+            let with = if p.strategy != job.strategy { format!(" with {}", p.strategy) } else { String::new() };
+            format!(
+                "{head}; fits{with} on {} GPUs ({} each): {}",
+                p.gpus,
+                Gib(p.per_gpu_total_bytes),
+                changes.join(", ")
+            )
+        }
+        None => format!(
+            "{head}; no plan with up to {max_gpus} {} GPUs fits, even with zero3/fsdp and activation checkpointing: \
+             use LoRA/QLoRA, a smaller micro-batch or sequence, or a larger GPU",
+            gpu.name
+        ),
+    }
+}
+
+/// A patch that makes the job fit, and what it says.
+struct Patched {
+    plan: Plan,
+    ops: Vec<PatchOp>,
+    message: String,
+}
+
+/// Per-GPU bytes of `job` on `gpu` with `gpus` GPUs.
+fn total_bytes_with(job: &Job, gpus: u32) -> u64 {
+    let mut j = job.clone();
+    j.gpus = gpus;
+    memory::per_gpu(&j).total_bytes
+}
+
+/// The cheapest patch that fits: GPU count through the scaling group's replicas (in whole
+/// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
+/// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
+/// cost. `None` when no patch can make it fit.
+fn patch_plan(
+    obj: &Value,
+    w: &Workload,
+    job: &Job,
+    choice: &GpuChoice,
+    policy: &Policy,
+    settings: &Settings,
+) -> Option<Patched> {
+    // MIG slices and memory-label GPUs are not patched: their type is not a catalog product.
+    let can_change_type = choice.source != GpuSource::GpuMemoryLabel
+        && w.gpu_pods().all(|g| g.mig.is_empty() && !has_affinity_on_product(obj, g));
+    let mut types: Vec<&GpuSpec> = vec![&choice.spec];
+    if can_change_type {
+        for name in &policy.patch_gpu_types {
+            if let Some(g) = settings.catalog.find(name)
+                && g.name != choice.spec.name
+                && !g.gfd_products.is_empty()
+            {
+                types.push(g);
+            }
+        }
+    }
+    let step = scaling_step(w);
+    let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
+    for gpu in types {
+        let mut j = job.clone();
+        if estimate::validate(&j, gpu).is_err() {
+            continue;
+        }
+        // Counts reachable: the current one, or others + k x step.
+        let mut candidates: Vec<(u32, Option<u64>)> = vec![(job.gpus, None)];
+        if let Some(s) = step {
+            let max_k = (u64::from(settings.max_gpus).saturating_sub(s.others)) / u64::from(s.step);
+            // Per-GPU memory never rises with the data-parallel degree: binary search k.
+            let fits_k = |k: u64| -> bool {
+                let n = s.others + k * u64::from(s.step);
+                let Ok(n) = u32::try_from(n) else { return false };
+                let mut jj = job.clone();
+                jj.gpus = n;
+                estimate::validate(&jj, gpu).is_ok()
+                    && Fit::judge(memory::per_gpu(&jj).total_bytes, gpu.memory_bytes) == Fit::Fits
+            };
+            if max_k >= 1 && fits_k(max_k) {
+                let (mut lo, mut hi) = (1u64, max_k);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if fits_k(mid) { hi = mid } else { lo = mid + 1 }
+                }
+                if let Ok(n) = u32::try_from(s.others + lo * u64::from(s.step)) {
+                    // `lo` replicas of the scaling group.
+                    candidates.push((n, Some(lo)));
+                }
+            }
+        }
+        for (n, k) in candidates {
+            j.gpus = n;
+            if estimate::validate(&j, gpu).is_err() {
+                continue;
+            }
+            let total = total_bytes_with(&j, n);
+            if Fit::judge(total, gpu.memory_bytes) != Fit::Fits {
+                continue;
+            }
+            let c = estimate::compute::compute(&j, gpu);
+            let usd_per_hour = gpu.usd_per_hour * f64::from(n);
+            let rank = c.map_or(usd_per_hour, |c| c.cost_usd);
+            let better = best.as_ref().is_none_or(|(bn, bc, _, _)| n < *bn || (n == *bn && rank < *bc - 1e-9));
+            if better {
+                let plan = Plan {
+                    gpu: gpu.name.clone(),
+                    gpus: n,
+                    strategy: job.strategy,
+                    activation_checkpointing: job.activation_checkpointing,
+                    per_gpu_total_bytes: total,
+                    gpu_hours: c.map(|c| c.gpu_hours),
+                    cost_usd: c.map(|c| c.cost_usd),
+                    usd_per_hour,
+                };
+                best = Some((n, rank, plan, k));
+            }
+        }
+    }
+    let (_, _, plan, replicas) = best?;
+    let mut ops = Vec::new();
+    let mut changes = Vec::new();
+    if let (Some(k), Some(s)) = (replicas, step) {
+        let ptr = s.group.replicas_pointer.clone()?;
+        ops.push(PatchOp::add(ptr.clone(), json!(k)));
+        // A batch/v1 Job runs min(parallelism, completions) pods: raise completions with it.
+        if w.kind == workload::WorkloadKind::Job
+            && let Some(c) = ptr.strip_suffix("/parallelism").map(|p| format!("{p}/completions"))
+            && obj.pointer(&c).is_some()
+        {
+            ops.push(PatchOp::add(c, json!(k)));
+        }
+        changes.push(format!("{} replicas {} -> {k}", s.group.role, current_replicas(obj, &ptr)));
+    }
+    if plan.gpu != choice.spec.name {
+        let gpu = settings.catalog.find(&plan.gpu)?;
+        let product = gpu.gfd_products.first()?;
+        for g in w.gpu_pods() {
+            let sel = format!("{}/nodeSelector", g.pod_template_pointer);
+            if obj.pointer(&sel).is_some() {
+                ops.push(PatchOp::add(format!("{sel}/nvidia.com~1gpu.product"), json!(product)));
+            } else {
+                ops.push(PatchOp::add(sel, json!({ "nvidia.com/gpu.product": product })));
+            }
+        }
+        if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
+            ops.push(PatchOp::add(
+                format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}gpu"))),
+                json!(gpu.name),
+            ));
+        }
+        changes.push(format!("GPU {} -> {}", choice.spec.name, gpu.name));
+    }
+    if ops.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "patched to fit: {}; now {} GPUs at {} each",
+        changes.join(", "),
+        plan.gpus,
+        Gib(plan.per_gpu_total_bytes)
+    );
+    Some(Patched { plan, ops, message })
+}
+
+fn current_replicas(obj: &Value, ptr: &str) -> String {
+    obj.pointer(ptr).map_or_else(|| "default".to_string(), Value::to_string)
+}
+
+fn has_affinity_on_product(obj: &Value, g: &PodGroup) -> bool {
+    let ptr = format!(
+        "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+        g.pod_template_pointer
+    );
+    obj.pointer(&ptr).is_some_and(|t| t.to_string().contains("nvidia.com/gpu.product"))
+}
+
+/// The output annotations, as `add` operations (creating `metadata.annotations` if absent).
+fn output_annotations(
+    obj: &Value,
+    e: &Evaluation,
+    total_bytes: u64,
+    compute: Option<estimate::Compute>,
+) -> Vec<PatchOp> {
+    let needed = e.estimate.as_ref().and_then(|r| r.estimate.min_gpus);
+    let values: [(&str, String); 5] = [
+        ("estimated-memory-per-gpu", Gib(total_bytes).to_string()),
+        ("estimated-gpus", needed.map_or_else(|| "none fits".to_string(), |n| n.to_string())),
+        ("estimated-gpu-hours", compute.map_or_else(|| "unknown".to_string(), |c| format!("{:.1}", c.gpu_hours))),
+        ("estimated-cost-usd", compute.map_or_else(|| "unknown".to_string(), |c| format!("{:.2}", c.cost_usd))),
+        ("decision", e.decision.as_str().to_string()),
+    ];
+    let existing = obj.pointer("/metadata/annotations").and_then(Value::as_object);
+    if existing.is_none() {
+        let map: serde_json::Map<String, Value> =
+            values.iter().map(|(k, v)| (format!("{PREFIX}{k}"), json!(v))).collect();
+        if obj.pointer("/metadata").is_some() {
+            return vec![PatchOp::add("/metadata/annotations", Value::Object(map))];
+        }
+        return vec![PatchOp::add("/metadata", json!({ "annotations": map }))];
+    }
+    values
+        .iter()
+        .filter(|(k, v)| {
+            existing.and_then(|a| a.get(&format!("{PREFIX}{k}"))).and_then(Value::as_str) != Some(v.as_str())
+        })
+        .map(|(k, v)| {
+            PatchOp::add(format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}{k}"))), json!(v))
+        })
+        .collect()
+}

@@ -1,0 +1,247 @@
+//! AdmissionReview `admission.k8s.io/v1` decoding and encoding. Pure.
+//!
+//! A body that is not a usable v1 AdmissionReview gets a 400 whose JSON names every problem;
+//! everything else gets a 200 with a response whose `uid` echoes the request's. The webhook
+//! configuration asks only for v1 (`admissionReviewVersions: [v1]`), so a `v1beta1` review is
+//! answered with a 400 that says so rather than half-understood; a review without `uid` cannot
+//! be answered at all (the API server matches the response by it), so it is a 400 too.
+
+use super::decide::{Context, Decision, Evaluation, Operation, evaluate};
+use super::patch;
+use super::{Answer, Endpoint, Record};
+use crate::config::Settings;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The AdmissionReview `apiVersion` served.
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+
+/// Kubernetes shows warnings to the user; its docs ask for short ones (each under 120
+/// characters, "Admission webhook warnings" in the dynamic admission control reference).
+pub const MAX_WARNING_CHARS: usize = 120;
+
+/// At most this many warnings per response (the API server truncates long lists).
+pub const MAX_WARNINGS: usize = 12;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<RequestIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn {
+    uid: Option<String>,
+    kind: Option<Gvk>,
+    namespace: Option<String>,
+    operation: Option<String>,
+    object: Option<Value>,
+    old_object: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Gvk {
+    #[serde(default)]
+    kind: String,
+}
+
+fn bad_request(problems: &[String]) -> Answer {
+    let body = json!({ "error": problems.join("; "), "problems": problems });
+    Answer { status: 400, body: serde_json::to_vec(&body).unwrap_or_default(), record: None }
+}
+
+/// Answers one review body under `settings`.
+#[must_use]
+pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
+    let parsed: ReviewIn = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&[format!("body is not an AdmissionReview JSON object: {e}")]),
+    };
+    let mut problems = Vec::new();
+    match parsed.api_version.as_deref() {
+        Some(API_VERSION) => {}
+        Some(v) => problems.push(format!(
+            "apiVersion '{v}' is not served; accepted: {API_VERSION} (set admissionReviewVersions: [v1] in the webhook configuration)"
+        )),
+        None => problems.push(format!("apiVersion is missing; accepted: {API_VERSION}")),
+    }
+    match parsed.kind.as_deref() {
+        Some("AdmissionReview") => {}
+        Some(k) => problems.push(format!("kind '{k}' is not accepted; accepted: AdmissionReview")),
+        None => problems.push("kind is missing; accepted: AdmissionReview".into()),
+    }
+    let Some(req) = parsed.request else {
+        problems.push("request is missing".into());
+        return bad_request(&problems);
+    };
+    let uid = req.uid.filter(|u| !u.is_empty());
+    if uid.is_none() {
+        problems.push("request.uid is missing or empty; a response cannot be matched to its request without it".into());
+    }
+    let operation = match req.operation.as_deref().map(|o| (o, Operation::parse(o))) {
+        Some((_, Some(op))) => Some(op),
+        Some((o, None)) => {
+            problems
+                .push(format!("request.operation '{o}' is not accepted; accepted: CREATE, UPDATE, DELETE, CONNECT"));
+            None
+        }
+        None => {
+            problems.push("request.operation is missing".into());
+            None
+        }
+    };
+    let object = req.object.filter(|o| !o.is_null());
+    if matches!(operation, Some(Operation::Create | Operation::Update)) && object.is_none() {
+        problems.push("request.object is missing; CREATE and UPDATE carry the object".into());
+    }
+    let (Some(uid), Some(operation), true) = (uid, operation, problems.is_empty()) else {
+        return bad_request(&problems);
+    };
+
+    let ctx = Context {
+        settings,
+        namespace: req.namespace.as_deref(),
+        operation,
+        old_object: req.old_object.as_ref().filter(|o| !o.is_null()),
+        endpoint,
+    };
+    let eval = match &object {
+        Some(obj) => evaluate(obj, &ctx),
+        None => Evaluation {
+            // DELETE/CONNECT without an object: nothing to read.
+            decision: Decision::Skip,
+            reason: super::Reason::Operation,
+            messages: vec![format!("{}: nothing to check", operation.as_str())],
+            kind: String::new(),
+            namespace: req.namespace.clone().unwrap_or_default(),
+            name: None,
+            mode: settings.policy(req.namespace.as_deref().unwrap_or("")).mode,
+            gpu: None,
+            gpu_source: None,
+            gpus_requested: 0,
+            estimate: None,
+            overprovisioned_cost_usd: None,
+            patch: Vec::new(),
+        },
+    };
+    let kind = req.kind.map(|k| k.kind).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
+    respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval)
+}
+
+fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dry_run: bool, e: &Evaluation) -> Answer {
+    let mut response = serde_json::Map::new();
+    response.insert("uid".into(), json!(uid));
+    let decision = match endpoint {
+        Endpoint::Validate => {
+            response.insert("allowed".into(), json!(e.allowed()));
+            if e.decision == Decision::Deny {
+                response.insert(
+                    "status".into(),
+                    json!({ "code": 403, "reason": "Forbidden", "message": format!("vramgate: {}", e.messages.join("; ")) }),
+                );
+            } else if e.decision == Decision::Warn {
+                response.insert("warnings".into(), json!(warnings(&e.messages)));
+            }
+            e.decision
+        }
+        Endpoint::Mutate => {
+            // The mutating webhook never denies (the validating one does, after it); it
+            // speaks only when it changed something, so kubectl does not print advice twice.
+            response.insert("allowed".into(), json!(true));
+            if !e.patch.is_empty() {
+                response.insert("patchType".into(), json!("JSONPatch"));
+                response.insert("patch".into(), json!(patch::to_base64(&e.patch)));
+            }
+            if e.reason == super::Reason::Patched {
+                response.insert("warnings".into(), json!(warnings(&e.messages)));
+                Decision::Warn
+            } else if e.decision == Decision::Skip {
+                Decision::Skip
+            } else {
+                Decision::Allow
+            }
+        }
+    };
+    if e.decision != Decision::Skip {
+        response
+            .insert("auditAnnotations".into(), json!({ "decision": e.decision.as_str(), "reason": e.reason.as_str() }));
+    }
+    let review = json!({ "apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response });
+    let record = Record {
+        endpoint,
+        operation: operation.as_str().to_string(),
+        kind,
+        decision,
+        reason: e.reason,
+        dry_run,
+        namespace: e.namespace.clone(),
+        gpu: e.gpu.clone().unwrap_or_default(),
+        gpus_requested: e.gpus_requested,
+        gpus_needed: e.estimate.as_ref().and_then(|r| r.estimate.min_gpus),
+        gpu_hours: e.estimate.as_ref().and_then(|r| r.estimate.gpu_hours),
+        cost_usd: e.estimate.as_ref().and_then(|r| r.estimate.cost_usd),
+        overprovisioned_cost_usd: e.overprovisioned_cost_usd,
+    };
+    Answer { status: 200, body: serde_json::to_vec(&review).unwrap_or_default(), record: Some(record) }
+}
+
+/// Messages as Kubernetes warnings: each at most [`MAX_WARNING_CHARS`] characters, split at
+/// `; ` and then at spaces (a continuation starts with `…`), at most [`MAX_WARNINGS`].
+#[must_use]
+pub fn warnings(messages: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in messages {
+        let m = format!("vramgate: {m}");
+        let mut line = String::new();
+        for word in m.split(' ') {
+            let word: String = word.chars().take(MAX_WARNING_CHARS - 2).collect();
+            let extra =
+                if line.is_empty() { word.chars().count() } else { line.chars().count() + 1 + word.chars().count() };
+            if extra > MAX_WARNING_CHARS && !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+                line.push('…');
+            }
+            if !line.is_empty() && line != "…" {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+        if !line.is_empty() && line != "…" {
+            out.push(line);
+        }
+    }
+    if out.len() > MAX_WARNINGS {
+        let more = out.len() - (MAX_WARNINGS - 1);
+        out.truncate(MAX_WARNINGS - 1);
+        out.push(format!("vramgate: … {more} more lines; run vramgate check on the manifest for all"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_short_and_lose_no_word() {
+        let long = "needs 112.4 GiB per GPU with ddp on 8 x A100-80GB (80.0 GiB); fits with zero3 on 8 GPUs (27.1 GiB each): set vramgate.io/strategy=zero3, turn on activation checkpointing".to_string();
+        let w = warnings(&[long.clone(), "short".into()]);
+        assert!(w.iter().all(|l| l.chars().count() <= MAX_WARNING_CHARS), "{w:?}");
+        assert!(w.len() >= 3);
+        let joined = w.join(" ").replace(" …", " ").replace("…", "");
+        for word in long.split(' ') {
+            assert!(joined.contains(word), "{word} lost from {w:?}");
+        }
+        assert_eq!(w.last().unwrap(), "vramgate: short");
+    }
+
+    #[test]
+    fn a_single_overlong_word_is_cut_not_looped_on() {
+        let w = warnings(&["x".repeat(500)]);
+        assert!(w.iter().all(|l| l.chars().count() <= MAX_WARNING_CHARS), "{w:?}");
+    }
+}

@@ -1,0 +1,544 @@
+//! The config file shared by `vramgate serve` and `vramgate check`: policy (cluster default and
+//! per namespace), the GPU catalog with prices, and which resources count as GPUs.
+//!
+//! Parsing and validation ([`Settings::from_yaml`]) are pure; [`load_file`] is the one function
+//! here that touches the file system. Every problem is reported together, each with the path of
+//! its key (`namespaces.research.mode`), so an operator fixes a config in one round.
+//!
+//! Keys are snake_case, like the GPU entries (`memory_bytes`) and the JSON the CLI prints.
+//! Unknown keys are errors: a misspelt `max_cost_usd` must not silently mean "no limit".
+
+use crate::estimate::catalog::GpuCatalog;
+use crate::estimate::gpu::GpuSpec;
+use crate::workload::ExtractConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The GPU assumed when neither the pod nor the annotations name one, unless the config says
+/// otherwise. The most common training GPU in the clusters vramgate is written for.
+pub const DEFAULT_GPU: &str = "H100-80GB";
+
+/// Largest GPU count a plan search proposes, unless the config says otherwise.
+pub const DEFAULT_MAX_GPUS: u32 = 1024;
+
+/// Requested GPUs at or above this multiple of the GPUs needed earn an over-provisioning
+/// warning, unless the config says otherwise. 4x: data parallelism legitimately buys speed
+/// with 2x or 3x the GPUs memory needs, so only a large multiple is flagged by default.
+pub const DEFAULT_OVERPROVISION_FACTOR: f64 = 4.0;
+
+/// What the webhook does with a job that breaks policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny what does not fit, what costs more than the limit, and malformed annotations.
+    Enforce,
+    /// Allow, with warnings that `kubectl` prints.
+    Warn,
+    /// Allow silently; only metrics record what would have been denied.
+    Audit,
+}
+
+impl Mode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Warn => "warn",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// The policy that applies to one namespace, every field resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub mode: Mode,
+    /// Whether the mutating webhook may change GPU count, replicas or GPU type to a plan that
+    /// fits (instead of the validating webhook denying the job).
+    pub patch: bool,
+    /// Whether a GPU workload without any `vramgate.io/` annotation is a policy breach.
+    pub require_annotations: bool,
+    /// Largest estimated cost of one job, in US dollars; `None`: no limit.
+    pub max_cost_usd: Option<f64>,
+    /// Catalog GPU assumed when the pod names none (no node selector or affinity on a GPU
+    /// product) and there is no `vramgate.io/gpu` annotation.
+    pub default_gpu: String,
+    /// Requested GPUs >= this x needed earns a warning naming the waste.
+    pub overprovision_factor: f64,
+    /// GPU types a patch may switch a job to; empty: a patch keeps the job's GPU type.
+    pub patch_gpu_types: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            patch: false,
+            require_annotations: false,
+            max_cost_usd: None,
+            default_gpu: DEFAULT_GPU.to_string(),
+            overprovision_factor: DEFAULT_OVERPROVISION_FACTOR,
+            patch_gpu_types: Vec::new(),
+        }
+    }
+}
+
+/// A policy as written in the file: every field optional, so a namespace entry overrides only
+/// what it names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub mode: Option<Mode>,
+    pub patch: Option<bool>,
+    pub require_annotations: Option<bool>,
+    /// A number, or `null` in a namespace entry to lift the cluster limit.
+    #[serde(default, deserialize_with = "some_nullable")]
+    pub max_cost_usd: Option<Option<f64>>,
+    pub default_gpu: Option<String>,
+    pub overprovision_factor: Option<f64>,
+    pub patch_gpu_types: Option<Vec<String>>,
+}
+
+fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+impl PolicyFile {
+    fn apply(&self, base: &Policy) -> Policy {
+        Policy {
+            mode: self.mode.unwrap_or(base.mode),
+            patch: self.patch.unwrap_or(base.patch),
+            require_annotations: self.require_annotations.unwrap_or(base.require_annotations),
+            max_cost_usd: self.max_cost_usd.unwrap_or(base.max_cost_usd),
+            default_gpu: self.default_gpu.clone().unwrap_or_else(|| base.default_gpu.clone()),
+            overprovision_factor: self.overprovision_factor.unwrap_or(base.overprovision_factor),
+            patch_gpu_types: self.patch_gpu_types.clone().unwrap_or_else(|| base.patch_gpu_types.clone()),
+        }
+    }
+}
+
+/// Which extended resources are GPUs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesFile {
+    /// Resource names counted as whole GPUs. Default `[nvidia.com/gpu]`.
+    #[serde(default = "default_gpu_resources")]
+    pub gpu: Vec<String>,
+    /// Prefix of MIG profile resources (MIG "mixed" strategy). Default `nvidia.com/mig-`.
+    #[serde(default = "default_mig_prefix")]
+    pub mig_prefix: String,
+}
+
+fn default_gpu_resources() -> Vec<String> {
+    ExtractConfig::default().gpu_resource_names
+}
+fn default_mig_prefix() -> String {
+    ExtractConfig::default().mig_resource_prefix
+}
+
+impl Default for ResourcesFile {
+    fn default() -> Self {
+        Self { gpu: default_gpu_resources(), mig_prefix: default_mig_prefix() }
+    }
+}
+
+/// A GPU catalog entry as written: every field but `name` optional, so overriding a built-in
+/// GPU's price takes one line.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuEntry {
+    pub name: String,
+    pub aliases: Option<Vec<String>>,
+    pub gfd_products: Option<Vec<String>>,
+    pub memory_bytes: Option<u64>,
+    pub dense_bf16_flops: Option<f64>,
+    pub dense_fp16_flops: Option<f64>,
+    pub dense_fp8_flops: Option<f64>,
+    pub dense_fp32_flops: Option<f64>,
+    pub bf16_supported: Option<bool>,
+    pub fp8_supported: Option<bool>,
+    pub usd_per_hour: Option<f64>,
+    pub price_source: Option<String>,
+    pub price_date: Option<String>,
+    pub spec_source: Option<String>,
+}
+
+impl GpuEntry {
+    /// The entry laid over `base` (a built-in GPU), or, without one, a new GPU whose required
+    /// facts must all be given. Errors name the missing fields.
+    fn resolve(&self, base: Option<&GpuSpec>) -> Result<GpuSpec, Vec<&'static str>> {
+        let mut missing = Vec::new();
+        let mut need = |field: &'static str, present: bool| {
+            if base.is_none() && !present {
+                missing.push(field);
+            }
+        };
+        need("memory_bytes", self.memory_bytes.is_some());
+        need("dense_bf16_flops", self.dense_bf16_flops.is_some());
+        need("dense_fp16_flops", self.dense_fp16_flops.is_some());
+        need("dense_fp32_flops", self.dense_fp32_flops.is_some());
+        need("bf16_supported", self.bf16_supported.is_some());
+        need("usd_per_hour", self.usd_per_hour.is_some());
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        let b = base.cloned().unwrap_or_else(|| GpuSpec {
+            name: self.name.clone(),
+            aliases: Vec::new(),
+            gfd_products: Vec::new(),
+            memory_bytes: 0,
+            dense_bf16_flops: 0.0,
+            dense_fp16_flops: 0.0,
+            dense_fp8_flops: 0.0,
+            dense_fp32_flops: 0.0,
+            bf16_supported: false,
+            fp8_supported: false,
+            usd_per_hour: 0.0,
+            price_source: String::new(),
+            price_date: String::new(),
+            spec_source: String::new(),
+        });
+        Ok(GpuSpec {
+            name: b.name,
+            aliases: self.aliases.clone().unwrap_or(b.aliases),
+            gfd_products: self.gfd_products.clone().unwrap_or(b.gfd_products),
+            memory_bytes: self.memory_bytes.unwrap_or(b.memory_bytes),
+            dense_bf16_flops: self.dense_bf16_flops.unwrap_or(b.dense_bf16_flops),
+            dense_fp16_flops: self.dense_fp16_flops.unwrap_or(b.dense_fp16_flops),
+            dense_fp8_flops: self.dense_fp8_flops.unwrap_or(b.dense_fp8_flops),
+            dense_fp32_flops: self.dense_fp32_flops.unwrap_or(b.dense_fp32_flops),
+            bf16_supported: self.bf16_supported.unwrap_or(b.bf16_supported),
+            fp8_supported: self.fp8_supported.unwrap_or(b.fp8_supported),
+            usd_per_hour: self.usd_per_hour.unwrap_or(b.usd_per_hour),
+            // A new price without its own source must not keep the old price's source.
+            price_source: self.price_source.clone().unwrap_or_else(|| {
+                if self.usd_per_hour.is_some() { "config file".to_string() } else { b.price_source }
+            }),
+            price_date: self
+                .price_date
+                .clone()
+                .unwrap_or_else(|| if self.usd_per_hour.is_some() { String::new() } else { b.price_date }),
+            spec_source: self.spec_source.clone().unwrap_or(b.spec_source),
+        })
+    }
+}
+
+/// The file, as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Cluster-wide policy; a namespace without an entry gets exactly this.
+    #[serde(default)]
+    pub policy: PolicyFile,
+    /// Per-namespace overrides of `policy`.
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, PolicyFile>,
+    #[serde(default)]
+    pub resources: ResourcesFile,
+    /// GPU catalog entries: one named like a built-in GPU overrides only the fields it gives
+    /// (e.g. your negotiated `usd_per_hour`); any other is added and must give every fact.
+    #[serde(default)]
+    pub gpus: Vec<GpuEntry>,
+    /// Largest GPU count a plan may propose. Default 1024.
+    pub max_gpus: Option<u32>,
+}
+
+/// One problem in the config, with the path of its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    /// Dotted path (`namespaces.research.mode`); `""` for the file as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
+    }
+}
+
+/// The validated config: what the webhook and `check` decide with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub defaults: Policy,
+    pub namespaces: BTreeMap<String, Policy>,
+    pub catalog: GpuCatalog,
+    pub extract: ExtractConfig,
+    pub max_gpus: u32,
+}
+
+impl Default for Settings {
+    /// Built-in defaults: enforce, no patching, no cost limit, H100-80GB, the built-in catalog.
+    fn default() -> Self {
+        Self {
+            defaults: Policy::default(),
+            namespaces: BTreeMap::new(),
+            catalog: GpuCatalog::builtin(),
+            extract: ExtractConfig::default(),
+            max_gpus: DEFAULT_MAX_GPUS,
+        }
+    }
+}
+
+impl Settings {
+    /// The policy of `namespace` (the cluster default when it has no entry).
+    #[must_use]
+    pub fn policy(&self, namespace: &str) -> &Policy {
+        self.namespaces.get(namespace).unwrap_or(&self.defaults)
+    }
+
+    /// Parses and validates a config file's text (YAML, or JSON, which is YAML).
+    ///
+    /// # Errors
+    /// Every problem found, each with its key's path.
+    pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigError>> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let file: ConfigFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            vec![ConfigError { path, message: e.into_inner().to_string() }]
+        })?;
+        Self::from_file(file)
+    }
+
+    /// Validates a parsed file.
+    ///
+    /// # Errors
+    /// Every problem found, each with its key's path.
+    pub fn from_file(file: ConfigFile) -> Result<Self, Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
+
+        let mut catalog = GpuCatalog::builtin();
+        let mut specs = Vec::new();
+        for (i, entry) in file.gpus.iter().enumerate() {
+            if entry.name.trim().is_empty() {
+                err(format!("gpus[{i}].name"), "must not be empty".into());
+                continue;
+            }
+            let g = match entry.resolve(catalog.find(&entry.name)) {
+                Ok(g) => g,
+                Err(missing) => {
+                    for m in missing {
+                        err(
+                            format!("gpus[{i}].{m}"),
+                            format!("is required: '{}' is not a built-in GPU, so every fact must be given", entry.name),
+                        );
+                    }
+                    continue;
+                }
+            };
+            if g.memory_bytes == 0 {
+                err(format!("gpus[{i}].memory_bytes"), "must be more than 0".into());
+            }
+            if !(g.usd_per_hour.is_finite() && g.usd_per_hour >= 0.0) {
+                err(
+                    format!("gpus[{i}].usd_per_hour"),
+                    format!("{} is not accepted; accepted: dollars >= 0", g.usd_per_hour),
+                );
+            }
+            for (field, v) in [
+                ("dense_bf16_flops", g.dense_bf16_flops),
+                ("dense_fp16_flops", g.dense_fp16_flops),
+                ("dense_fp8_flops", g.dense_fp8_flops),
+                ("dense_fp32_flops", g.dense_fp32_flops),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    err(format!("gpus[{i}].{field}"), format!("{v} is not accepted; accepted: FLOP/s >= 0"));
+                }
+            }
+            specs.push(g);
+        }
+        catalog.merge(specs);
+
+        let check_policy = |p: &PolicyFile, at: &str, errs: &mut Vec<ConfigError>| {
+            let mut e = |k: &str, m: String| errs.push(ConfigError { path: format!("{at}.{k}"), message: m });
+            if let Some(Some(c)) = p.max_cost_usd
+                && !(c.is_finite() && c > 0.0)
+            {
+                e("max_cost_usd", format!("{c} is not accepted; accepted: dollars > 0, or null for no limit"));
+            }
+            if let Some(f) = p.overprovision_factor
+                && !(f.is_finite() && f > 1.0)
+            {
+                e("overprovision_factor", format!("{f} is not accepted; accepted: a number > 1, e.g. 2"));
+            }
+            if let Some(g) = &p.default_gpu
+                && catalog.find(g).is_none()
+            {
+                e("default_gpu", format!("unknown GPU '{g}'; closest: {}", catalog.suggest(g).join(", ")));
+            }
+            for (i, g) in p.patch_gpu_types.iter().flatten().enumerate() {
+                if catalog.find(g).is_none() {
+                    e(
+                        &format!("patch_gpu_types[{i}]"),
+                        format!("unknown GPU '{g}'; closest: {}", catalog.suggest(g).join(", ")),
+                    );
+                }
+            }
+        };
+        check_policy(&file.policy, "policy", &mut errs);
+        for (ns, p) in &file.namespaces {
+            if !is_dns_label(ns) {
+                errs.push(ConfigError {
+                    path: format!("namespaces.{ns}"),
+                    message: "is not a namespace name; accepted: a DNS label (a-z, 0-9, '-', at most 63)".into(),
+                });
+            }
+            check_policy(p, &format!("namespaces.{ns}"), &mut errs);
+        }
+        if file.resources.gpu.is_empty() && file.resources.mig_prefix.is_empty() {
+            errs.push(ConfigError {
+                path: "resources".into(),
+                message: "names no GPU resource and no MIG prefix: no GPU would ever be counted".into(),
+            });
+        }
+        for (i, r) in file.resources.gpu.iter().enumerate() {
+            if r.trim().is_empty() || r.contains(char::is_whitespace) {
+                errs.push(ConfigError {
+                    path: format!("resources.gpu[{i}]"),
+                    message: format!("'{r}' is not a resource name; accepted: e.g. nvidia.com/gpu"),
+                });
+            }
+        }
+        let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
+        if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
+            errs.push(ConfigError {
+                path: "max_gpus".into(),
+                message: format!("{max_gpus} is not accepted; accepted: 1 to {}", crate::estimate::MAX_GPUS),
+            });
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+
+        // Canonical GPU names, so later lookups never fail.
+        let canon = |g: &str| catalog.find(g).map_or_else(|| g.to_string(), |s| s.name.clone());
+        let mut defaults = file.policy.apply(&Policy::default());
+        defaults.default_gpu = canon(&defaults.default_gpu);
+        defaults.patch_gpu_types = defaults.patch_gpu_types.iter().map(|g| canon(g)).collect();
+        let namespaces = file
+            .namespaces
+            .iter()
+            .map(|(ns, p)| {
+                let mut p = p.apply(&defaults);
+                p.default_gpu = canon(&p.default_gpu);
+                p.patch_gpu_types = p.patch_gpu_types.iter().map(|g| canon(g)).collect();
+                (ns.clone(), p)
+            })
+            .collect();
+        Ok(Self {
+            defaults,
+            namespaces,
+            catalog,
+            extract: ExtractConfig {
+                gpu_resource_names: file.resources.gpu,
+                mig_resource_prefix: file.resources.mig_prefix,
+            },
+            max_gpus,
+        })
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Reads and validates a config file. The one impure function of this module.
+///
+/// # Errors
+/// The file cannot be read (one error with path `""`), or every problem [`Settings::from_yaml`]
+/// finds.
+pub fn load_file(path: &std::path::Path) -> Result<Settings, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError { path: String::new(), message: format!("cannot read {}: {e}", path.display()) }]
+    })?;
+    Settings::from_yaml(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_built_in_defaults() {
+        let s = Settings::from_yaml("").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.policy("anything").mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn a_namespace_overrides_only_what_it_names() {
+        let s = Settings::from_yaml(
+            "policy: {mode: enforce, max_cost_usd: 1000, default_gpu: a100-80gb}\n\
+             namespaces:\n  research: {mode: warn}\n  big: {max_cost_usd: null}\n",
+        )
+        .unwrap();
+        let r = s.policy("research");
+        assert_eq!((r.mode, r.max_cost_usd, r.default_gpu.as_str()), (Mode::Warn, Some(1000.0), "A100-80GB"));
+        assert_eq!(s.policy("big").max_cost_usd, None);
+        assert_eq!(s.policy("other").mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let e = Settings::from_yaml(
+            "policy: {max_cost_usd: -5, default_gpu: H200-80GB, overprovision_factor: 0.5}\n\
+             namespaces:\n  Research_Team: {patch_gpu_types: [B300]}\n",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "policy.max_cost_usd",
+            "policy.default_gpu",
+            "policy.overprovision_factor",
+            "namespaces.Research_Team",
+            "namespaces.Research_Team.patch_gpu_types[0]",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_not_a_silent_default() {
+        let e = Settings::from_yaml("namespaces:\n  research: {max_cost: 10}\n").unwrap_err();
+        assert!(e[0].path.starts_with("namespaces.research"), "{e:?}");
+        assert!(e[0].message.contains("max_cost"), "{e:?}");
+        let e = Settings::from_yaml("policy: {mode: block}\n").unwrap_err();
+        assert_eq!(e[0].path, "policy.mode");
+        assert!(e[0].message.contains("enforce"), "{e:?}");
+    }
+
+    #[test]
+    fn a_built_in_gpu_is_overridden_field_by_field() {
+        let s = Settings::from_yaml("gpus:\n- {name: h100, usd_per_hour: 2.5}\n").unwrap();
+        let h100 = s.catalog.find("H100-80GB").unwrap();
+        let builtin = GpuCatalog::builtin().find("H100-80GB").unwrap().clone();
+        assert_eq!(h100.usd_per_hour, 2.5);
+        assert_eq!(h100.price_source, "config file");
+        assert_eq!((h100.memory_bytes, &h100.gfd_products), (builtin.memory_bytes, &builtin.gfd_products));
+        assert_eq!(s.catalog.all().len(), GpuCatalog::builtin().all().len());
+    }
+
+    #[test]
+    fn a_new_gpu_must_give_every_fact_and_is_told_which_are_missing() {
+        let e = Settings::from_yaml("gpus:\n- {name: MI300X, memory_bytes: 206158430208}\n").unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"gpus[0].usd_per_hour") && paths.contains(&"gpus[0].bf16_supported"), "{e:?}");
+        assert!(!paths.contains(&"gpus[0].memory_bytes"));
+        let s = Settings::from_yaml(
+            "gpus:\n- {name: MI300X, memory_bytes: 206158430208, dense_bf16_flops: 1.3e15, dense_fp16_flops: 1.3e15, \
+             dense_fp32_flops: 1.6e14, bf16_supported: true, usd_per_hour: 4.0}\n",
+        )
+        .unwrap();
+        assert_eq!(s.catalog.find("mi300x").unwrap().memory_bytes, 206_158_430_208);
+    }
+}

@@ -1,0 +1,264 @@
+//! The two axum routers: the webhook (`/validate`, `/mutate`) and the probes and metrics
+//! (`/healthz`, `/readyz`, `/metrics`), and the state they share.
+//!
+//! Transport errors are answered here with `{"error": "..."}` JSON bodies: 404 for an unknown
+//! path, 405 for a wrong method, 413 for a body over [`MAX_BODY_BYTES`], 400 for a body that
+//! cannot be read. Everything else is [`admission::answer`]'s status and body, passed through.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::metrics::{self, Metrics};
+use crate::admission::{self, Endpoint};
+use crate::config::Settings;
+
+/// Largest review body accepted: 7 MiB. The API server limits a stored object to about
+/// 3 MiB (etcd's request limit is 1.5 MiB by default), and an UPDATE review carries both
+/// `object` and `oldObject`, JSON-encoded, so 7 MiB leaves room without letting one request
+/// hold unbounded memory.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+const APPLICATION_JSON: &str = "application/json";
+
+/// What both routers share: the settings in force (swapped whole on reload), the metrics and
+/// the readiness flag. Cloning is cheap (one `Arc`).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: ArcSwap<Settings>,
+    metrics: Metrics,
+    ready: AtomicBool,
+    answer: AnswerFn,
+}
+
+/// The function that answers a review body: [`admission::answer`] in the server; another one
+/// in tests of the transport ([`AppState::with_answer`]).
+pub type AnswerFn = fn(&Settings, Endpoint, &[u8]) -> admission::Answer;
+
+impl AppState {
+    /// State with `settings` in force, fresh metrics, and not ready.
+    #[must_use]
+    pub fn new(settings: Settings) -> Self {
+        Self::with_answer(settings, admission::answer)
+    }
+
+    /// [`AppState::new`], with reviews answered by `answer` instead of
+    /// [`admission::answer`]: for testing the transport (status and body passthrough,
+    /// metrics, a panicking review) independently of the decision.
+    #[must_use]
+    pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings: ArcSwap::from_pointee(settings),
+                metrics: Metrics::new(),
+                ready: AtomicBool::new(false),
+                answer,
+            }),
+        }
+    }
+
+    /// The settings in force now.
+    #[must_use]
+    pub fn settings(&self) -> Arc<Settings> {
+        self.inner.settings.load_full()
+    }
+
+    /// Puts `settings` in force from the next review on; reviews in progress finish with the
+    /// settings they started with.
+    pub fn set_settings(&self, settings: Settings) {
+        self.inner.settings.store(Arc::new(settings));
+    }
+
+    /// The process's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Sets what `/readyz` answers: ready once the webhook listener is bound with a
+    /// certificate and settings loaded, not ready again once shutdown starts.
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// What `/readyz` answers.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// The webhook routes: `POST /validate` and `POST /mutate`.
+pub fn webhook_router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Read by the `Bytes` extractor in `review`; without it axum's default is 2 MB.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The plain-HTTP routes: `GET /healthz`, `GET /readyz` and `GET /metrics`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn validate(State(state): State<AppState>, request: Request) -> Response {
+    review(&state, Endpoint::Validate, request).await
+}
+
+async fn mutate(State(state): State<AppState>, request: Request) -> Response {
+    review(&state, Endpoint::Mutate, request).await
+}
+
+/// One review: read the body (bounded), answer it, count it, time it.
+async fn review(state: &AppState, endpoint: Endpoint, request: Request) -> Response {
+    let started = Instant::now();
+    let response = match read_body(request).await {
+        Ok(body) => answer(state, endpoint, &body),
+        Err((status, message)) => {
+            tracing::debug!(endpoint = endpoint.as_str(), status = status.as_u16(), "review body refused: {message}");
+            state.metrics().record_error(endpoint, status.as_u16());
+            json_error(status, &message)
+        }
+    };
+    state.metrics().observe_duration(endpoint, started.elapsed().as_secs_f64());
+    response
+}
+
+/// The whole body, at most [`MAX_BODY_BYTES`]: a declared `Content-Length` over the limit is
+/// refused before reading; a chunked body is refused once it passes the limit.
+async fn read_body(request: Request) -> Result<Bytes, (StatusCode, String)> {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of {MAX_BODY_BYTES} bytes (7 MiB)"),
+        )
+    };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    Bytes::from_request(request, &()).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            (StatusCode::BAD_REQUEST, format!("cannot read the request body: {}", rejection.body_text()))
+        }
+    })
+}
+
+/// Runs [`admission::answer`] (or the state's [`AnswerFn`]) and turns its
+/// [`admission::Answer`] into the response.
+///
+/// `answer` is pure and returns in microseconds, so it runs inline on the async worker. It
+/// must not panic; should it, `catch_unwind` turns the bug into a logged, counted 500 with a
+/// JSON body instead of a dropped connection (the API server would then apply the webhook's
+/// `failurePolicy` either way, but with a reason). Nothing is shared mutably with `answer`,
+/// so no broken invariant can outlive the panic: `AssertUnwindSafe` is sound here.
+fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
+    let settings = state.inner.settings.load();
+    let answer_fn = state.inner.answer;
+    let answer = match catch_unwind(AssertUnwindSafe(|| answer_fn(&settings, endpoint, body))) {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            tracing::error!(endpoint = endpoint.as_str(), "review panicked (a vramgate bug): {message}");
+            state.metrics().record_error(endpoint, 500);
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while reviewing; see the webhook's log",
+            );
+        }
+    };
+    match &answer.record {
+        Some(record) => {
+            tracing::debug!(
+                endpoint = endpoint.as_str(),
+                operation = %record.operation,
+                kind = %record.kind,
+                namespace = %record.namespace,
+                decision = record.decision.as_str(),
+                reason = record.reason.as_str(),
+                "reviewed"
+            );
+            state.metrics().record(record);
+        }
+        None => {
+            tracing::debug!(endpoint = endpoint.as_str(), status = answer.status, "review refused");
+            state.metrics().record_error(endpoint, answer.status);
+        }
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or_else(|_| {
+        tracing::error!(status = answer.status, "admission answered an invalid HTTP status (a vramgate bug)");
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], answer.body).into_response()
+}
+
+/// `{"error": message}` with `status`.
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    json_error(StatusCode::NOT_FOUND, &format!("no route for {}", request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method {} is not allowed on {}", request.method(), request.uri().path()),
+    )
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: 200 while the webhook can serve, 503 before that and during shutdown.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match state.metrics().encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE))], text).into_response(),
+        Err(e) => {
+            tracing::error!("cannot encode metrics: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response()
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The HTTPS webhook server and the plain-HTTP probe and metrics server (imperative shell).
+//!
+//! [`serve`] loads the certificate and the config, binds both listeners, and serves until
+//! its shutdown future completes:
+//!
+//! - the webhook, over TLS 1.2/1.3 ([`tls`]), at `POST /validate` and `POST /mutate`
+//!   ([`webhook_router`]), each review answered by [`crate::admission::answer`];
+//! - `GET /healthz`, `GET /readyz` and `GET /metrics` over plain HTTP ([`metrics_router`],
+//!   [`metrics`]), for the kubelet's probes and Prometheus;
+//! - a background task that reloads the certificate and the config when their files change.
+//!
+//! Kubernetes' contract for webhooks: <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
+
+mod app;
+mod listener;
+pub mod metrics;
+mod reload;
+pub mod tls;
+
+use std::fs;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+
+pub use app::{AnswerFn, AppState, MAX_BODY_BYTES, metrics_router, webhook_router};
+pub use listener::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, serve_tls};
+pub use metrics::Metrics;
+
+use crate::config::Settings;
+use reload::{CertWatch, ConfigWatch, Seen};
+use tls::SwappableCert;
+
+/// Default webhook address: `127.0.0.1:8443` (in a pod, listen on `0.0.0.0`).
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+/// Default probe and metrics address: `127.0.0.1:8080`.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Default interval between two checks of the certificate and config files.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+/// Default time open connections get to finish after shutdown starts; well inside the pod's
+/// default `terminationGracePeriodSeconds` of 30 s.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files, such as a `kubernetes.io/tls` Secret mounted as a volume (`tls.crt`,
+    /// `tls.key`), re-read every reload interval.
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Private key of the leaf (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+    },
+    /// A self-signed certificate for `localhost`, `127.0.0.1` and `::1`, generated into
+    /// `dir/tls.crt` and `dir/tls.key` (or reused from there), for local development.
+    Dev {
+        /// Directory for the generated files; created if missing.
+        dir: PathBuf,
+    },
+}
+
+/// How [`serve`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Webhook (HTTPS) address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Probe and metrics (plain HTTP) address; port 0 picks a free port.
+    pub metrics_listen: SocketAddr,
+    /// The serving certificate.
+    pub tls: TlsSource,
+    /// Config file; `None` runs with the built-in defaults ([`Settings::default`]).
+    pub config_path: Option<PathBuf>,
+    /// How often the certificate and config files are checked for changes;
+    /// [`Duration::ZERO`] turns reloading off.
+    pub reload_interval: Duration,
+    /// How long open connections get to finish once shutdown starts.
+    pub shutdown_grace: Duration,
+}
+
+impl ServeOptions {
+    /// Options with `tls` and every other field at its default: [`DEFAULT_LISTEN`],
+    /// [`DEFAULT_METRICS_LISTEN`], no config file, [`DEFAULT_RELOAD_INTERVAL`],
+    /// [`DEFAULT_SHUTDOWN_GRACE`].
+    #[must_use]
+    pub fn new(tls: TlsSource) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            metrics_listen: DEFAULT_METRICS_LISTEN,
+            tls,
+            config_path: None,
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl Default for ServeOptions {
+    /// [`ServeOptions::new`] with a development certificate in `vramgate-dev-tls` under the
+    /// system's temporary directory: fine on a laptop, never what a cluster should run.
+    fn default() -> Self {
+        Self::new(TlsSource::Dev { dir: std::env::temp_dir().join("vramgate-dev-tls") })
+    }
+}
+
+/// The addresses [`serve_with`] bound, sent once both listeners accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundAddrs {
+    /// The webhook's (HTTPS) address.
+    pub webhook: SocketAddr,
+    /// The probes' and metrics' (plain HTTP) address.
+    pub metrics: SocketAddr,
+}
+
+/// Builds a multi-threaded tokio runtime, sets up logging ([`init_logging`]) and runs
+/// [`serve`] until SIGTERM or Ctrl-C ([`shutdown_signal`]).
+///
+/// # Errors
+/// As [`serve`], or the runtime cannot be built.
+pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vramgate")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(opts, shutdown_signal()))
+}
+
+/// Logs to stderr with `tracing-subscriber`'s text format, filtered by `RUST_LOG` (default
+/// `info`). Does nothing if a global subscriber is already set.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Completes on SIGTERM (what the kubelet sends to stop a pod) or Ctrl-C. If a signal handler
+/// cannot be installed, that signal is logged and ignored.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Serves the webhook and the probes until `shutdown` completes, then drains (see
+/// [`serve_with`]).
+///
+/// # Errors
+/// At start only: the certificate, key or config cannot be loaded, or an address cannot be
+/// bound. Once serving, errors are logged and never end the server.
+pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let (bound, _) = oneshot::channel();
+    serve_with(opts, shutdown, bound).await
+}
+
+/// [`serve`], sending the bound addresses through `bound` once the server is ready (useful
+/// with port 0). On shutdown, `/readyz` turns 503, the webhook stops accepting, open
+/// connections get [`ServeOptions::shutdown_grace`] to finish, then the probe server stops.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: oneshot::Sender<BoundAddrs>,
+) -> anyhow::Result<()> {
+    // Certificate.
+    let (cert_path, key_path) = match &opts.tls {
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone()),
+        TlsSource::Dev { dir } => {
+            let (cert, key) = tls::write_dev_certificate(dir)?;
+            tracing::info!(
+                cert = %cert.display(),
+                "using a self-signed development certificate; trust it with `curl --cacert {}`",
+                cert.display()
+            );
+            (cert, key)
+        }
+    };
+    let cert_pem = fs::read(&cert_path).with_context(|| format!("cannot read certificate {}", cert_path.display()))?;
+    let key_pem = fs::read(&key_path).with_context(|| format!("cannot read key {}", key_path.display()))?;
+    let loaded = tls::parse_pem_pair(&cert_pem, &key_pem)
+        .with_context(|| format!("bad certificate/key {} / {}", cert_path.display(), key_path.display()))?;
+
+    // Config.
+    let (settings, config_seen) = match &opts.config_path {
+        None => (Settings::default(), None),
+        Some(path) => {
+            let bytes = fs::read(path).with_context(|| format!("cannot read config {}", path.display()))?;
+            let settings = reload::parse_config(&bytes)
+                .map_err(|errors| anyhow::anyhow!("invalid config {}:\n  {}", path.display(), errors.join("\n  ")))?;
+            (settings, Some(bytes))
+        }
+    };
+
+    let state = AppState::new(settings);
+    state.metrics().config_loaded_now();
+    state.metrics().set_certificate_not_after(loaded.not_after);
+    let resolver = Arc::new(SwappableCert::new(loaded.certified));
+    let tls_config = Arc::new(tls::server_config(resolver.clone())?);
+
+    // Listeners.
+    let webhook_listener =
+        TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {} (webhook)", opts.listen))?;
+    let metrics_listener = TcpListener::bind(opts.metrics_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (metrics)", opts.metrics_listen))?;
+    let addrs = BoundAddrs {
+        webhook: webhook_listener.local_addr().context("webhook listener address")?,
+        metrics: metrics_listener.local_addr().context("metrics listener address")?,
+    };
+
+    // Background work stops when `stop` turns true.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reloader = (!opts.reload_interval.is_zero()).then(|| {
+        let cert_watch = CertWatch {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+            last: Seen::Contents((cert_pem, key_pem)),
+            resolver,
+        };
+        let config_watch = opts
+            .config_path
+            .clone()
+            .zip(config_seen)
+            .map(|(path, bytes)| ConfigWatch { path, last: Seen::Contents(bytes) });
+        tokio::spawn(reload_loop(opts.reload_interval, cert_watch, config_watch, state.clone(), stop_rx.clone()))
+    });
+    let metrics_server = {
+        let mut stop = stop_rx.clone();
+        let server = axum::serve(metrics_listener, metrics_router(state.clone())).with_graceful_shutdown(async move {
+            listener::stopped(&mut stop).await;
+        });
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!("metrics server failed: {e}");
+            }
+        })
+    };
+
+    state.set_ready(true);
+    tracing::info!(
+        webhook = %addrs.webhook,
+        metrics = %addrs.metrics,
+        cert = %cert_path.display(),
+        config = opts.config_path.as_ref().map_or_else(|| "(built-in defaults)".to_owned(), |p| p.display().to_string()),
+        version = env!("CARGO_PKG_VERSION"),
+        "vramgate webhook serving"
+    );
+    let _ = bound.send(addrs);
+
+    let draining = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.set_ready(false);
+        tracing::info!("shutting down: no new connections; draining open ones");
+    };
+    serve_tls(webhook_listener, tls_config, webhook_router(state.clone()), shutdown, opts.shutdown_grace).await;
+
+    let _ = stop_tx.send(true);
+    if let Some(reloader) = reloader {
+        let _ = reloader.await;
+    }
+    // The probe server's connections are short; a scraper that holds one open must not hold
+    // up the exit.
+    if tokio::time::timeout(Duration::from_secs(1), metrics_server).await.is_err() {
+        tracing::debug!("metrics server still had open connections at exit");
+    }
+    tracing::info!("vramgate webhook stopped");
+    Ok(())
+}
+
+/// Polls the certificate and config files every `interval` until `stop` turns true.
+async fn reload_loop(
+    interval: Duration,
+    mut cert: CertWatch,
+    mut config: Option<ConfigWatch>,
+    state: AppState,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the files were read at start.
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = listener::stopped(&mut stop) => return,
+            _ = ticks.tick() => {}
+        }
+        // A few kilobytes from local files (usually tmpfs): fine on an async worker.
+        cert.poll(&state);
+        if let Some(config) = config.as_mut() {
+            config.poll(&state);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! TLS for the webhook: the rustls server config, a certificate resolver whose certificate
+//! can be swapped while the server runs, PEM loading, and the self-signed development
+//! certificate.
+//!
+//! The Kubernetes API server calls webhooks over HTTPS only and checks the serving
+//! certificate against the `caBundle` of the webhook configuration
+//! (<https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#contacting-the-webhook>).
+//! Certificates are rotated by replacing the files (cert-manager or a Secret volume), so the
+//! resolver re-reads paths rather than holding file handles (see `reload`).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::version::{TLS12, TLS13};
+use rustls::{ServerConfig, SupportedProtocolVersion};
+
+/// The TLS versions the webhook accepts: 1.3 and 1.2. Nothing older is compiled into rustls,
+/// and the Kubernetes API server (Go `crypto/tls`) offers 1.2 and 1.3 by default.
+pub const PROTOCOL_VERSIONS: &[&SupportedProtocolVersion] = &[&TLS13, &TLS12];
+
+/// The only ALPN protocol offered: the webhook speaks HTTP/1.1 (RFC 7301; `http/1.1` is the
+/// registered identifier). Clients that send no ALPN extension are served too.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// Names of the files written by [`write_dev_certificate`], as in a `kubernetes.io/tls`
+/// Secret.
+pub const DEV_CERT_FILE: &str = "tls.crt";
+/// See [`DEV_CERT_FILE`].
+pub const DEV_KEY_FILE: &str = "tls.key";
+
+/// The crypto provider used for every TLS object of the process: *ring*, named explicitly so
+/// that no process-wide default needs installing.
+#[must_use]
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The webhook's rustls server config: TLS 1.3 and 1.2 ([`PROTOCOL_VERSIONS`]), no client
+/// authentication, ALPN `http/1.1`, certificates from `resolver`.
+///
+/// # Errors
+/// If the provider has no cipher suite for these versions (never with *ring*).
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(PROTOCOL_VERSIONS)
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(config)
+}
+
+/// A certificate chain with its private key, checked to match, as read from PEM files.
+#[derive(Debug, Clone)]
+pub struct LoadedCert {
+    /// What rustls serves.
+    pub certified: Arc<CertifiedKey>,
+    /// notAfter of the leaf certificate, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Parses a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, PKCS#1 or
+/// SEC1), and checks that the key belongs to the leaf certificate.
+///
+/// # Errors
+/// No certificate, no key, unparsable PEM or DER, an unsupported key type, or a key that
+/// does not match the certificate.
+pub fn parse_pem_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<LoadedCert> {
+    let chain = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .context("certificate file is not valid PEM")?;
+    let Some(leaf) = chain.first() else {
+        bail!("certificate file holds no CERTIFICATE block");
+    };
+    let not_after = not_after(leaf.as_ref())?;
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
+        .context("key file is not valid PEM")?
+        .ok_or_else(|| anyhow!("key file holds no PRIVATE KEY block"))?;
+    let signing_key = provider().key_provider.load_private_key(key).context("unusable private key")?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    // Compares the key's SubjectPublicKeyInfo with the leaf certificate's. Strict: an
+    // "unknown" answer (a key type that cannot tell its public key) is refused as well.
+    certified.keys_match().context("the private key does not belong to the certificate")?;
+    Ok(LoadedCert { certified: Arc::new(certified), not_after })
+}
+
+/// Reads and parses a certificate file and a key file ([`parse_pem_pair`]).
+///
+/// # Errors
+/// A file cannot be read, or [`parse_pem_pair`] fails; the message names the paths.
+pub fn load_pem_files(cert: &Path, key: &Path) -> anyhow::Result<LoadedCert> {
+    let cert_pem = fs::read(cert).with_context(|| format!("cannot read certificate {}", cert.display()))?;
+    let key_pem = fs::read(key).with_context(|| format!("cannot read key {}", key.display()))?;
+    parse_pem_pair(&cert_pem, &key_pem).with_context(|| format!("{} / {}", cert.display(), key.display()))
+}
+
+/// The notAfter of a DER certificate, in Unix seconds.
+fn not_after(der: &[u8]) -> anyhow::Result<i64> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| anyhow!("leaf certificate is not valid X.509: {e}"))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
+/// A [`ResolvesServerCert`] that serves one certificate for every ClientHello and lets the
+/// reloader swap it atomically: handshakes in progress keep the one they started with.
+#[derive(Debug)]
+pub struct SwappableCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl SwappableCert {
+    /// Starts with `certified`.
+    #[must_use]
+    pub fn new(certified: Arc<CertifiedKey>) -> Self {
+        Self { current: ArcSwap::new(certified) }
+    }
+
+    /// Serves `certified` from the next handshake on.
+    pub fn swap(&self, certified: Arc<CertifiedKey>) {
+        self.current.store(certified);
+    }
+
+    /// The certificate served now.
+    #[must_use]
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+}
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Makes sure `dir` holds a usable self-signed development certificate for `localhost`,
+/// `127.0.0.1` and `::1` in [`DEV_CERT_FILE`] and [`DEV_KEY_FILE`]: keeps a pair already
+/// there if it loads and has not expired, generates a new one (ECDSA P-256, by rcgen)
+/// otherwise. The key file is written with mode 0600. Returns the two paths.
+///
+/// Not for production: no CA signs it, and clients must trust the certificate itself
+/// (`curl --cacert DIR/tls.crt`).
+///
+/// # Errors
+/// The directory or the files cannot be written, or generation fails.
+pub fn write_dev_certificate(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert_path = dir.join(DEV_CERT_FILE);
+    let key_path = dir.join(DEV_KEY_FILE);
+    if let Ok(existing) = load_pem_files(&cert_path, &key_path) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if existing.not_after > now {
+            return Ok((cert_path, key_path));
+        }
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let generated = rcgen::generate_simple_self_signed(names).context("cannot generate a development certificate")?;
+    // Key first: a reader that sees the new certificate then also sees its key.
+    write_atomically(&key_path, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(&cert_path, generated.cert.pem().as_bytes(), 0o644)?;
+    Ok((cert_path, key_path))
+}
+
+/// Writes `contents` to a temporary file beside `path`, then renames it over `path`, so a
+/// concurrent reader sees the old file or the new one, never half of one.
+fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    let mut tmp_name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    drop(file);
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}

@@ -1,0 +1,658 @@
+//! The admission decision end to end, without a socket: AdmissionReview bytes in, response
+//! bytes out, on the real payloads in `tests/fixtures/` and on one object per workload kind,
+//! both operations, every decision and every malformed case. Patches are applied to the
+//! original object and the result is read back as its Kubernetes type.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use vramgate::admission::{Answer, Decision, Endpoint, Reason, answer};
+use vramgate::config::Settings;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn fixture(path: &str) -> String {
+    std::fs::read_to_string(format!("{FIXTURES}/{path}")).expect("fixture exists")
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).expect("valid YAML")
+}
+
+fn review_of(obj: &Value, operation: &str, namespace: &str) -> Value {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": "x"},
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "alice"},
+            "object": obj,
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
+fn call(settings: &Settings, endpoint: Endpoint, review: &Value) -> (Answer, Value) {
+    let a = answer(settings, endpoint, &serde_json::to_vec(review).unwrap());
+    let v: Value = serde_json::from_slice(&a.body).expect("every answer is JSON");
+    (a, v)
+}
+
+fn validate(settings: &Settings, obj: &Value) -> (Answer, Value) {
+    call(settings, Endpoint::Validate, &review_of(obj, "CREATE", "research"))
+}
+
+fn record(a: &Answer) -> (Decision, Reason) {
+    let r = a.record.as_ref().expect("a 200 has a record");
+    (r.decision, r.reason)
+}
+
+/// Annotations of a job that fits 8 H100s and needs more than half of them: Llama 2 13B,
+/// bf16-mixed, ZeRO-3, 2k tokens, no checkpointing.
+fn fits_annotations() -> Value {
+    json!({
+        "vramgate.io/model": "llama-2-13b",
+        "vramgate.io/precision": "bf16-mixed",
+        "vramgate.io/optimizer": "adamw",
+        "vramgate.io/strategy": "zero3",
+        "vramgate.io/micro-batch-size": "1",
+        "vramgate.io/sequence-length": "2048",
+        "vramgate.io/activation-checkpointing": "false",
+        "vramgate.io/training-tokens": "20B"
+    })
+}
+
+fn pod_spec(gpus: u64, product: Option<&str>) -> Value {
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "containers": [{
+            "name": "trainer",
+            "image": "ghcr.io/example/train:1",
+            "resources": {"limits": {"nvidia.com/gpu": gpus}}
+        }]
+    });
+    if let Some(p) = product {
+        spec["nodeSelector"] = json!({ "nvidia.com/gpu.product": p });
+    }
+    spec
+}
+
+fn template(gpus: u64, product: Option<&str>) -> Value {
+    json!({ "spec": pod_spec(gpus, product) })
+}
+
+fn meta(annotations: &Value) -> Value {
+    json!({ "name": "train", "namespace": "research", "annotations": annotations })
+}
+
+fn job(annotations: &Value, parallelism: u64, gpus: u64, product: Option<&str>) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta(annotations),
+        "spec": {"parallelism": parallelism, "completions": parallelism, "completionMode": "Indexed",
+                 "template": template(gpus, product)}
+    })
+}
+
+fn pytorchjob(annotations: &Value, workers: u64, product: Option<&str>) -> Value {
+    json!({
+        "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": meta(annotations),
+        "spec": {"pytorchReplicaSpecs": {
+            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template(8, product)},
+            "Worker": {"replicas": workers, "restartPolicy": "OnFailure", "template": template(8, product)}
+        }}
+    })
+}
+
+/// One object per supported kind, each holding 8 GPUs in total.
+fn every_kind(annotations: &Value) -> Vec<Value> {
+    let m = meta(annotations);
+    vec![
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": pod_spec(8, None)}),
+        job(annotations, 2, 4, None),
+        pytorchjob(annotations, 0, None),
+        json!({"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": m, "spec": {
+            "slotsPerWorker": 4, "mpiReplicaSpecs": {
+                "Launcher": {"replicas": 1, "template": template(0, None)},
+                "Worker": {"replicas": 2, "template": template(4, None)}}}}),
+        json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": m, "spec": {
+            "replicatedJobs": [{"name": "workers", "replicas": 2, "template": {"spec": {
+                "parallelism": 1, "completions": 1, "template": template(4, None)}}}]}}),
+        json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": m, "spec": {
+            "entrypoint": "python train.py", "rayClusterSpec": {
+                "headGroupSpec": {"rayStartParams": {}, "template": template(0, None)},
+                "workerGroupSpecs": [{"groupName": "gpu", "replicas": 2, "rayStartParams": {},
+                                      "template": template(4, None)}]}}}),
+        json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": m, "spec": {
+            "headGroupSpec": {"rayStartParams": {}, "template": template(0, None)},
+            "workerGroupSpecs": [{"groupName": "gpu", "replicas": 1, "rayStartParams": {},
+                                  "template": template(8, None)}]}}),
+        json!({"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": m, "spec": {
+            "minAvailable": 2, "tasks": [{"name": "worker", "replicas": 2, "template": template(4, None)}]}}),
+        json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": m, "spec": {
+            "replicas": 1, "leaderWorkerTemplate": {"size": 2,
+                "leaderTemplate": template(4, None), "workerTemplate": template(4, None)}}}),
+    ]
+}
+
+// ------------------------------------------------------------------ protocol
+
+#[test]
+fn the_response_echoes_the_uid_and_speaks_v1() {
+    let (a, v) = validate(&Settings::default(), &job(&fits_annotations(), 2, 4, None));
+    assert_eq!(a.status, 200);
+    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(v["kind"], "AdmissionReview");
+    assert_eq!(v["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(v["response"]["allowed"], true);
+}
+
+#[test]
+fn the_real_v1_pod_review_is_answered_and_skipped_because_it_asks_for_no_gpu() {
+    let body = fixture("admission/admissionreview-v1-pod-create-generatename.json");
+    let a = answer(&Settings::default(), Endpoint::Validate, body.as_bytes());
+    assert_eq!(a.status, 200);
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["response"]["uid"], "e94a7790-a4fc-11e9-a276-42010a3e0104");
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(v["response"].get("patch").is_none());
+    assert_eq!(record(&a), (Decision::Skip, Reason::NoGpus));
+    assert_eq!(a.record.unwrap().namespace, "keymaker");
+}
+
+#[test]
+fn the_v1beta1_review_without_uid_gets_a_400_naming_both_problems() {
+    let v: Value = yaml(&fixture("admission/admissionreview-v1beta1-pod-update-no-uid.yaml"));
+    let a = answer(&Settings::default(), Endpoint::Validate, &serde_json::to_vec(&v).unwrap());
+    assert_eq!(a.status, 400);
+    assert!(a.record.is_none());
+    let e: Value = serde_json::from_slice(&a.body).unwrap();
+    let text = e["error"].as_str().unwrap();
+    assert!(text.contains("v1beta1") && text.contains("admissionReviewVersions"), "{text}");
+    assert!(text.contains("request.uid"), "{text}");
+}
+
+#[test]
+fn the_kubewarden_requests_wrapped_in_a_review_are_skipped_as_not_ours() {
+    for (file, reason) in [
+        ("admission/admissionrequest-deployment-create-with-limits.json", Reason::UnsupportedKind),
+        ("admission/admissionrequest-deployment-update-with-oldobject.json", Reason::UnsupportedKind),
+        ("admission/admissionrequest-deployment-delete.json", Reason::Operation),
+    ] {
+        let request: Value = serde_json::from_str(&fixture(file)).unwrap();
+        let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
+        for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+            let (a, v) = call(&Settings::default(), endpoint, &review);
+            assert_eq!(a.status, 200, "{file}");
+            assert_eq!(v["response"]["allowed"], true, "{file}");
+            assert_eq!(v["response"]["uid"], request["uid"], "{file}");
+            assert!(v["response"].get("patch").is_none(), "{file}: never patch a DELETE or a kind we skip");
+            assert_eq!(record(&a), (Decision::Skip, reason), "{file}");
+        }
+    }
+}
+
+#[test]
+fn malformed_bodies_get_a_400_with_a_message_never_a_panic() {
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"", "not an AdmissionReview JSON"),
+        (b"{", "not an AdmissionReview JSON"),
+        (b"[]", "not an AdmissionReview JSON"),
+        (b"\xff\xfe", "not an AdmissionReview JSON"),
+        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#, "request is missing"),
+        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"u","operation":"CREATE","object":{}}}"#, "kind 'Pod'"),
+        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"PATCH","object":{}}}"#, "operation 'PATCH'"),
+        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE"}}"#, "request.object is missing"),
+        (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7,"operation":"CREATE","object":{}}}"#, "not an AdmissionReview JSON"),
+    ];
+    for (body, expect) in cases {
+        let a = answer(&Settings::default(), Endpoint::Validate, body);
+        assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(body));
+        let e: Value = serde_json::from_slice(&a.body).unwrap();
+        assert!(e["error"].as_str().unwrap().contains(expect), "{e} should say {expect}");
+    }
+}
+
+// ------------------------------------------------------------------ decisions
+
+#[test]
+fn every_kind_that_fits_is_allowed_on_both_operations_with_its_gpus_counted() {
+    let settings = Settings::default();
+    for obj in every_kind(&fits_annotations()) {
+        for op in ["CREATE", "UPDATE"] {
+            let (a, v) = call(&settings, Endpoint::Validate, &review_of(&obj, op, "research"));
+            assert_eq!(v["response"]["allowed"], true, "{} {op}: {v}", obj["kind"]);
+            let r = a.record.unwrap();
+            assert_eq!((r.decision, r.reason), (Decision::Allow, Reason::Fits), "{} {op}", obj["kind"]);
+            assert_eq!(r.gpus_requested, 8, "{}", obj["kind"]);
+            assert_eq!(r.gpu, "H100-80GB");
+            assert!(r.cost_usd.unwrap() > 0.0);
+        }
+    }
+}
+
+#[test]
+fn too_big_for_its_gpus_is_denied_with_what_it_needs_and_the_cheapest_change() {
+    // The issue's researcher: 13B in fp32 with DDP on 8 A100s.
+    let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32",
+                     "vramgate.io/strategy": "ddp", "vramgate.io/sequence-length": "2048"});
+    let obj = pytorchjob(&ann, 0, Some("NVIDIA-A100-SXM4-80GB"));
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(v["response"]["allowed"], false);
+    assert_eq!(v["response"]["status"]["code"], 403);
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("vramgate: needs "), "{msg}");
+    let a100 = Settings::default().catalog.find("A100-80GB").unwrap().memory_bytes;
+    let gib = vramgate::estimate::units::Gib(a100);
+    assert!(msg.contains(&format!("per GPU with ddp on 8 x A100-80GB ({gib}); fits with zero")), "{msg}");
+    // The advice keeps the 8 GPUs asked for and names the annotation to change.
+    assert!(msg.contains(" on 8 GPUs ("), "{msg}");
+    assert!(msg.contains("set vramgate.io/strategy=zero"), "{msg}");
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
+}
+
+#[test]
+fn the_same_breach_warns_in_warn_mode_and_is_only_counted_in_audit_mode() {
+    let ann =
+        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let obj = pytorchjob(&ann, 0, None);
+    for (mode, decision, warned) in [("warn", Decision::Warn, true), ("audit", Decision::Allow, false)] {
+        let s = Settings::from_yaml(&format!("namespaces:\n  research: {{mode: {mode}}}\n")).unwrap();
+        let (a, v) = validate(&s, &obj);
+        assert_eq!(v["response"]["allowed"], true, "{mode}");
+        assert_eq!(record(&a), (decision, Reason::DoesNotFit), "{mode}");
+        let warnings = v["response"]["warnings"].as_array().map_or(0, Vec::len);
+        assert_eq!(warnings > 0, warned, "{mode}: {v}");
+        for w in v["response"]["warnings"].as_array().into_iter().flatten() {
+            assert!(w.as_str().unwrap().chars().count() <= 120, "{w}");
+        }
+    }
+}
+
+#[test]
+fn over_the_cost_limit_is_denied_naming_cost_and_limit() {
+    let s = Settings::from_yaml("namespaces:\n  research: {max_cost_usd: 1000}\n").unwrap();
+    let mut ann = fits_annotations();
+    ann["vramgate.io/training-tokens"] = json!("2T");
+    let (a, v) = validate(&s, &job(&ann, 2, 4, None));
+    assert_eq!(record(&a), (Decision::Deny, Reason::OverCostLimit));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("over namespace 'research' limit of $1,000"), "{msg}");
+    // Without a token count the cost is unknown, which a cost limit cannot accept.
+    let mut ann = fits_annotations();
+    ann.as_object_mut().unwrap().remove("vramgate.io/training-tokens");
+    let (a, v) = validate(&s, &job(&ann, 2, 4, None));
+    assert_eq!(record(&a), (Decision::Deny, Reason::CostUnknown));
+    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("training-tokens"));
+    // Another namespace has no limit.
+    let mut obj = job(&ann, 2, 4, None);
+    obj["metadata"]["namespace"] = json!("default");
+    let (b, _) = call(&s, Endpoint::Validate, &review_of(&obj, "CREATE", "default"));
+    assert_eq!(record(&b), (Decision::Allow, Reason::Fits));
+}
+
+#[test]
+fn far_more_gpus_than_needed_warns_with_the_gpus_and_dollars_wasted() {
+    let ann = json!({"vramgate.io/model": "llama-2-7b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/strategy": "zero3", "vramgate.io/activation-checkpointing": "true",
+                     "vramgate.io/training-tokens": "20B"});
+    let (a, v) = validate(&Settings::default(), &job(&ann, 8, 8, None));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Overprovisioned));
+    let r = a.record.unwrap();
+    assert_eq!(r.gpus_requested, 64);
+    let needed = r.gpus_needed.unwrap();
+    assert!(needed < 32, "{needed}");
+    let w = v["response"]["warnings"].as_array().unwrap();
+    let text: Vec<&str> = w.iter().map(|x| x.as_str().unwrap()).collect();
+    let joined = text.join(" ");
+    assert!(joined.contains("asks for 64 GPUs but fits on"), "{joined}");
+    assert!(joined.contains(&format!("the {} extra cost $", 64 - needed)), "{joined}");
+    let waste = r.overprovisioned_cost_usd.unwrap();
+    let expect = r.cost_usd.unwrap() * f64::from(64 - needed) / 64.0;
+    assert!((waste - expect).abs() < 1e-6);
+}
+
+#[test]
+fn malformed_annotations_are_all_reported_together_naming_key_value_and_accepted_forms() {
+    let ann = json!({"vramgate.io/model": "llama-2-7b", "vramgate.io/precision": "fp64",
+                     "vramgate.io/micro-batch-size": "lots", "vramgate.io/stratgey": "zero3"});
+    let (a, v) = validate(&Settings::default(), &job(&ann, 1, 8, None));
+    assert_eq!(record(&a), (Decision::Deny, Reason::MalformedAnnotation));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    // An unknown key stops parsing first (nothing is silently dropped)...
+    assert!(msg.contains("vramgate.io/stratgey: unknown key"), "{msg}");
+    let ann = json!({"vramgate.io/model": "llama-2-7b", "vramgate.io/precision": "fp64",
+                     "vramgate.io/micro-batch-size": "lots"});
+    let (_, v) = validate(&Settings::default(), &job(&ann, 1, 8, None));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    // ...then every bad value at once.
+    assert!(msg.contains("vramgate.io/precision: 'fp64' is not accepted; accepted:"), "{msg}");
+    assert!(msg.contains("vramgate.io/micro-batch-size: 'lots'"), "{msg}");
+    // In warn mode the same object is admitted with the same messages as warnings.
+    let s = Settings::from_yaml("policy: {mode: warn}\n").unwrap();
+    let (a, v) = validate(&s, &job(&ann, 1, 8, None));
+    assert_eq!(record(&a), (Decision::Warn, Reason::MalformedAnnotation));
+    let w = v["response"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("vramgate.io/precision")), "{w:?}");
+}
+
+#[test]
+fn a_malformed_gpu_field_in_an_annotated_object_is_denied_with_its_path() {
+    let mut obj = job(&fits_annotations(), 1, 8, None);
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = json!("eight");
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::MalformedObject));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu"), "{msg}");
+    // Not annotated and not required: not ours, left to Kubernetes.
+    obj["metadata"]["annotations"] = json!({});
+    let (a, _) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated));
+}
+
+#[test]
+fn an_unknown_gpu_product_is_reported_never_guessed() {
+    let (a, v) = validate(&Settings::default(), &job(&fits_annotations(), 1, 8, Some("NVIDIA-Mystery-9000")));
+    assert_eq!(record(&a), (Decision::Deny, Reason::UnknownGpu));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("'NVIDIA-Mystery-9000' is not in the GPU catalog"), "{msg}");
+    let mut ann = fits_annotations();
+    ann["vramgate.io/gpu"] = json!("H100-90GB");
+    let (a, v) = validate(&Settings::default(), &job(&ann, 1, 8, None));
+    assert_eq!(record(&a), (Decision::Deny, Reason::UnknownGpu));
+    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("closest: "));
+}
+
+#[test]
+fn the_gpu_comes_from_the_node_selector_then_the_annotation_then_the_namespace_default() {
+    let s = Settings::from_yaml("namespaces:\n  research: {default_gpu: A100-80GB}\n").unwrap();
+    let gpu_of = |obj: &Value| validate(&s, obj).0.record.unwrap().gpu;
+    assert_eq!(gpu_of(&job(&fits_annotations(), 1, 8, None)), "A100-80GB");
+    let mut ann = fits_annotations();
+    ann["vramgate.io/gpu"] = json!("h200");
+    assert_eq!(gpu_of(&job(&ann, 1, 8, None)), "H200");
+    assert_eq!(gpu_of(&job(&ann, 1, 8, Some("NVIDIA-H100-80GB-HBM3"))), "H100-80GB");
+    // The disagreement is said, not silently resolved.
+    let (_, v) = validate(&s, &job(&ann, 1, 8, Some("NVIDIA-H100-80GB-HBM3")));
+    let w = v["response"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("vramgate.io/gpu=h200 ignored")), "{w:?}");
+}
+
+#[test]
+fn a_mig_slice_is_judged_on_its_own_memory() {
+    let mut obj = job(&fits_annotations(), 1, 0, Some("NVIDIA-A100-SXM4-80GB-MIG-3g.40gb"));
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = json!({"nvidia.com/mig-3g.40gb": 1});
+    let (a, _) = validate(&Settings::default(), &obj);
+    let r = a.record.unwrap();
+    assert_eq!(r.gpu, "A100-80GB MIG 3g.40gb");
+    assert_eq!(r.gpus_requested, 1);
+    // A 7B model's full training states do not fit 40 GB.
+    assert_eq!((r.decision, r.reason), (Decision::Deny, Reason::DoesNotFit));
+}
+
+#[test]
+fn required_annotations_turn_an_unannotated_gpu_job_into_a_breach() {
+    let obj = job(&json!({}), 1, 8, None);
+    let (a, _) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated));
+    let s = Settings::from_yaml("policy: {require_annotations: true}\n").unwrap();
+    let (a, v) = validate(&s, &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::AnnotationsRequired));
+    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("vramgate.io/model"));
+}
+
+#[test]
+fn an_update_that_changes_no_gpu_field_is_not_re_judged() {
+    // Admitted under an old policy, it must still be able to lose its finalizers.
+    let ann =
+        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let old = job(&ann, 1, 8, None);
+    let mut new = old.clone();
+    new["metadata"]["finalizers"] = json!([]);
+    let mut review = review_of(&new, "UPDATE", "research");
+    review["request"]["oldObject"] = old.clone();
+    let (a, _) = call(&Settings::default(), Endpoint::Validate, &review);
+    assert_eq!(record(&a), (Decision::Skip, Reason::Unchanged));
+    // Kueue unsuspending with a node selector is a real change and is judged.
+    new["spec"]["template"]["spec"]["nodeSelector"] = json!({"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"});
+    review["request"]["object"] = new;
+    let (a, _) = call(&Settings::default(), Endpoint::Validate, &review);
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
+}
+
+#[test]
+fn dry_run_is_answered_the_same_and_marked_so_metrics_do_not_count_it() {
+    let mut review = review_of(&job(&fits_annotations(), 1, 8, None), "CREATE", "research");
+    review["request"]["dryRun"] = json!(true);
+    let (a, v) = call(&Settings::default(), Endpoint::Validate, &review);
+    assert_eq!(v["response"]["allowed"], true);
+    let r = a.record.unwrap();
+    assert!(r.dry_run);
+    assert!(!r.counts_as_admission());
+}
+
+// ------------------------------------------------------------------ mutation
+
+fn decoded_patch(v: &Value) -> Value {
+    assert_eq!(v["response"]["patchType"], "JSONPatch");
+    let b64 = v["response"]["patch"].as_str().expect("patch is a base64 string, not an array of numbers");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn apply(obj: &Value, patch: &Value) -> Value {
+    let mut out = obj.clone();
+    let p: json_patch::Patch = serde_json::from_value(patch.clone()).unwrap();
+    json_patch::patch(&mut out, &p).expect("the patch applies to the original object");
+    out
+}
+
+/// Every pod template of the object still reads as a Kubernetes PodTemplateSpec.
+fn assert_templates_deserialise(obj: &Value) {
+    let w = match vramgate::workload::extract(obj, &Default::default()).unwrap() {
+        vramgate::workload::Extracted::Workload(w) => w,
+        other => panic!("{other:?}"),
+    };
+    for g in &w.groups {
+        let spec = obj.pointer(&g.pod_template_pointer).unwrap();
+        let _: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(spec.clone()).expect("a PodSpec");
+    }
+}
+
+#[test]
+fn mutate_records_the_estimate_in_annotations() {
+    let obj = job(&fits_annotations(), 2, 4, None);
+    let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(v["response"].get("warnings").is_none());
+    let patched = apply(&obj, &decoded_patch(&v));
+    let ann = &patched["metadata"]["annotations"];
+    assert_eq!(ann["vramgate.io/decision"], "allow");
+    assert!(ann["vramgate.io/estimated-memory-per-gpu"].as_str().unwrap().ends_with(" GiB"));
+    let needed: u32 = ann["vramgate.io/estimated-gpus"].as_str().unwrap().parse().unwrap();
+    assert_eq!(Some(needed), a.record.unwrap().gpus_needed);
+    assert!(ann["vramgate.io/estimated-cost-usd"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+    let _: k8s_openapi::api::batch::v1::Job = serde_json::from_value(patched.clone()).expect("still a Job");
+    // Re-submitting the annotated object changes nothing and validates the same.
+    let (_, again) = call(&Settings::default(), Endpoint::Mutate, &review_of(&patched, "CREATE", "research"));
+    assert!(again["response"].get("patch").is_none(), "{again}");
+    let (b, _) = validate(&Settings::default(), &patched);
+    assert_eq!(record(&b), (Decision::Allow, Reason::Fits));
+    // An object without annotations at all gets the whole map added.
+    let mut bare = obj.clone();
+    bare["metadata"].as_object_mut().unwrap().remove("annotations");
+    bare["metadata"]["annotations"] = json!({"vramgate.io/model": "gpt2"});
+    let (_, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&bare, "CREATE", "research"));
+    assert_eq!(apply(&bare, &decoded_patch(&v))["metadata"]["annotations"]["vramgate.io/model"], "gpt2");
+}
+
+#[test]
+fn with_patch_allowed_a_job_too_big_is_scaled_out_and_then_fits() {
+    let s = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    let ann = json!({"vramgate.io/model": "llama-2-70b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/strategy": "zero3", "vramgate.io/activation-checkpointing": "true",
+                     "vramgate.io/sequence-length": "4096", "vramgate.io/training-tokens": "10B"});
+    let cases = vec![
+        ("PyTorchJob", pytorchjob(&ann, 0, Some("NVIDIA-H100-80GB-HBM3")), "/spec/pytorchReplicaSpecs/Worker/replicas"),
+        ("Job", job(&ann, 1, 8, None), "/spec/parallelism"),
+    ];
+    for (kind, obj, replicas) in cases {
+        let (before, _) = validate(&s, &obj);
+        assert_eq!(record(&before), (Decision::Deny, Reason::DoesNotFit), "{kind}");
+        let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+        assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{kind}");
+        let w = v["response"]["warnings"][0].as_str().unwrap();
+        assert!(w.starts_with("vramgate: patched to fit:"), "{w}");
+        let patched = apply(&obj, &decoded_patch(&v));
+        assert!(
+            patched.pointer(replicas).unwrap().as_u64().unwrap() > obj.pointer(replicas).unwrap().as_u64().unwrap()
+        );
+        assert_templates_deserialise(&patched);
+        if kind == "Job" {
+            let j: k8s_openapi::api::batch::v1::Job = serde_json::from_value(patched.clone()).expect("still a Job");
+            let spec = j.spec.unwrap();
+            assert_eq!(spec.parallelism, spec.completions, "an Indexed Job keeps one pod per index");
+        }
+        let (after, _) = validate(&s, &patched);
+        assert_eq!(record(&after), (Decision::Allow, Reason::Fits), "{kind}: {patched}");
+    }
+}
+
+#[test]
+fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() {
+    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
+    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
+                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
+                     "vramgate.io/micro-batch-size": "4"});
+    // A Pod cannot add replicas: only the GPU type can change.
+    let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann),
+                     "spec": pod_spec(1, Some("NVIDIA-A100-SXM4-80GB"))});
+    let (before, _) = validate(&s, &obj);
+    assert_eq!(record(&before), (Decision::Deny, Reason::DoesNotFit));
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
+    let patched = apply(&obj, &decoded_patch(&v));
+    assert_eq!(patched["spec"]["nodeSelector"]["nvidia.com/gpu.product"], "NVIDIA-H200");
+    let _: k8s_openapi::api::core::v1::Pod = serde_json::from_value(patched.clone()).expect("still a Pod");
+    let (after, _) = validate(&s, &patched);
+    let r = after.record.unwrap();
+    assert_eq!((r.decision, r.gpu.as_str()), (Decision::Allow, "H200"));
+}
+
+#[test]
+fn without_patch_permission_mutate_only_annotates_and_never_denies() {
+    let ann =
+        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let obj = pytorchjob(&ann, 0, None);
+    let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(v["response"]["allowed"], true);
+    let patch = decoded_patch(&v);
+    assert!(
+        patch.as_array().unwrap().iter().all(|op| op["path"].as_str().unwrap().starts_with("/metadata/annotations"))
+    );
+    assert_eq!(apply(&obj, &patch)["metadata"]["annotations"]["vramgate.io/decision"], "deny");
+    assert_eq!(a.record.unwrap().decision, Decision::Allow);
+}
+
+// ------------------------------------------------------------------ real manifests
+
+#[test]
+fn the_real_training_manifests_are_judged_once_annotated() {
+    let settings = Settings::default();
+    for (file, gpus) in [
+        ("manifests/pytorchjob-fast-llm-mistral-4x8gpu.yaml", 32),
+        ("manifests/pytorchjob-deepspeed-demo.yaml", 2),
+        ("manifests/job-gpu-parallelism3-kueue.yaml", 3),
+        ("manifests/rayjob-pytorch-4gpu-workers.yaml", 4),
+    ] {
+        let mut obj = yaml(&fixture(file));
+        // As shipped they carry no vramgate annotations: counted, not judged.
+        let (a, _) = validate(&settings, &obj);
+        assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated), "{file}");
+        assert_eq!(a.record.unwrap().gpus_requested, gpus, "{file}: the GPUs are counted even when not judged");
+        // The Fast-LLM model config: Mistral 7B shape, bf16, ZeRO-2, seq 8192, micro-batch 1.
+        let anns = obj["metadata"].as_object_mut().unwrap().entry("annotations").or_insert(json!({}));
+        for (k, v) in [
+            ("vramgate.io/architecture", "layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000"),
+            ("vramgate.io/precision", "bf16-mixed"),
+            ("vramgate.io/strategy", "zero2"),
+            ("vramgate.io/sequence-length", "8192"),
+            ("vramgate.io/micro-batch-size", "1"),
+            ("vramgate.io/gpu", "A100-80GB"),
+        ] {
+            anns[k] = json!(v);
+        }
+        let (a, v) = validate(&settings, &obj);
+        let r = a.record.unwrap();
+        assert_eq!(r.gpus_requested, gpus, "{file}");
+        assert_eq!(r.gpu, "A100-80GB", "{file}");
+        // The webhook's decision is the engine's, for the same job on the GPUs it found.
+        let fields = vramgate::request::fields_from_annotations(
+            &obj["metadata"]["annotations"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect(),
+        );
+        let mut req = vramgate::request::parse_fields(&fields).unwrap();
+        req.job.gpus = u32::try_from(gpus).unwrap();
+        let gpu = settings.catalog.find("A100-80GB").unwrap();
+        let engine = vramgate::estimate::estimate(&req.job, gpu).unwrap();
+        match engine.decision {
+            vramgate::estimate::Fit::DoesNotFit => {
+                assert_eq!((r.decision, r.reason), (Decision::Deny, Reason::DoesNotFit), "{file}: {v}")
+            }
+            vramgate::estimate::Fit::Warn => assert_eq!(r.reason, Reason::NearCapacity, "{file}: {v}"),
+            vramgate::estimate::Fit::Fits => assert_ne!(r.decision, Decision::Deny, "{file}: {v}"),
+        }
+        assert_eq!(r.gpus_needed, engine.min_gpus, "{file}");
+    }
+}
+
+// ------------------------------------------------------------------ shipped examples
+
+#[test]
+fn the_readme_curl_example_is_denied_with_the_message_the_readme_shows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let body = std::fs::read(format!("{root}/deploy/examples/review-too-big-pytorchjob.json")).unwrap();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    // The review wraps exactly the shipped manifest.
+    let manifest = yaml(&std::fs::read_to_string(format!("{root}/deploy/examples/too-big-pytorchjob.yaml")).unwrap());
+    assert_eq!(review["request"]["object"], manifest);
+    let a = answer(&Settings::default(), Endpoint::Validate, &body);
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(readme.contains(msg), "README must show the current denial message: {msg}");
+}
+
+#[test]
+fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
+    // Within the estimator's error band (92-108% of the GPU): vramgate does not pretend to know.
+    let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4096",
+                     "vramgate.io/activation-checkpointing": "false"});
+    let obj = job(&ann, 2, 4, None);
+    let (a, v) = validate(&Settings::default(), &obj);
+    let r = a.record.unwrap();
+    let settings = Settings::default();
+    let gpu = settings.catalog.find("H100-80GB").unwrap();
+    let fields = vramgate::request::fields_from_annotations(
+        &ann.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect(),
+    );
+    let mut job = vramgate::request::parse_fields(&fields).unwrap().job;
+    job.gpus = 8;
+    let total = vramgate::estimate::memory::per_gpu(&job).total_bytes as f64;
+    let share = total / gpu.memory_bytes as f64;
+    assert!((vramgate::estimate::WARN_LOW..vramgate::estimate::WARN_HIGH).contains(&share), "{share}");
+    assert_eq!((r.decision, r.reason), (Decision::Warn, Reason::NearCapacity));
+    assert_eq!(v["response"]["allowed"], true);
+    let w = v["response"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("may run out of memory")), "{w:?}");
+}

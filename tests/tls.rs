@@ -1,0 +1,429 @@
+//! The real server on 127.0.0.1 (port 0): TLS handshakes, certificate and config reload,
+//! protocol versions, start-up errors and graceful shutdown. Every wait is bounded.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ProtocolVersion, RootCertStore, SupportedProtocolVersion};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use vramgate::server::tls::{self, PROTOCOL_VERSIONS};
+use vramgate::server::{BoundAddrs, ServeOptions, TlsSource, serve_with};
+
+/// Longest any single step may take before the test fails.
+const STEP: Duration = Duration::from_secs(10);
+/// Longest wait for a reload to be seen.
+const RELOAD_WAIT: Duration = Duration::from_secs(5);
+
+/// A fresh directory under the system temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("vramgate-{name}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(unique);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1.
+struct Cert {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+fn new_cert() -> Cert {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("rcgen generates");
+    Cert {
+        cert_pem: generated.cert.pem(),
+        key_pem: generated.signing_key.serialize_pem(),
+        der: generated.cert.der().clone(),
+    }
+}
+
+/// Replaces `path` atomically (write beside, rename over), as cert-manager and the kubelet do.
+fn replace(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn write_pair(dir: &TempDir, cert: &Cert) -> (PathBuf, PathBuf) {
+    let (cert_path, key_path) = (dir.path("tls.crt"), dir.path("tls.key"));
+    replace(&key_path, &cert.key_pem);
+    replace(&cert_path, &cert.cert_pem);
+    (cert_path, key_path)
+}
+
+fn options(tls: TlsSource) -> ServeOptions {
+    ServeOptions {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        metrics_listen: "127.0.0.1:0".parse().expect("address"),
+        reload_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(2),
+        ..ServeOptions::new(tls)
+    }
+}
+
+/// A running server: its addresses, the trigger of its shutdown, and its task.
+struct Running {
+    addrs: BoundAddrs,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(opts: ServeOptions) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let task = tokio::spawn(serve_with(
+        opts,
+        async move {
+            let _ = stopped.await;
+        },
+        bound_tx,
+    ));
+    let addrs = match tokio::time::timeout(STEP, bound_rx).await {
+        Ok(Ok(addrs)) => addrs,
+        other => {
+            let result = task.await;
+            panic!("server did not start: {other:?}, {result:?}");
+        }
+    };
+    Running { addrs, stop, task }
+}
+
+impl Running {
+    /// Triggers shutdown and returns how long `serve_with` took to return.
+    async fn shut_down(self) -> Duration {
+        let started = Instant::now();
+        let _ = self.stop.send(());
+        let result = tokio::time::timeout(STEP, self.task).await.expect("serve returns").expect("serve task");
+        result.expect("serve ends without error");
+        started.elapsed()
+    }
+}
+
+fn client_config(
+    trusted: &CertificateDer<'static>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.clone()).expect("trust anchor");
+    let mut config = ClientConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    tokio::time::timeout(STEP, TlsConnector::from(config).connect(name, tcp)).await.expect("handshake finishes in time")
+}
+
+fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
+}
+
+/// POSTs `body` to `path` over an established TLS connection; returns status, content type
+/// and body.
+async fn post(tls: TlsStream<TcpStream>, path: &str, body: &'static str) -> (u16, String, Vec<u8>) {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+    let driver = tokio::spawn(connection);
+    let request = Request::post(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("request");
+    let response = tokio::time::timeout(STEP, sender.send_request(request)).await.expect("in time").expect("response");
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    driver.abort();
+    (status, content_type, body)
+}
+
+/// GETs `path` from the plain-HTTP probe server.
+async fn get_plain(addr: SocketAddr, path: &str) -> (u16, String) {
+    let tcp = TcpStream::connect(addr).await.expect("connect to metrics");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
+    let driver = tokio::spawn(connection);
+    let request = Request::get(path).header("host", "localhost").body(Empty::<Bytes>::new()).expect("request");
+    let response = tokio::time::timeout(STEP, sender.send_request(request)).await.expect("in time").expect("response");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    driver.abort();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The value of the sample line `series` (name with labels) in the metrics, 0 if absent.
+async fn sample(addr: SocketAddr, series: &str) -> f64 {
+    let (status, text) = get_plain(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
+}
+
+/// Polls `check` every 50 ms until it holds or [`RELOAD_WAIT`] passes.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + RELOAD_WAIT;
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_reviews_over_tls_and_reloads_the_certificate() {
+    let dir = TempDir::new("reload");
+    let a = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let server = start(options(TlsSource::Files { cert: cert.clone(), key: key.clone() })).await;
+    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+
+    // Cert A: a review goes through, with ALPN http/1.1.
+    let conn = connect(server.addrs.webhook, client_config(&a.der, &both)).await.expect("handshake trusting A");
+    assert_eq!(leaf(&conn), a.der);
+    assert_eq!(conn.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (status, content_type, body) = post(conn, "/validate", "{}").await;
+    assert!(status == 200 || status == 400, "{status}");
+    assert_eq!(content_type, "application/json");
+    serde_json::from_slice::<serde_json::Value>(&body).expect("JSON body");
+    let (status, _) = get_plain(server.addrs.metrics, "/readyz").await;
+    assert_eq!(status, 200);
+
+    // Cert B (another key) replaces A on disk: served after the next poll.
+    let b = new_cert();
+    write_pair(&dir, &b);
+    let trust_b = client_config(&b.der, &both);
+    eventually("certificate B to be served", || {
+        let (trust_b, b_der, addr) = (trust_b.clone(), b.der.clone(), server.addrs.webhook);
+        async move { connect(addr, trust_b).await.is_ok_and(|c| leaf(&c) == b_der) }
+    })
+    .await;
+    let success = r#"vramgate_certificate_reloads_total{result="success"}"#;
+    assert!(sample(server.addrs.metrics, success).await >= 1.0);
+    let not_after = sample(server.addrs.metrics, "vramgate_certificate_not_after_timestamp_seconds").await;
+    assert!(not_after > 1_600_000_000.0, "{not_after}");
+
+    // A corrupt certificate is refused: B stays in use, the failure is counted.
+    let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
+    let failures_before = sample(server.addrs.metrics, failure).await;
+    replace(&cert, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
+    eventually("the corrupt certificate to be counted as a failure", || async {
+        sample(server.addrs.metrics, failure).await > failures_before
+    })
+    .await;
+    let conn = connect(server.addrs.webhook, trust_b.clone()).await.expect("B still served");
+    assert_eq!(leaf(&conn), b.der);
+    let (status, _, _) = post(conn, "/mutate", "{}").await;
+    assert!(status == 200 || status == 400, "{status}");
+
+    // A key that does not match the certificate is refused too.
+    let c = new_cert();
+    replace(&key, &c.key_pem);
+    replace(&cert, &b.cert_pem);
+    let failures_before = sample(server.addrs.metrics, failure).await;
+    replace(&key, &a.key_pem);
+    eventually("the mismatched key to be counted as a failure", || async {
+        sample(server.addrs.metrics, failure).await > failures_before
+    })
+    .await;
+    let conn = connect(server.addrs.webhook, trust_b).await.expect("B still served");
+    assert_eq!(leaf(&conn), b.der);
+
+    let took = server.shut_down().await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_tls_1_2_and_1_3_are_offered() {
+    assert_eq!(
+        PROTOCOL_VERSIONS.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]
+    );
+
+    let dir = TempDir::new("versions");
+    let a = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let server = start(options(TlsSource::Files { cert, key })).await;
+
+    for (version, expected) in
+        [(&rustls::version::TLS12, ProtocolVersion::TLSv1_2), (&rustls::version::TLS13, ProtocolVersion::TLSv1_3)]
+    {
+        let conn = connect(server.addrs.webhook, client_config(&a.der, &[version])).await.expect("handshake");
+        assert_eq!(conn.get_ref().1.protocol_version(), Some(expected));
+    }
+
+    // A TLS 1.1 ClientHello (RFC 4346 §7.4.1.2) with no supported_versions extension: the
+    // server answers with a protocol_version alert, never a ServerHello.
+    let mut hello = vec![0x03, 0x02]; // client_version: TLS 1.1
+    hello.extend([0x42; 32]); // random
+    hello.push(0); // session_id: empty
+    hello.extend([0x00, 0x04, 0x00, 0x2f, 0x00, 0x35]); // TLS_RSA_WITH_AES_{128,256}_CBC_SHA
+    hello.extend([0x01, 0x00]); // compression: null
+    // signature_algorithms (ecdsa_secp256r1_sha256): rustls wants it before it looks at the
+    // version, so with it the refusal below is the version check's.
+    hello.extend([0x00, 0x08, 0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03]);
+    let mut handshake = vec![0x01, 0x00, 0x00, u8::try_from(hello.len()).expect("short")]; // ClientHello
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x02, 0x00, u8::try_from(handshake.len()).expect("short")];
+    record.extend(handshake);
+    let mut tcp = TcpStream::connect(server.addrs.webhook).await.expect("connect");
+    tcp.write_all(&record).await.expect("send ClientHello");
+    let mut reply = Vec::new();
+    tokio::time::timeout(STEP, tcp.read_to_end(&mut reply)).await.expect("server answers in time").expect("read");
+    assert_eq!(reply.first(), Some(&0x15), "expected an alert record, got {reply:02x?}");
+    // Alert: level fatal (2), description protocol_version (70).
+    assert_eq!(reply.get(5..7), Some(&[0x02, 70][..]), "{reply:02x?}");
+
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_serve_within_the_grace_period() {
+    let dir = TempDir::new("shutdown");
+    let a = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let server = start(options(TlsSource::Files { cert, key })).await;
+    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+
+    // An idle keep-alive connection (a request served, the connection left open) and a
+    // connection stuck before its handshake must not hold up the exit.
+    let conn = connect(server.addrs.webhook, client_config(&a.der, &both)).await.expect("handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(conn)).await.expect("HTTP");
+    let driver = tokio::spawn(connection);
+    let request = Request::post("/validate").header("host", "localhost").body(Full::new(Bytes::from_static(b"{}")));
+    let response = sender.send_request(request.expect("request")).await.expect("response");
+    response.into_body().collect().await.expect("body");
+    let silent = TcpStream::connect(server.addrs.webhook).await.expect("connect");
+
+    let metrics = server.addrs.metrics;
+    let took = server.shut_down().await;
+    assert!(took < Duration::from_secs(2) + Duration::from_millis(500), "took {took:?} with a 2 s grace");
+    // The keep-alive connection was closed by the server.
+    tokio::time::timeout(STEP, driver).await.expect("client connection closed").expect("driver task").ok();
+    drop(silent);
+    assert!(TcpStream::connect(metrics).await.is_err(), "probe server still listening");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_file_is_reloaded_and_a_bad_one_kept_out() {
+    let dir = TempDir::new("config");
+    let a = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let config = dir.path("config.yaml");
+    replace(&config, "");
+    let server =
+        start(ServeOptions { config_path: Some(config.clone()), ..options(TlsSource::Files { cert, key }) }).await;
+    let metrics = server.addrs.metrics;
+    let failure = r#"vramgate_config_reloads_total{result="failure"}"#;
+    let success = r#"vramgate_config_reloads_total{result="success"}"#;
+    let loaded_at = sample(metrics, "vramgate_config_last_reload_success_timestamp_seconds").await;
+    assert!(loaded_at > 1_600_000_000.0, "{loaded_at}");
+
+    replace(&config, "policy: [this is not a mapping\n");
+    eventually("the bad config to be counted", || async { sample(metrics, failure).await >= 1.0 }).await;
+    assert_eq!(sample(metrics, success).await, 0.0);
+    assert_eq!(get_plain(metrics, "/readyz").await.0, 200, "a bad reload does not make the server unready");
+
+    replace(&config, "# back to the defaults\n");
+    eventually("the good config to be loaded", || async { sample(metrics, success).await >= 1.0 }).await;
+    assert_eq!(sample(metrics, failure).await, 1.0, "one failure per bad file, not one per poll");
+
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_certificate_is_generated_and_served() {
+    let dir = TempDir::new("dev");
+    let server = start(options(TlsSource::Dev { dir: dir.0.join("certs") })).await;
+    let pem = std::fs::read(dir.0.join("certs").join(tls::DEV_CERT_FILE)).expect("tls.crt written");
+    let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(dir.0.join("certs").join(tls::DEV_KEY_FILE)).expect("tls.key written");
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let conn = connect(server.addrs.webhook, client_config(&der, &both)).await.expect("trusting tls.crt works");
+    assert_eq!(leaf(&conn), der);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_start_up_inputs_are_errors_not_panics() {
+    let dir = TempDir::new("bad");
+    let a = new_cert();
+    let b = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let never = std::future::pending::<()>;
+    let run = |opts: ServeOptions| async move {
+        let (bound, _) = oneshot::channel();
+        tokio::time::timeout(STEP, serve_with(opts, never(), bound)).await.expect("fails fast").expect_err("refused")
+    };
+
+    let missing = run(options(TlsSource::Files { cert: dir.path("nope.crt"), key: key.clone() })).await;
+    assert!(format!("{missing:#}").contains("nope.crt"), "{missing:#}");
+
+    let mismatched_key = dir.path("other.key");
+    replace(&mismatched_key, &b.key_pem);
+    let mismatch = run(options(TlsSource::Files { cert: cert.clone(), key: mismatched_key })).await;
+    assert!(format!("{mismatch:#}").contains("does not belong"), "{mismatch:#}");
+
+    let config = dir.path("bad.yaml");
+    replace(&config, "policy: [unclosed\n");
+    let bad_config = run(ServeOptions {
+        config_path: Some(config),
+        ..options(TlsSource::Files { cert: cert.clone(), key: key.clone() })
+    })
+    .await;
+    assert!(format!("{bad_config:#}").contains("bad.yaml"), "{bad_config:#}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy =
+        run(ServeOptions { listen: taken.local_addr().expect("addr"), ..options(TlsSource::Files { cert, key }) })
+            .await;
+    assert!(format!("{busy:#}").contains("cannot listen"), "{busy:#}");
+}
