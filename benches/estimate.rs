@@ -2,6 +2,10 @@
 //! 200 µs. `cargo bench --bench estimate` prints criterion's medians; the README records them.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
+
+// The allocator the binary uses (src/main.rs), so the numbers are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vramgate::estimate::presets::find_preset;
 use vramgate::estimate::*;
 
@@ -38,9 +42,40 @@ fn benches(c: &mut Criterion) {
     c.bench_function("cheapest plan, whole catalog", |b| b.iter(|| cheapest_plan(black_box(&j), black_box(&all))));
 }
 
+/// The whole review path without a socket: bytes in, bytes out, for the 4 KB Job review the
+/// load benchmark sends (a denial, so it includes the advice search) and for the same job
+/// made to fit.
+fn admission(c: &mut Criterion) {
+    use vramgate::admission::{Endpoint, answer};
+    let settings = vramgate::config::Settings::default();
+    let denied = include_bytes!("fixtures/job-review-4k.json").to_vec();
+    let mut v: serde_json::Value = serde_json::from_slice(&denied).unwrap();
+    let ann = &mut v["request"]["object"]["metadata"]["annotations"];
+    for (k, val) in
+        [("model", "llama-2-13b"), ("precision", "bf16-mixed"), ("strategy", "zero3"), ("micro-batch-size", "1")]
+    {
+        ann[format!("vramgate.io/{k}")] = val.into();
+    }
+    ann["vramgate.io/sequence-length"] = "2048".into();
+    let fits = serde_json::to_vec(&v).unwrap();
+    assert_eq!(answer(&settings, Endpoint::Validate, &fits).record.unwrap().decision.as_str(), "allow");
+    c.bench_function("parse the 4 KB review only", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&denied)).unwrap())
+    });
+    c.bench_function("answer 4 KB review, validate, denied", |b| {
+        b.iter(|| answer(black_box(&settings), Endpoint::Validate, black_box(&denied)))
+    });
+    c.bench_function("answer 4 KB review, validate, fits", |b| {
+        b.iter(|| answer(black_box(&settings), Endpoint::Validate, black_box(&fits)))
+    });
+    c.bench_function("answer 4 KB review, mutate, fits", |b| {
+        b.iter(|| answer(black_box(&settings), Endpoint::Mutate, black_box(&fits)))
+    });
+}
+
 criterion_group! {
     name = engine;
     config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(3));
-    targets = benches
+    targets = benches, admission
 }
 criterion_main!(engine);

@@ -13,6 +13,10 @@
 //!
 //! Run: `cargo bench --bench webhook_load`.
 
+// The allocator the binary uses (src/main.rs), so the numbers are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,18 +75,21 @@ impl Run {
 }
 
 fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs this file without `--bench`: a smoke run (a few requests
+    // per scenario, one repetition) checks that it works without spending a minute on it.
+    let quick = !std::env::args().any(|a| a == "--bench");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(bench())
+    runtime.block_on(bench(quick))
 }
 
-async fn bench() -> anyhow::Result<()> {
+async fn bench(quick: bool) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("vramgate-bench-{}", std::process::id()));
-    let result = bench_in(&dir).await;
+    let result = bench_in(&dir, quick).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn bench_in(dir: &std::path::Path) -> anyhow::Result<()> {
+async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     // (a) The real webhook.
     let (stop_real, real_stopped) = oneshot::channel::<()>();
     let (bound_tx, bound_rx) = oneshot::channel();
@@ -110,7 +117,7 @@ async fn bench_in(dir: &std::path::Path) -> anyhow::Result<()> {
     let (stop_nothing, nothing_stopped) = oneshot::channel::<()>();
     let nothing_server = tokio::spawn(serve_tls(
         listener,
-        tls_config,
+        tls_config.clone(),
         do_nothing_router(),
         async move {
             let _ = nothing_stopped.await;
@@ -118,21 +125,46 @@ async fn bench_in(dir: &std::path::Path) -> anyhow::Result<()> {
         Duration::from_secs(1),
     ));
 
+    // (c) The real server (router, body limit, metrics, timing) with a decision that returns
+    // a fixed answer: separates the transport's cost from the decision's.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let fixed = listener.local_addr()?;
+    let (stop_fixed, fixed_stopped) = oneshot::channel::<()>();
+    let fixed_state = vramgate::server::AppState::with_answer(Settings::default(), fixed_answer);
+    let fixed_server = tokio::spawn(serve_tls(
+        listener,
+        tls_config,
+        vramgate::server::webhook_router(fixed_state),
+        async move {
+            let _ = fixed_stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+
     let client = client_config(&cert_path)?;
     let body = Bytes::from(job_review());
-    println!("review body: {} bytes; {} repetitions; medians reported", body.len(), REPETITIONS);
-    let (answer_time, answer_status) = time_answer(&body);
+    let repetitions = if quick { 1 } else { REPETITIONS };
+    println!("review body: {} bytes; {repetitions} repetitions; medians reported", body.len());
+    if quick {
+        println!("smoke run (no --bench): a few requests per scenario; numbers are meaningless");
+    }
+    let (answer_time, answer_status) = time_answer(&body, if quick { 50 } else { 2_000 });
     println!(
         "admission::answer alone (no I/O, one thread): {} per review, status {answer_status}",
         micros(answer_time)
     );
 
-    let targets = [("vramgate /validate", real, "/validate"), ("do-nothing", nothing, "/validate")];
-    let scenarios = [("1 connection", LATENCY), ("16 connections", THROUGHPUT)];
+    let targets = [
+        ("vramgate /validate", real, "/validate"),
+        ("do-nothing", nothing, "/validate"),
+        ("vramgate, fixed answer", fixed, "/validate"),
+    ];
+    let smoke = |s: Scenario| if quick { Scenario { max_requests: 64, ..s } } else { s };
+    let scenarios = [("1 connection", smoke(LATENCY)), ("16 connections", smoke(THROUGHPUT))];
     // runs[target][scenario] = one Run per repetition; repetitions interleave the targets so
     // that drift (thermal, other load) hits both alike.
     let mut runs: Vec<Vec<Vec<Run>>> = targets.iter().map(|_| scenarios.iter().map(|_| Vec::new()).collect()).collect();
-    for repetition in 0..REPETITIONS {
+    for repetition in 0..repetitions {
         for (t, (name, addr, path)) in targets.iter().enumerate() {
             for (s, (scenario_name, scenario)) in scenarios.iter().enumerate() {
                 let run = run_scenario(*addr, path, &client, &body, *scenario).await?;
@@ -193,23 +225,53 @@ async fn bench_in(dir: &std::path::Path) -> anyhow::Result<()> {
         micros(sum / count.max(1.0))
     );
 
+    let ratio = median_throughput[2][1] / median_throughput[1][1];
+    println!("server with a fixed answer / do-nothing throughput, 16 connections: {:.0}%", ratio * 100.0);
+
     let _ = stop_real.send(());
     let _ = stop_nothing.send(());
+    let _ = stop_fixed.send(());
     real_server.await?.context("webhook")?;
     nothing_server.await?;
+    fixed_server.await?;
     Ok(())
+}
+
+/// The answer of target (c): what `admission::answer` returns for an allowed review, and the
+/// record metrics count, without reading the body.
+fn fixed_answer(_: &Settings, endpoint: Endpoint, _: &[u8]) -> admission::Answer {
+    const ALLOWED: &[u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#;
+    admission::Answer {
+        status: 200,
+        body: ALLOWED.to_vec(),
+        record: Some(admission::Record {
+            endpoint,
+            operation: "CREATE".into(),
+            kind: "Job".into(),
+            decision: admission::Decision::Allow,
+            reason: admission::Reason::Fits,
+            dry_run: false,
+            namespace: "research".into(),
+            gpu: "A100-80GB".into(),
+            gpus_requested: 8,
+            gpus_needed: Some(8),
+            gpu_hours: Some(100.0),
+            cost_usd: Some(410.0),
+            overprovisioned_cost_usd: Some(0.0),
+        }),
+    }
 }
 
 /// Median time of `admission::answer` on `body`, in seconds, over 5 rounds of up to 2,000
 /// calls or 1 s each: the part of a review's cost that is the decision, not the transport.
-fn time_answer(body: &[u8]) -> (f64, u16) {
+fn time_answer(body: &[u8], calls_per_round: u32) -> (f64, u16) {
     let settings = Settings::default();
     let status = admission::answer(&settings, Endpoint::Validate, body).status;
     let rounds = (0..5)
         .map(|_| {
             let started = Instant::now();
             let mut calls = 0_u32;
-            while calls < 2_000 && started.elapsed() < Duration::from_secs(1) {
+            while calls < calls_per_round && started.elapsed() < Duration::from_secs(1) {
                 std::hint::black_box(admission::answer(&settings, Endpoint::Validate, std::hint::black_box(body)));
                 calls += 1;
             }

@@ -176,7 +176,9 @@ fn check_json_has_one_entry_per_object_with_the_documented_fields_and_exit_1_on_
         for k in ["min_gpus", "gpu_hours", "cost_usd"] {
             assert!(est.get(k).is_some(), "estimate.{k} missing");
         }
-        assert!(est["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap() < est["per_gpu"]["total_bytes"].as_u64().unwrap());
+        assert!(
+            est["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap() < est["per_gpu"]["total_bytes"].as_u64().unwrap()
+        );
     }
     let by_name = |n: &str| list.iter().find(|o| o["source"].as_str().unwrap().contains(n)).unwrap();
     assert_eq!(by_name("fits-job")["decision"], "allow");

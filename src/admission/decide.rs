@@ -456,15 +456,8 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject, s: Screened) -> Eval
 
     let mut job = req.job;
     job.gpus = u32::try_from(devices).unwrap_or(u32::MAX);
-    let advice_search = PlanSearch {
-        gpus: vec![&choice.spec],
-        gpu_step: scaling_step(&workload).map_or(1, |s| s.step),
-        max_gpus: settings.max_gpus,
-        change_strategy: true,
-        change_checkpointing: true,
-    };
-    let report = match estimate::report(&job, &choice.spec, &advice_search) {
-        Ok(r) => r,
+    let estimate = match estimate::estimate(&job, &choice.spec) {
+        Ok(e) => e,
         Err(invalid) => {
             for p in invalid.0 {
                 let field = if p.field == "gpus" {
@@ -480,6 +473,11 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject, s: Screened) -> Eval
             return e;
         }
     };
+    // The plan the advice names (computed only for a job that does not fit).
+    let cheapest_plan = (estimate.decision == Fit::DoesNotFit)
+        .then(|| advice_plan(&job, &choice.spec, &workload, settings.max_gpus))
+        .flatten();
+    let report = Report { estimate, cheapest_plan };
 
     let outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
     // Cost and over-provisioning are judged on what will run (the patched plan, if any).
@@ -560,8 +558,7 @@ fn fit_findings(
                     }
                 }
                 None => {
-                    let same_count = advice_at_requested_count(job, &choice.spec);
-                    let plan = same_count.as_ref().or(report.cheapest_plan.as_ref());
+                    let plan = report.cheapest_plan.as_ref();
                     let message = does_not_fit_message(job, &choice.spec, plan, est, ctx.settings.max_gpus);
                     f.breach(Reason::DoesNotFit, message);
                     as_asked
@@ -651,7 +648,7 @@ fn dollars(x: f64) -> String {
     let s = whole.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -866,11 +863,27 @@ fn scaling_step(w: &Workload) -> Option<Step<'_>> {
     Some(Step { group, step, others: total.saturating_sub(scaled) })
 }
 
+/// The plan a denial advises: the least change that fits on the GPUs the job asks for, else
+/// the cheapest plan on its GPU type (fewest GPUs, in whole replicas of its scaling group,
+/// then cost), either of which may switch to ZeRO/FSDP or turn on activation checkpointing.
+fn advice_plan(job: &Job, gpu: &GpuSpec, workload: &Workload, max_gpus: u32) -> Option<Plan> {
+    advice_at_requested_count(job, gpu).or_else(|| {
+        let search = PlanSearch {
+            gpus: vec![gpu],
+            gpu_step: scaling_step(workload).map_or(1, |s| s.step),
+            max_gpus,
+            change_strategy: true,
+            change_checkpointing: true,
+        };
+        estimate::cheapest_plan(job, &search)
+    })
+}
+
 /// The least change that fits on the GPUs the job already asks for: another sharding strategy
 /// and/or activation checkpointing (the researcher keeps the GPU count they chose for speed).
 fn advice_at_requested_count(job: &Job, gpu: &GpuSpec) -> Option<Plan> {
     let unit = job.tensor_parallel.max(1).saturating_mul(job.pipeline_parallel.max(1));
-    if job.gpus == 0 || job.gpus % unit != 0 {
+    if job.gpus == 0 || !job.gpus.is_multiple_of(unit) {
         return None;
     }
     let search = PlanSearch {

@@ -38,9 +38,100 @@ struct RequestIn {
     kind: Option<Gvk>,
     namespace: Option<String>,
     operation: Option<String>,
+    #[serde(default, deserialize_with = "pruned")]
     object: Option<Value>,
+    #[serde(default, deserialize_with = "pruned")]
     old_object: Option<Value>,
     dry_run: Option<bool>,
+}
+
+/// Object fields vramgate never reads, skipped while parsing (still checked as JSON, never
+/// copied): they are most of a real object's bytes (`managedFields`, the
+/// `last-applied-configuration` annotation, container environments and commands), and
+/// building them into a `serde_json::Value` was most of a review's cost. The admitted object
+/// itself is untouched: the API server keeps it, and patches only name fields that are kept.
+pub const SKIPPED_FIELDS: &[&str] = &[
+    "managedFields",
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "env",
+    "envFrom",
+    "command",
+    "args",
+    "volumeMounts",
+    "volumeDevices",
+    "volumes",
+    "ports",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "status",
+];
+
+fn pruned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    serde::de::DeserializeSeed::deserialize(Pruned, d).map(|v| Some(v).filter(|v| !v.is_null()))
+}
+
+/// A `serde_json::Value` built without the [`SKIPPED_FIELDS`].
+struct Pruned;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(v) = seq.next_element_seed(Pruned)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if SKIPPED_FIELDS.contains(&key.as_ref()) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                out.insert(key.into_owned(), map.next_value_seed(Pruned)?);
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,7 +185,7 @@ pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
             None
         }
     };
-    let object = req.object.filter(|o| !o.is_null());
+    let object = req.object;
     if matches!(operation, Some(Operation::Create | Operation::Update)) && object.is_none() {
         problems.push("request.object is missing; CREATE and UPDATE carry the object".into());
     }
@@ -106,7 +197,7 @@ pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
         settings,
         namespace: req.namespace.as_deref(),
         operation,
-        old_object: req.old_object.as_ref().filter(|o| !o.is_null()),
+        old_object: req.old_object.as_ref(),
         endpoint,
     };
     let eval = match &object {

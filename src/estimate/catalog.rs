@@ -505,6 +505,10 @@ impl GpuCatalog {
     /// all find `A100-80GB`). Names are tried before aliases, so an appended override named
     /// like a built-in alias wins over that alias.
     pub fn find(&self, name: &str) -> Option<&GpuSpec> {
+        // The canonical spelling (what configs and resolved plans carry) needs no normalising.
+        if let Some(g) = self.gpus.iter().find(|g| g.name == name) {
+            return Some(g);
+        }
         let key = normalize(name);
         if key.is_empty() {
             return None;

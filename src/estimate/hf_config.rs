@@ -93,7 +93,7 @@ fn opt_bool(obj: &Obj, field: &'static str) -> Result<Option<bool>, HfConfigErro
 
 /// `hidden / heads`, which must divide exactly.
 fn derived_head_dim(obj: &Obj, hidden_field: &'static str, hidden: u32, heads: u32) -> Result<u32, HfConfigError> {
-    if hidden % heads != 0 {
+    if !hidden.is_multiple_of(heads) {
         let v = get(obj, hidden_field).cloned().unwrap_or(Value::Null);
         return Err(invalid(
             hidden_field,

@@ -113,7 +113,7 @@ pub fn validate(job: &Job, gpu: &GpuSpec) -> Result<(), InvalidJob> {
     if pp == 0 {
         add("pipeline-parallel", "must be at least 1, got 0".into());
     }
-    if tp > 0 && pp > 0 && job.gpus > 0 && job.gpus % (tp.saturating_mul(pp)).max(1) != 0 {
+    if tp > 0 && pp > 0 && job.gpus > 0 && !job.gpus.is_multiple_of((tp.saturating_mul(pp)).max(1)) {
         add(
             "gpus",
             format!(
@@ -124,7 +124,10 @@ pub fn validate(job: &Job, gpu: &GpuSpec) -> Result<(), InvalidJob> {
         );
     }
     let a = &job.model.arch;
-    if tp > 1 && a.heads > 0 && (a.heads % tp != 0 || a.kv_heads % tp != 0 && tp % a.kv_heads.max(1) != 0) {
+    if tp > 1
+        && a.heads > 0
+        && (!a.heads.is_multiple_of(tp) || !a.kv_heads.is_multiple_of(tp) && !tp.is_multiple_of(a.kv_heads.max(1)))
+    {
         add(
             "tensor-parallel",
             format!("{tp} must divide the attention heads ({}) (Megatron-LM splits heads across GPUs)", a.heads),

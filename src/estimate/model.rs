@@ -101,13 +101,13 @@ impl Architecture {
                 errs.push(format!("{name} must be at least 1, got 0"));
             }
         }
-        if self.heads > 0 && self.kv_heads > 0 && self.heads % self.kv_heads != 0 {
+        if self.heads > 0 && self.kv_heads > 0 && !self.heads.is_multiple_of(self.kv_heads) {
             errs.push(format!("heads ({}) must be a multiple of kv-heads ({})", self.heads, self.kv_heads));
         }
         if self.heads > 0
             && self.head_dim > 0
             && self.head_dim == self.hidden / self.heads
-            && self.hidden % self.heads != 0
+            && !self.hidden.is_multiple_of(self.heads)
         {
             errs.push(format!("heads ({}) must divide hidden ({}) unless head-dim is given", self.heads, self.hidden));
         }
