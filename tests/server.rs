@@ -195,7 +195,7 @@ async fn metrics_are_openmetrics_text_with_build_info() {
         "vramgate_review_errors",
         "vramgate_review_duration_seconds",
         "vramgate_admitted_jobs",
-        "vramgate_admitted_gpu_hours",
+        "vramgate_admitted_gpu_seconds",
         "vramgate_admitted_cost_usd",
         "vramgate_admitted_gpus_requested",
         "vramgate_admitted_gpus_needed",
@@ -243,7 +243,7 @@ fn an_admitted_record_counts_the_review_and_the_spend() {
         r#"vramgate_admitted_jobs_total{namespace="research",gpu="h100-80gb"} 2"#,
         r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="h100-80gb"} 16"#,
         r#"vramgate_admitted_gpus_needed_total{namespace="research",gpu="h100-80gb"} 8"#,
-        r#"vramgate_admitted_gpu_hours_total{namespace="research",gpu="h100-80gb"} 25.0"#,
+        r#"vramgate_admitted_gpu_seconds_total{namespace="research",gpu="h100-80gb"} 90000.0"#,
         r#"vramgate_admitted_cost_usd_total{namespace="research",gpu="h100-80gb"} 100.0"#,
         r#"vramgate_admitted_overprovisioned_cost_usd_total{namespace="research",gpu="h100-80gb"} 50.0"#,
     ] {
@@ -266,7 +266,7 @@ fn a_warned_record_is_an_admission_and_missing_estimates_add_nothing() {
     let text = encode(&metrics);
     assert!(text.contains(r#"vramgate_admitted_jobs_total{namespace="research",gpu="h100-80gb"} 1"#), "{text}");
     assert!(text.contains(r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="h100-80gb"} 8"#));
-    for family in ["gpus_needed", "gpu_hours", "cost_usd", "overprovisioned_cost_usd"] {
+    for family in ["gpus_needed", "gpu_seconds", "cost_usd", "overprovisioned_cost_usd"] {
         assert!(!text.contains(&format!("vramgate_admitted_{family}_total{{")), "{family} added: {text}");
     }
 }

@@ -104,10 +104,10 @@ pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 fn log_join_error(finished: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = finished {
-        if e.is_panic() {
-            tracing::error!("a connection task panicked: {e}");
-        }
+    if let Err(e) = finished
+        && e.is_panic()
+    {
+        tracing::error!("a connection task panicked: {e}");
     }
 }
 

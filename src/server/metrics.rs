@@ -84,7 +84,7 @@ pub struct Metrics {
     review_errors: Family<ErrorLabels, Counter>,
     review_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     admitted_jobs: Family<SpendLabels, Counter>,
-    admitted_gpu_hours: Family<SpendLabels, FloatCounter>,
+    admitted_gpu_seconds: Family<SpendLabels, FloatCounter>,
     admitted_cost_usd: Family<SpendLabels, FloatCounter>,
     admitted_gpus_requested: Family<SpendLabels, Counter>,
     admitted_gpus_needed: Family<SpendLabels, Counter>,
@@ -136,11 +136,12 @@ impl Metrics {
             "GPU jobs admitted (allowed or warned, not dry runs) by the validating webhook, by namespace and GPU",
             admitted_jobs.clone(),
         );
-        let admitted_gpu_hours = Family::<SpendLabels, FloatCounter>::default();
+        // Base unit: GPU-seconds (Prometheus naming); the dashboard divides by 3600.
+        let admitted_gpu_seconds = Family::<SpendLabels, FloatCounter>::default();
         registry.register(
-            "vramgate_admitted_gpu_hours",
-            "Estimated GPU-hours of admitted jobs, by namespace and GPU",
-            admitted_gpu_hours.clone(),
+            "vramgate_admitted_gpu_seconds",
+            "Estimated GPU time of admitted jobs in GPU-seconds (GPU-hours x 3600), by namespace and GPU",
+            admitted_gpu_seconds.clone(),
         );
         let admitted_cost_usd = Family::<SpendLabels, FloatCounter>::default();
         registry.register(
@@ -210,7 +211,7 @@ impl Metrics {
             review_errors,
             review_duration,
             admitted_jobs,
-            admitted_gpu_hours,
+            admitted_gpu_seconds,
             admitted_cost_usd,
             admitted_gpus_requested,
             admitted_gpus_needed,
@@ -243,7 +244,7 @@ impl Metrics {
         if let Some(needed) = record.gpus_needed {
             self.admitted_gpus_needed.get_or_create(&labels).inc_by(u64::from(needed));
         }
-        add(&self.admitted_gpu_hours, &labels, record.gpu_hours);
+        add(&self.admitted_gpu_seconds, &labels, record.gpu_hours.map(|h| h * 3600.0));
         add(&self.admitted_cost_usd, &labels, record.cost_usd);
         add(&self.admitted_overprovisioned_cost_usd, &labels, record.overprovisioned_cost_usd);
     }

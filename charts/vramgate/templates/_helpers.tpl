@@ -1,0 +1,216 @@
+{{/*
+Name of the chart, or nameOverride.
+*/}}
+{{- define "vramgate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: the release name when it already contains the chart name
+("vramgate", "vramgate-prod"), else "<release>-<chart>". Truncated to 63 characters (DNS label).
+*/}}
+{{- define "vramgate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "vramgate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels on every object.
+*/}}
+{{- define "vramgate.labels" -}}
+helm.sh/chart: {{ include "vramgate.chart" . }}
+{{ include "vramgate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: admission-webhook
+app.kubernetes.io/part-of: vramgate
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (a Deployment's selector is immutable).
+*/}}
+{{- define "vramgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vramgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "vramgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "vramgate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository@digest when a digest is set, else repository:tag (tag defaults
+to the chart's appVersion).
+*/}}
+{{- define "vramgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Secret holding tls.crt and tls.key (and ca.crt) for the HTTPS port. */}}
+{{- define "vramgate.tlsSecretName" -}}
+{{- printf "%s-tls" (include "vramgate.fullname" .) }}
+{{- end }}
+
+{{/* The serving certificate's cert-manager Certificate (certManager mode). */}}
+{{- define "vramgate.certificateName" -}}
+{{- printf "%s-serving" (include "vramgate.fullname" .) }}
+{{- end }}
+
+{{/*
+DNS names the API server may use for the webhook Service: it dials <service>.<namespace>.svc.
+*/}}
+{{- define "vramgate.dnsNames" -}}
+{{- $svc := include "vramgate.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain) | toJson }}
+{{- end }}
+
+{{/*
+The container's command line. The tests launch the real binary with exactly these arguments
+(addresses and paths substituted), so change them here only.
+*/}}
+{{- define "vramgate.args" -}}
+- serve
+- --config
+- /etc/vramgate/config.yaml
+- --tls-cert
+- /etc/vramgate/tls/tls.crt
+- --tls-key
+- /etc/vramgate/tls/tls.key
+- --listen
+- {{ printf "0.0.0.0:%d" (int .Values.service.targetPort) | quote }}
+- --metrics-listen
+- {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
+- --reload-interval
+- {{ .Values.reloadIntervalSeconds | quote }}
+{{- with .Values.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether any policy (cluster-wide or a namespace override) requires annotations: then objects
+without vramgate.io/ annotations must reach the webhook, so the annotated-only matchCondition
+cannot be used.
+*/}}
+{{- define "vramgate.requiresAnnotations" -}}
+{{- $req := false }}
+{{- if .Values.config.policy.require_annotations }}{{ $req = true }}{{ end }}
+{{- range $ns, $p := .Values.config.namespaces }}
+{{- if and $p (kindIs "map" $p) $p.require_annotations }}{{ $req = true }}{{ end }}
+{{- end }}
+{{- if $req }}true{{ end }}
+{{- end }}
+
+{{/*
+The parts shared by the validating and mutating webhooks: which namespaces, objects and kinds
+reach the webhook. Called with (dict "root" $ "path" "/validate").
+*/}}
+{{- define "vramgate.webhookCommon" -}}
+{{- $root := .root -}}
+admissionReviewVersions: ["v1"]
+sideEffects: None
+timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+matchPolicy: Equivalent
+clientConfig:
+  service:
+    name: {{ include "vramgate.fullname" $root }}
+    namespace: {{ $root.Release.Namespace }}
+    path: {{ .path }}
+    port: {{ $root.Values.service.port }}
+  {{- with .caBundle }}
+  caBundle: {{ . }}
+  {{- end }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values:
+        {{- $excluded := concat (list "kube-system" $root.Release.Namespace) $root.Values.webhook.excludeNamespaces | uniq }}
+        {{- range $excluded }}
+        - {{ . | quote }}
+        {{- end }}
+    {{- with $root.Values.webhook.namespaceSelectorExpressions }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+objectSelector:
+  {{- with $root.Values.webhook.objectSelector }}
+  {{- toYaml . | nindent 2 }}
+  {{- else }} {}
+  {{- end }}
+{{- if $root.Values.webhook.annotatedOnly }}
+matchConditions:
+  # Only objects with at least one vramgate.io/ annotation are sent to the webhook: the API
+  # server evaluates this CEL expression itself, so unannotated workloads never wait on (or
+  # fail because of) vramgate.
+  - name: has-vramgate-annotation
+    expression: "has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vramgate.io/'))"
+{{- end }}
+rules:
+  # Exactly the kinds vramgate understands; group, version and resource are listed one rule
+  # each so that no other version of the same resource is sent (matchPolicy Equivalent still
+  # converts requests made through an equivalent version).
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    resources: ["pods"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    resources: ["jobs"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["kubeflow.org"]
+    apiVersions: ["v1"]
+    resources: ["pytorchjobs"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["kubeflow.org"]
+    apiVersions: ["v2beta1"]
+    resources: ["mpijobs"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["jobset.x-k8s.io"]
+    apiVersions: ["v1alpha2"]
+    resources: ["jobsets"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["ray.io"]
+    apiVersions: ["v1"]
+    resources: ["rayjobs", "rayclusters"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["batch.volcano.sh"]
+    apiVersions: ["v1alpha1"]
+    resources: ["jobs"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["leaderworkerset.x-k8s.io"]
+    apiVersions: ["v1"]
+    resources: ["leaderworkersets"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+{{- end }}
