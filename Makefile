@@ -6,9 +6,9 @@ CARGO ?= cargo
 VENV := .venv
 export CARGO_TERM_COLOR := never
 
-.PHONY: test deps fmt-check clippy unit chart-check bench fmt
+.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak deny bench fmt
 
-test: deps fmt-check clippy unit chart-check
+test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short deny-if-installed
 
 # Rust components ship with the toolchain; Debian packages and Python tools are added here
 # when a later check needs them.
@@ -20,6 +20,7 @@ deps:
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -31,6 +32,30 @@ unit:
 # kubernetes-validate and a real Prometheus (installs what is missing; see scripts/chart-check.sh).
 chart-check:
 	bash scripts/chart-check.sh
+
+# Every cargo-fuzz target for FUZZ_SECONDS each (20 here; 30 by default when run by hand)
+# from the committed seeds and regressions; fails on any crash, hang or OOM. Installs cargo-fuzz
+# if missing; uses nightly with AddressSanitizer when present, else stable (docs/fuzzing.md).
+fuzz-smoke:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} bash scripts/fuzz-smoke.sh
+
+# The real binary under a 10 s mix of valid, malformed, oversized and slow clients (debug build):
+# zero failed valid reviews, bounded memory, exit 0 on SIGTERM. `make soak` runs the full 60 s.
+soak-short:
+	SOAK_SECONDS=10 $(CARGO) bench --bench soak --profile dev
+
+soak:
+	$(CARGO) bench --bench soak
+
+# Licences, bans and sources (offline; advisories need GitHub). Installs cargo-deny (about
+# 8 minutes of compiling on a 2-core machine) if missing.
+deny:
+	bash scripts/deny.sh
+
+# `make test` runs the dependency policy when cargo-deny is already installed (`make deny`
+# installs it), so the test command stays well under CI's time budget on a clean machine.
+deny-if-installed:
+	@if command -v cargo-deny >/dev/null; then bash scripts/deny.sh; else echo "cargo-deny not installed: skipped (run 'make deny')"; fi
 
 bench:
 	$(CARGO) bench --bench estimate

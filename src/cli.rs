@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// Seconds between checks of the certificate and config files for changes.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub reload_interval: u64,
+    /// Mutual TLS: PEM CA bundle that webhook clients' certificates must chain to; clients
+    /// without such a certificate are refused at the handshake. Overrides the config's
+    /// server.client_ca_file. Read at start.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +248,7 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
         tls,
         config_path: a.config,
         reload_interval: std::time::Duration::from_secs(a.reload_interval),
+        client_ca: a.client_ca,
         ..crate::server::ServeOptions::default()
     };
     match crate::server::run(opts) {

@@ -14,6 +14,8 @@ use crate::workload::ExtractConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// The GPU assumed when neither the pod nor the annotations name one, unless the config says
 /// otherwise. The most common training GPU in the clusters vramgate is written for.
@@ -26,6 +28,161 @@ pub const DEFAULT_MAX_GPUS: u32 = 1024;
 /// warning, unless the config says otherwise. 4x: data parallelism legitimately buys speed
 /// with 2x or 3x the GPUs memory needs, so only a large multiple is flagged by default.
 pub const DEFAULT_OVERPROVISION_FACTOR: f64 = 4.0;
+
+/// Largest review body accepted by default: 7 MiB. The API server limits a stored object to
+/// about 3 MiB (etcd's request limit is 1.5 MiB by default), and an UPDATE review carries both
+/// `object` and `oldObject`, JSON-encoded, so 7 MiB leaves room without letting one request
+/// hold unbounded memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// Default limit of a request's head (request line and headers): 64 KiB. The API server sends
+/// a few hundred bytes.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Smallest `server.max_header_bytes` accepted: hyper's smallest read buffer.
+pub const MIN_MAX_HEADER_BYTES: usize = 8192;
+/// Default limit of one review, from its headers read to its response ready (waiting for a
+/// review slot and reading the body included): 30 s, the longest the API server ever waits for
+/// a webhook (`timeoutSeconds` is 1 to 30 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default limit of reading one review body: 10 s, the API server's default `timeoutSeconds`.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest wait for a request's headers, idle keep-alive time included. Longer than the
+/// idle timeout of the API server's HTTP client (Go's `http.Transport`, 90 s in Kubernetes), so
+/// the client closes an idle connection before the server does.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default longest TLS handshake: 10 s, the API server's default `timeoutSeconds`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of reviews in progress at once (body read and answer); more wait for a slot
+/// within the request timeout. Review bodies held at once are at most this x the body limit
+/// (8 x 7 MiB = 56 MiB), within the chart's 128 MiB memory limit.
+pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 8;
+/// Default number of open webhook connections; beyond it, new connections wait in the kernel's
+/// accept queue until one closes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The webhook server's limits, as written (`server:`): every field optional. Read at start;
+/// a reload that changes them is logged and takes effect at the next start.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub max_body_bytes: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub request_timeout_seconds: Option<f64>,
+    pub body_read_timeout_seconds: Option<f64>,
+    pub header_read_timeout_seconds: Option<f64>,
+    pub handshake_timeout_seconds: Option<f64>,
+    pub max_concurrent_reviews: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// The webhook server's limits, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Largest review body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest request head (hyper's read buffer); larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Longest a review may take, slot wait and body read included; then 503.
+    pub request_timeout: Duration,
+    /// Longest a review body may take to arrive; then 408.
+    pub body_read_timeout: Duration,
+    /// Longest wait for a request's headers (idle keep-alive included); then the connection
+    /// closes.
+    pub header_read_timeout: Duration,
+    /// Longest TLS handshake; then the connection closes.
+    pub handshake_timeout: Duration,
+    /// Reviews in progress at once; more wait for a slot within `request_timeout`.
+    pub max_concurrent_reviews: usize,
+    /// Open webhook connections at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// PEM CA bundle that webhook clients' certificates must chain to (mutual TLS); `None`: no
+    /// client certificate asked for.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_concurrent_reviews: DEFAULT_MAX_CONCURRENT_REVIEWS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            client_ca_file: None,
+        }
+    }
+}
+
+impl ServerFile {
+    /// The limits, or every problem with its key path (`server.max_body_bytes`).
+    fn resolve(&self, errs: &mut Vec<ConfigError>) -> ServerLimits {
+        let d = ServerLimits::default();
+        let mut count = |key: &str, value: Option<u64>, min: u64, max: u64, default: usize| -> usize {
+            match value {
+                None => default,
+                Some(v) if (min..=max).contains(&v) => usize::try_from(v).unwrap_or(default),
+                Some(v) => {
+                    errs.push(ConfigError {
+                        path: format!("server.{key}"),
+                        message: format!("{v} is not accepted; accepted: {min} to {max}"),
+                    });
+                    default
+                }
+            }
+        };
+        let max_body_bytes = count("max_body_bytes", self.max_body_bytes, 1024, 64 * 1024 * 1024, d.max_body_bytes);
+        let max_header_bytes = count(
+            "max_header_bytes",
+            self.max_header_bytes,
+            MIN_MAX_HEADER_BYTES as u64,
+            1024 * 1024,
+            d.max_header_bytes,
+        );
+        let max_concurrent_reviews =
+            count("max_concurrent_reviews", self.max_concurrent_reviews, 1, 65_536, d.max_concurrent_reviews);
+        let max_connections = count("max_connections", self.max_connections, 1, 65_536, d.max_connections);
+        let mut seconds = |key: &str, value: Option<f64>, default: Duration| -> Duration {
+            match value {
+                None => default,
+                Some(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Duration::from_secs_f64(v),
+                Some(v) => {
+                    errs.push(ConfigError {
+                        path: format!("server.{key}"),
+                        message: format!("{v} is not accepted; accepted: seconds > 0 and at most 3600"),
+                    });
+                    default
+                }
+            }
+        };
+        let request_timeout = seconds("request_timeout_seconds", self.request_timeout_seconds, d.request_timeout);
+        let body_read_timeout =
+            seconds("body_read_timeout_seconds", self.body_read_timeout_seconds, d.body_read_timeout);
+        let header_read_timeout =
+            seconds("header_read_timeout_seconds", self.header_read_timeout_seconds, d.header_read_timeout);
+        let handshake_timeout =
+            seconds("handshake_timeout_seconds", self.handshake_timeout_seconds, d.handshake_timeout);
+        if self.client_ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            errs.push(ConfigError {
+                path: "server.client_ca_file".into(),
+                message: "must not be empty; accepted: the path of a PEM CA bundle, or leave the key out".into(),
+            });
+        }
+        ServerLimits {
+            max_body_bytes,
+            max_header_bytes,
+            request_timeout,
+            body_read_timeout,
+            header_read_timeout,
+            handshake_timeout,
+            max_concurrent_reviews,
+            max_connections,
+            client_ca_file: self.client_ca_file.clone(),
+        }
+    }
+}
 
 /// What the webhook does with a job that breaks policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +399,9 @@ pub struct ConfigFile {
     pub gpus: Vec<GpuEntry>,
     /// Largest GPU count a plan may propose. Default 1024.
     pub max_gpus: Option<u32>,
+    /// The webhook server's limits (read at start only).
+    #[serde(default)]
+    pub server: ServerFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -266,6 +426,8 @@ pub struct Settings {
     pub catalog: GpuCatalog,
     pub extract: ExtractConfig,
     pub max_gpus: u32,
+    /// The webhook server's limits; `serve` reads them at start only.
+    pub server: ServerLimits,
 }
 
 impl Default for Settings {
@@ -277,6 +439,7 @@ impl Default for Settings {
             catalog: GpuCatalog::builtin(),
             extract: ExtractConfig::default(),
             max_gpus: DEFAULT_MAX_GPUS,
+            server: ServerLimits::default(),
         }
     }
 }
@@ -405,6 +568,7 @@ impl Settings {
                 });
             }
         }
+        let server = file.server.resolve(&mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -440,6 +604,7 @@ impl Settings {
                 mig_resource_prefix: file.resources.mig_prefix,
             },
             max_gpus,
+            server,
         })
     }
 }
@@ -515,6 +680,38 @@ mod tests {
         let e = Settings::from_yaml("policy: {mode: block}\n").unwrap_err();
         assert_eq!(e[0].path, "policy.mode");
         assert!(e[0].message.contains("enforce"), "{e:?}");
+    }
+
+    #[test]
+    fn server_limits_default_and_are_validated_with_their_paths() {
+        assert_eq!(Settings::from_yaml("policy: {}\n").unwrap().server, ServerLimits::default());
+        let s = Settings::from_yaml(
+            "server: {max_body_bytes: 2048, request_timeout_seconds: 0.5, max_concurrent_reviews: 2, \
+             client_ca_file: /etc/ca.crt}\n",
+        )
+        .unwrap();
+        assert_eq!(s.server.max_body_bytes, 2048);
+        assert_eq!(s.server.request_timeout, Duration::from_millis(500));
+        assert_eq!(s.server.max_concurrent_reviews, 2);
+        assert_eq!(s.server.client_ca_file, Some(PathBuf::from("/etc/ca.crt")));
+        assert_eq!(s.server.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+        let e = Settings::from_yaml(
+            "server: {max_header_bytes: 100, body_read_timeout_seconds: 0, handshake_timeout_seconds: .nan, \
+             max_connections: 0, client_ca_file: ''}\n",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "server.max_header_bytes",
+            "server.body_read_timeout_seconds",
+            "server.handshake_timeout_seconds",
+            "server.max_connections",
+            "server.client_ca_file",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {e:?}");
+        }
+        let e = Settings::from_yaml("server: {max_body: 10}\n").unwrap_err();
+        assert!(e[0].path.starts_with("server") && e[0].message.contains("max_body"), "{e:?}");
     }
 
     #[test]

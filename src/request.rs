@@ -368,11 +368,13 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
     let mut problems = Vec::new();
     for (k, v) in fields {
         if !INPUT_KEYS.contains(&k.as_str()) && !OUTPUT_KEYS.contains(&k.as_str()) {
-            problems.push(problem(k, format!("unknown key; accepted keys: {}", INPUT_KEYS.join(", "))));
+            // Escaped and shortened: a confusable (a Cyrillic 'о' in `mоdel`) shows as
+            // `m\u{43e}del`, and a megabyte key is not echoed back.
+            problems.push(problem(&shown(k), format!("unknown key; accepted keys: {}", INPUT_KEYS.join(", "))));
         }
         let limit = if k == "hf-config" { MAX_HF_CONFIG_LEN } else { MAX_VALUE_LEN };
         if v.len() > limit {
-            problems.push(problem(k, format!("value is {} bytes; at most {limit} accepted", v.len())));
+            problems.push(problem(&shown(k), format!("value is {} bytes; at most {limit} accepted", v.len())));
         }
     }
     if !problems.is_empty() {
@@ -430,6 +432,94 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
         }
     }
     if problems.is_empty() { Ok(Request { job, gpu, gpus }) } else { Err(problems) }
+}
+
+/// A malformed output annotation value: what was given and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not accepted; accepted: {accepted}")]
+pub struct OutputValueError {
+    /// The value, shortened and escaped for display.
+    pub value: String,
+    pub accepted: &'static str,
+}
+
+fn output_error(v: &str, accepted: &'static str) -> OutputValueError {
+    OutputValueError { value: shown(v), accepted }
+}
+
+/// Whether `s` is one or more ASCII digits.
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whole mebibytes covering `bytes`, rounded up: what `estimated-memory-per-gpu` records, so
+/// the annotation is exact and never below the estimate.
+#[must_use]
+pub fn output_memory_mib(bytes: u64) -> u64 {
+    bytes.div_ceil(crate::estimate::units::MIB)
+}
+
+/// `estimated-memory-per-gpu`: mebibytes as a Kubernetes quantity ("53248Mi"); see
+/// [`output_memory_mib`].
+#[must_use]
+pub fn render_output_memory_mib(mib: u64) -> String {
+    format!("{mib}Mi")
+}
+
+/// Reads [`render_output_memory_mib`]'s form back: digits and the suffix `Mi`, nothing else.
+pub fn parse_output_memory_mib(v: &str) -> Result<u64, OutputValueError> {
+    const ACCEPTED: &str = "a whole number of mebibytes with the suffix Mi, e.g. 53248Mi";
+    v.strip_suffix("Mi")
+        .filter(|n| all_digits(n))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| output_error(v, ACCEPTED))
+}
+
+/// `estimated-gpus`: the fewest GPUs that fit with the job's strategy, or `none`.
+#[must_use]
+pub fn render_output_gpus(gpus: Option<u32>) -> String {
+    gpus.map_or_else(|| "none".to_string(), |n| n.to_string())
+}
+
+/// Reads [`render_output_gpus`]'s form back.
+pub fn parse_output_gpus(v: &str) -> Result<Option<u32>, OutputValueError> {
+    const ACCEPTED: &str = "a whole number of GPUs, or none";
+    if v == "none" {
+        return Ok(None);
+    }
+    if !all_digits(v) {
+        return Err(output_error(v, ACCEPTED));
+    }
+    v.parse::<u32>().map(Some).map_err(|_| output_error(v, ACCEPTED))
+}
+
+/// `estimated-gpu-hours` and `estimated-cost-usd`: the shortest decimal that reads back as the
+/// same `f64` (Rust's `Display`: no exponent, no rounding), or `unknown` when there is none
+/// (no `training-tokens`) or it is not finite.
+#[must_use]
+pub fn render_output_amount(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() => format!("{x}"),
+        _ => "unknown".to_string(),
+    }
+}
+
+/// Reads [`render_output_amount`]'s form back: `unknown`, or a plain decimal (optional `-`,
+/// digits, optional fraction; no exponent, no `NaN`, no `inf`).
+pub fn parse_output_amount(v: &str) -> Result<Option<f64>, OutputValueError> {
+    const ACCEPTED: &str = "a decimal number such as 1234.5, or unknown";
+    if v == "unknown" {
+        return Ok(None);
+    }
+    let unsigned = v.strip_prefix('-').unwrap_or(v);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    if !all_digits(int) || !all_digits(frac) {
+        return Err(output_error(v, ACCEPTED));
+    }
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(Some(x)),
+        _ => Err(output_error(v, ACCEPTED)),
+    }
 }
 
 /// The `vramgate.io/` annotations of an object as fields (prefix stripped); other annotations

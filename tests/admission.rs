@@ -472,10 +472,15 @@ fn mutate_records_the_estimate_in_annotations() {
     let patched = apply(&obj, &decoded_patch(&v));
     let ann = &patched["metadata"]["annotations"];
     assert_eq!(ann["vramgate.io/decision"], "allow");
-    assert!(ann["vramgate.io/estimated-memory-per-gpu"].as_str().unwrap().ends_with(" GiB"));
-    let needed: u32 = ann["vramgate.io/estimated-gpus"].as_str().unwrap().parse().unwrap();
-    assert_eq!(Some(needed), a.record.unwrap().gpus_needed);
-    assert!(ann["vramgate.io/estimated-cost-usd"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+    let memory = ann["vramgate.io/estimated-memory-per-gpu"].as_str().unwrap();
+    assert!(memory.ends_with("Mi") && vramgate::request::parse_output_memory_mib(memory).unwrap() > 1024, "{memory}");
+    let needed = vramgate::request::parse_output_gpus(ann["vramgate.io/estimated-gpus"].as_str().unwrap()).unwrap();
+    let rec = a.record.unwrap();
+    assert_eq!(needed, rec.gpus_needed);
+    let cost = vramgate::request::parse_output_amount(ann["vramgate.io/estimated-cost-usd"].as_str().unwrap());
+    assert_eq!(cost.unwrap(), rec.cost_usd, "the cost annotation reads back exactly");
+    let hours = vramgate::request::parse_output_amount(ann["vramgate.io/estimated-gpu-hours"].as_str().unwrap());
+    assert_eq!(hours.unwrap(), rec.gpu_hours);
     let _: k8s_openapi::api::batch::v1::Job = serde_json::from_value(patched.clone()).expect("still a Job");
     // Re-submitting the annotated object changes nothing and validates the same.
     let (_, again) = call(&Settings::default(), Endpoint::Mutate, &review_of(&patched, "CREATE", "research"));

@@ -427,3 +427,120 @@ async fn bad_start_up_inputs_are_errors_not_panics() {
             .await;
     assert!(format!("{busy:#}").contains("cannot listen"), "{busy:#}");
 }
+
+/// A CA that signs client certificates (rcgen), and client certificates signed by it.
+struct ClientCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl ClientCa {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        Self { issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("CA certificate") }
+    }
+
+    /// A client certificate (client-auth usage) and its key, signed by this CA.
+    fn client(&self, name: &str) -> (CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params.signed_by(&key, &*self.issuer).expect("client certificate");
+        let key_der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        (cert.der().clone(), key_der.into())
+    }
+}
+
+/// A TLS 1.3 client config trusting `server`, presenting `client` (certificate and key) if given.
+fn mtls_client_config(
+    server: &CertificateDer<'static>,
+    client: Option<(CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)>,
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(server.clone()).expect("trust anchor");
+    let builder = ClientConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(PROTOCOL_VERSIONS)
+        .expect("versions")
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).expect("client certificate"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A review POSTed with `config`: its status, or why no response came. With TLS 1.3 a refused
+/// client certificate surfaces after the client's side of the handshake, on the first read.
+async fn mtls_review(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<u16, String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    let tls = tokio::time::timeout(STEP, TlsConnector::from(config).connect(name, tcp))
+        .await
+        .expect("handshake finishes in time")
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(connection);
+    let request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .expect("request");
+    let response = tokio::time::timeout(STEP, sender.send_request(request))
+        .await
+        .expect("in time")
+        .map_err(|e| format!("request: {e}"))?;
+    driver.abort();
+    Ok(response.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_client_ca_only_clients_with_a_certificate_it_signed_are_served() {
+    let dir = TempDir::new("mtls");
+    let server_cert = new_cert();
+    let (cert, key) = write_pair(&dir, &server_cert);
+    let ca = ClientCa::new("vramgate test client CA");
+    let other_ca = ClientCa::new("some other CA");
+    let ca_path = dir.path("client-ca.crt");
+    replace(&ca_path, &ca.issuer.pem());
+    let server = start(ServeOptions { client_ca: Some(ca_path), ..options(TlsSource::Files { cert, key }) }).await;
+
+    // A client certificate signed by the CA: served.
+    let good = mtls_client_config(&server_cert.der, Some(ca.client("kube-apiserver")));
+    let status = mtls_review(server.addrs.webhook, good.clone()).await.expect("a client signed by the CA is served");
+    assert!(status == 200 || status == 400, "{status}");
+
+    // Signed by another CA, or no certificate at all: no response.
+    let foreign = mtls_client_config(&server_cert.der, Some(other_ca.client("kube-apiserver")));
+    let refused = mtls_review(server.addrs.webhook, foreign).await;
+    assert!(refused.is_err(), "a client signed by another CA got {refused:?}");
+    let anonymous = mtls_client_config(&server_cert.der, None);
+    let refused = mtls_review(server.addrs.webhook, anonymous).await;
+    assert!(refused.is_err(), "a client without a certificate got {refused:?}");
+
+    // The probes stay plain HTTP; the good client is still served after the refusals.
+    assert_eq!(get_plain(server.addrs.metrics, "/healthz").await.0, 200);
+    assert_eq!(get_plain(server.addrs.metrics, "/readyz").await.0, 200);
+    assert!(mtls_review(server.addrs.webhook, good).await.is_ok());
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_client_ca_is_a_start_up_error() {
+    let dir = TempDir::new("mtls-bad");
+    let (cert, key) = write_pair(&dir, &new_cert());
+    let ca_path = dir.path("client-ca.crt");
+    replace(&ca_path, "not a certificate\n");
+    let (bound, _) = oneshot::channel();
+    let opts = ServeOptions { client_ca: Some(ca_path), ..options(TlsSource::Files { cert, key }) };
+    let err = tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
+        .await
+        .expect("fails fast")
+        .expect_err("refused");
+    assert!(format!("{err:#}").contains("client-ca.crt"), "{err:#}");
+}

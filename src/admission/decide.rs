@@ -35,6 +35,8 @@ pub enum Decision {
 }
 
 impl Decision {
+    pub const ALL: [Self; 4] = [Self::Allow, Self::Warn, Self::Deny, Self::Skip];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +45,12 @@ impl Decision {
             Self::Deny => "deny",
             Self::Skip => "skip",
         }
+    }
+
+    /// Reads [`Decision::as_str`] back (the `vramgate.io/decision` output annotation).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 }
 
@@ -1105,11 +1113,13 @@ fn output_annotations(
     compute: Option<estimate::Compute>,
 ) -> Vec<PatchOp> {
     let needed = e.estimate.as_ref().and_then(|r| r.estimate.min_gpus);
+    // Each value is written by a `request::render_output_*` function and reads back exactly
+    // with its `parse_output_*` twin (`tests/properties.rs`).
     let values: [(&str, String); 5] = [
-        ("estimated-memory-per-gpu", Gib(total_bytes).to_string()),
-        ("estimated-gpus", needed.map_or_else(|| "none fits".to_string(), |n| n.to_string())),
-        ("estimated-gpu-hours", compute.map_or_else(|| "unknown".to_string(), |c| format!("{:.1}", c.gpu_hours))),
-        ("estimated-cost-usd", compute.map_or_else(|| "unknown".to_string(), |c| format!("{:.2}", c.cost_usd))),
+        ("estimated-memory-per-gpu", request::render_output_memory_mib(request::output_memory_mib(total_bytes))),
+        ("estimated-gpus", request::render_output_gpus(needed)),
+        ("estimated-gpu-hours", request::render_output_amount(compute.map(|c| c.gpu_hours))),
+        ("estimated-cost-usd", request::render_output_amount(compute.map(|c| c.cost_usd))),
         ("decision", e.decision.as_str().to_string()),
     ];
     let existing = obj.pointer("/metadata/annotations").and_then(Value::as_object);

@@ -2,13 +2,18 @@
 //! (`/healthz`, `/readyz`, `/metrics`), and the state they share.
 //!
 //! Transport errors are answered here with `{"error": "..."}` JSON bodies: 404 for an unknown
-//! path, 405 for a wrong method, 413 for a body over [`MAX_BODY_BYTES`], 400 for a body that
-//! cannot be read. Everything else is [`admission::answer`]'s status and body, passed through.
+//! path, 405 for a wrong method, 413 for a body over the body limit ([`MAX_BODY_BYTES`] by
+//! default), 408 for a body that does not arrive within the body read timeout, 503 for a review
+//! that does not finish within the request timeout (waiting for one of the
+//! `max_concurrent_reviews` slots included), 400 for a body that cannot be read. Everything else
+//! is [`admission::answer`]'s status and body, passed through. The limits are
+//! [`ServerLimits`], taken from the settings the state is created with; later settings (a
+//! reload) do not change them.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::Json;
@@ -21,13 +26,12 @@ use axum::routing::{get, post};
 
 use super::metrics::{self, Metrics};
 use crate::admission::{self, Endpoint};
-use crate::config::Settings;
+use crate::config::{ServerLimits, Settings};
+use tokio::sync::Semaphore;
 
-/// Largest review body accepted: 7 MiB. The API server limits a stored object to about
-/// 3 MiB (etcd's request limit is 1.5 MiB by default), and an UPDATE review carries both
-/// `object` and `oldObject`, JSON-encoded, so 7 MiB leaves room without letting one request
-/// hold unbounded memory.
-pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// Largest review body accepted by default: 7 MiB (`server.max_body_bytes`; see
+/// [`crate::config::DEFAULT_MAX_BODY_BYTES`]).
+pub const MAX_BODY_BYTES: usize = crate::config::DEFAULT_MAX_BODY_BYTES;
 
 const APPLICATION_JSON: &str = "application/json";
 
@@ -44,6 +48,10 @@ struct Inner {
     metrics: Metrics,
     ready: AtomicBool,
     answer: AnswerFn,
+    /// Fixed at creation: a reload changes the settings, not these.
+    limits: ServerLimits,
+    /// One permit per review in progress ([`ServerLimits::max_concurrent_reviews`]).
+    review_slots: Arc<Semaphore>,
 }
 
 /// The function that answers a review body: [`admission::answer`] in the server; another one
@@ -62,14 +70,23 @@ impl AppState {
     /// metrics, a panicking review) independently of the decision.
     #[must_use]
     pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
+        let limits = settings.server.clone();
         Self {
             inner: Arc::new(Inner {
+                review_slots: Arc::new(Semaphore::new(limits.max_concurrent_reviews)),
+                limits,
                 settings: ArcSwap::from_pointee(settings),
                 metrics: Metrics::new(),
                 ready: AtomicBool::new(false),
                 answer,
             }),
         }
+    }
+
+    /// The server limits in force: those of the settings the state was created with.
+    #[must_use]
+    pub fn limits(&self) -> &ServerLimits {
+        &self.inner.limits
     }
 
     /// The settings in force now.
@@ -79,7 +96,7 @@ impl AppState {
     }
 
     /// Puts `settings` in force from the next review on; reviews in progress finish with the
-    /// settings they started with.
+    /// settings they started with. `settings.server` is ignored: limits are fixed at start.
     pub fn set_settings(&self, settings: Settings) {
         self.inner.settings.store(Arc::new(settings));
     }
@@ -105,13 +122,14 @@ impl AppState {
 
 /// The webhook routes: `POST /validate` and `POST /mutate`.
 pub fn webhook_router(state: AppState) -> Router {
+    let max_body_bytes = state.limits().max_body_bytes;
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Read by the `Bytes` extractor in `review`; without it axum's default is 2 MB.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
@@ -134,32 +152,72 @@ async fn mutate(State(state): State<AppState>, request: Request) -> Response {
     review(&state, Endpoint::Mutate, request).await
 }
 
-/// One review: read the body (bounded), answer it, count it, time it.
+/// One review: wait for a slot, read the body (bounded in size and time), answer it, count
+/// it, time it; all within the request timeout.
 async fn review(state: &AppState, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
-    let response = match read_body(request).await {
-        Ok(body) => answer(state, endpoint, &body),
-        Err((status, message)) => {
-            tracing::debug!(endpoint = endpoint.as_str(), status = status.as_u16(), "review body refused: {message}");
-            state.metrics().record_error(endpoint, status.as_u16());
-            json_error(status, &message)
-        }
+    let limits = state.limits();
+    let response = match tokio::time::timeout(limits.request_timeout, review_in_time(state, endpoint, request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err((status, message))) => refuse(state, endpoint, status, &message),
+        Err(_) => refuse(
+            state,
+            endpoint,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the review did not finish within the request timeout of {}", seconds(limits.request_timeout)),
+        ),
     };
     state.metrics().observe_duration(endpoint, started.elapsed().as_secs_f64());
     response
 }
 
-/// The whole body, at most [`MAX_BODY_BYTES`]: a declared `Content-Length` over the limit is
-/// refused before reading; a chunked body is refused once it passes the limit.
-async fn read_body(request: Request) -> Result<Bytes, (StatusCode, String)> {
+async fn review_in_time(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: Request,
+) -> Result<Response, (StatusCode, String)> {
+    let limits = state.limits();
+    // Reviews waiting here are bounded in time by the request timeout and in number by the
+    // connection limit (one request at a time per HTTP/1.1 connection).
+    let _slot = state
+        .inner
+        .review_slots
+        .acquire()
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down".to_owned()))?;
+    let body = match tokio::time::timeout(limits.body_read_timeout, read_body(request, limits.max_body_bytes)).await {
+        Ok(body) => body?,
+        Err(_) => {
+            return Err((
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {}", seconds(limits.body_read_timeout)),
+            ));
+        }
+    };
+    Ok(answer(state, endpoint, &body))
+}
+
+fn refuse(state: &AppState, endpoint: Endpoint, status: StatusCode, message: &str) -> Response {
+    tracing::debug!(endpoint = endpoint.as_str(), status = status.as_u16(), "review refused: {message}");
+    state.metrics().record_error(endpoint, status.as_u16());
+    json_error(status, message)
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// The whole body, at most `max_bytes`: a declared `Content-Length` over the limit is refused
+/// before reading; a chunked body is refused once it passes the limit.
+async fn read_body(request: Request, max_bytes: usize) -> Result<Bytes, (StatusCode, String)> {
     let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {MAX_BODY_BYTES} bytes (7 MiB)"),
+            format!("request body is larger than the limit of {max_bytes} bytes{}", mib(max_bytes)),
         )
     };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|len| len > max_bytes as u64) {
         return Err(too_large());
     }
     Bytes::from_request(request, &()).await.map_err(|rejection| {
@@ -169,6 +227,19 @@ async fn read_body(request: Request) -> Result<Bytes, (StatusCode, String)> {
             (StatusCode::BAD_REQUEST, format!("cannot read the request body: {}", rejection.body_text()))
         }
     })
+}
+
+/// ` (7 MiB)` for a limit of a MiB or more, nothing below.
+#[allow(clippy::cast_precision_loss)] // a body limit is at most 64 MiB
+fn mib(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes < MIB {
+        String::new()
+    } else if bytes.is_multiple_of(MIB) {
+        format!(" ({} MiB)", bytes / MIB)
+    } else {
+        format!(" ({:.1} MiB)", bytes as f64 / MIB as f64)
+    }
 }
 
 /// Runs [`admission::answer`] (or the state's [`AnswerFn`]) and turns its

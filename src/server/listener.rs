@@ -13,23 +13,26 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+
+use crate::config::ServerLimits;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-/// Longest a client may take to complete the TLS handshake after connecting. The API server
-/// gives a whole webhook call 10 s by default (`timeoutSeconds`, 1 to 30 s), so a handshake
-/// slower than that is of no use to anyone.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest TLS handshake after connecting (`server.handshake_timeout_seconds`). The API
+/// server gives a whole webhook call 10 s by default (`timeoutSeconds`, 1 to 30 s), so a
+/// handshake slower than that is of no use to anyone.
+pub const HANDSHAKE_TIMEOUT: Duration = crate::config::DEFAULT_HANDSHAKE_TIMEOUT;
 
-/// Longest wait for a request's headers, idle keep-alive time included (hyper starts this
-/// timer when it starts waiting for the next request). Longer than the idle timeout of the
-/// API server's HTTP client (Go's `http.Transport`, 90 s in Kubernetes), so the client closes
-/// an idle connection before the server does; otherwise a POST sent just as the server
-/// closes would fail without being retried.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default longest wait for a request's headers, idle keep-alive time included
+/// (`server.header_read_timeout_seconds`; hyper starts this timer when it starts waiting for
+/// the next request). Longer than the idle timeout of the API server's HTTP client (Go's
+/// `http.Transport`, 90 s in Kubernetes), so the client closes an idle connection before the
+/// server does; otherwise a POST sent just as the server closes would fail without being
+/// retried.
+pub const HEADER_READ_TIMEOUT: Duration = crate::config::DEFAULT_HEADER_READ_TIMEOUT;
 
 /// Pause after an accept error (typically EMFILE) before accepting again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -38,8 +41,9 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// asks every open connection to finish its request in progress and close, and waits up to
 /// `grace` for them before closing the rest.
 ///
-/// Used by [`super::serve`] for the webhook, and usable for any router (the load benchmark
-/// serves a do-nothing one through the same stack).
+/// Usable for any router (the load benchmark serves a do-nothing one through the same stack).
+/// The connection limits are the defaults ([`ServerLimits::default`]); [`serve_tls_with`]
+/// takes them.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -47,12 +51,57 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    serve_tls_with(listener, tls, router, shutdown, grace, &ServerLimits::default()).await;
+}
+
+/// [`serve_tls`] with `limits`: at most `max_connections` open connections (beyond them, new
+/// ones wait in the kernel's accept queue), `handshake_timeout`, `header_read_timeout` and
+/// `max_header_bytes`. Used by [`super::serve`] for the webhook.
+///
+/// A panic in a connection task (TLS, HTTP or a handler) ends that connection only: tokio
+/// catches it, the task's connection slot is released, and it is logged here.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    limits: &ServerLimits,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let conn = ConnLimits {
+        handshake_timeout: limits.handshake_timeout,
+        header_read_timeout: limits.header_read_timeout,
+        max_header_bytes: limits.max_header_bytes.max(crate::config::MIN_MAX_HEADER_BYTES),
+    };
+    let mut full_logged = false;
 
     loop {
+        // A connection slot first: at the limit, connections wait in the accept queue.
+        let slot = if let Ok(slot) = slots.clone().try_acquire_owned() {
+            full_logged = false;
+            slot
+        } else {
+            if !full_logged {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "connection limit reached; new connections wait"
+                );
+                full_logged = true;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            }
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -64,9 +113,18 @@ pub async fn serve_tls(
         }
         match accepted {
             Ok((tcp, peer)) => {
-                connections.spawn(serve_connection(tcp, peer, acceptor.clone(), router.clone(), stop_rx.clone()));
+                connections.spawn(serve_connection(
+                    tcp,
+                    peer,
+                    acceptor.clone(),
+                    router.clone(),
+                    stop_rx.clone(),
+                    conn,
+                    slot,
+                ));
             }
             Err(e) => {
+                drop(slot);
                 tracing::warn!("cannot accept a connection: {e}; retrying");
                 tokio::select! {
                     () = &mut shutdown => break,
@@ -111,20 +169,31 @@ fn log_join_error(finished: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// The per-connection limits.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    handshake_timeout: Duration,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+}
+
 /// One connection: handshake, then HTTP/1.1 until the client closes, an error, or shutdown.
+/// `_slot` is its place under the connection limit, given back when the task ends (or unwinds).
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
     mut stop: watch::Receiver<bool>,
+    limits: ConnLimits,
+    _slot: OwnedSemaphorePermit,
 ) {
     // Responses are written whole; without Nagle they leave at once (the API server waits on
     // each one).
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+    let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
     let tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => tls,
@@ -133,7 +202,7 @@ async fn serve_connection(
                 return;
             }
             Err(_) => {
-                tracing::warn!(%peer, "TLS handshake timed out after {HANDSHAKE_TIMEOUT:?}");
+                tracing::warn!(%peer, "TLS handshake timed out after {:?}", limits.handshake_timeout);
                 return;
             }
         },
@@ -141,7 +210,11 @@ async fn serve_connection(
     };
 
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).keep_alive(true).header_read_timeout(HEADER_READ_TIMEOUT);
+    // `max_buf_size` bounds the request head: a longer one is answered 431 and closed.
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes);
     let connection = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
     let mut connection = std::pin::pin!(connection);
     let result = tokio::select! {

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 pub use app::{AnswerFn, AppState, MAX_BODY_BYTES, metrics_router, webhook_router};
-pub use listener::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, serve_tls};
+pub use listener::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, serve_tls, serve_tls_with};
 pub use metrics::Metrics;
 
 use crate::config::Settings;
@@ -81,6 +81,9 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     /// How long open connections get to finish once shutdown starts.
     pub shutdown_grace: Duration,
+    /// PEM CA bundle for mutual TLS (`--client-ca`); overrides the config's
+    /// `server.client_ca_file`. With neither, clients are not asked for a certificate.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -96,6 +99,7 @@ impl ServeOptions {
             config_path: None,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            client_ca: None,
         }
     }
 }
@@ -118,7 +122,7 @@ pub struct BoundAddrs {
 }
 
 /// Builds a multi-threaded tokio runtime, sets up logging ([`init_logging`]) and runs
-/// [`serve`] until SIGTERM or Ctrl-C ([`shutdown_signal`]).
+/// [`serve`] until SIGTERM or Ctrl-C ([`shutdown_signal_now`]).
 ///
 /// # Errors
 /// As [`serve`], or the runtime cannot be built.
@@ -129,7 +133,10 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .thread_name("vramgate")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(opts, shutdown_signal()))
+    runtime.block_on(async {
+        let shutdown = shutdown_signal_now();
+        serve(opts, shutdown).await
+    })
 }
 
 /// Logs to stderr with `tracing-subscriber`'s text format, filtered by `RUST_LOG` (default
@@ -137,35 +144,49 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal: a pod's log (and a CI log) gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 /// Completes on SIGTERM (what the kubelet sends to stop a pod) or Ctrl-C. If a signal handler
-/// cannot be installed, that signal is logged and ignored.
+/// cannot be installed, that signal is logged and ignored. The handlers are installed when the
+/// future is first polled; [`run`] uses [`shutdown_signal_now`], which installs them at once.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
+    shutdown_signal_now().await;
+}
+
+/// [`shutdown_signal`], with the SIGTERM handler installed before this returns, so a SIGTERM
+/// that arrives while the server starts is not the default action (death by signal) but a
+/// graceful shutdown. Must be called within a tokio runtime.
+pub fn shutdown_signal_now() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
+    let sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot listen for Ctrl-C: {e}");
                 std::future::pending::<()>().await;
             }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match sigterm {
+                Ok(mut sigterm) => {
+                    sigterm.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!("cannot listen for SIGTERM: {e}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!("Ctrl-C received"),
+            () = terminate => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }
 
@@ -220,11 +241,16 @@ pub async fn serve_with(
         }
     };
 
+    // Server limits and the client CA: read at start only.
+    let limits = settings.server.clone();
+    let client_ca_path = opts.client_ca.clone().or_else(|| limits.client_ca_file.clone());
+    let client_ca = client_ca_path.as_deref().map(tls::load_client_ca).transpose()?;
+
     let state = AppState::new(settings);
     state.metrics().config_loaded_now();
     state.metrics().set_certificate_not_after(loaded.not_after);
     let resolver = Arc::new(SwappableCert::new(loaded.certified));
-    let tls_config = Arc::new(tls::server_config(resolver.clone())?);
+    let tls_config = Arc::new(tls::server_config_with_client_ca(resolver.clone(), client_ca)?);
 
     // Listeners.
     let webhook_listener =
@@ -270,6 +296,9 @@ pub async fn serve_with(
         webhook = %addrs.webhook,
         metrics = %addrs.metrics,
         cert = %cert_path.display(),
+        client_ca = client_ca_path.as_ref().map_or_else(|| "(none: no client certificate asked for)".to_owned(), |p| p.display().to_string()),
+        max_concurrent_reviews = limits.max_concurrent_reviews,
+        max_connections = limits.max_connections,
         config = opts.config_path.as_ref().map_or_else(|| "(built-in defaults)".to_owned(), |p| p.display().to_string()),
         version = env!("CARGO_PKG_VERSION"),
         "vramgate webhook serving"
@@ -282,7 +311,8 @@ pub async fn serve_with(
         draining.set_ready(false);
         tracing::info!("shutting down: no new connections; draining open ones");
     };
-    serve_tls(webhook_listener, tls_config, webhook_router(state.clone()), shutdown, opts.shutdown_grace).await;
+    serve_tls_with(webhook_listener, tls_config, webhook_router(state.clone()), shutdown, opts.shutdown_grace, &limits)
+        .await;
 
     let _ = stop_tx.send(true);
     if let Some(reloader) = reloader {

@@ -102,6 +102,12 @@ impl ConfigWatch {
         self.last = seen;
         match loaded {
             Ok(settings) => {
+                if settings.server != *state.limits() {
+                    tracing::warn!(
+                        config = %self.path.display(),
+                        "the config's server: section changed; its limits and client CA take effect at the next start"
+                    );
+                }
                 state.set_settings(settings);
                 state.metrics().config_reload(true);
                 tracing::info!(config = %self.path.display(), "reloaded the config");

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use arc_swap::ArcSwap;
+use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 use rustls::{ServerConfig, SupportedProtocolVersion};
@@ -55,6 +56,50 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> anyhow::Result<Se
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     Ok(config)
+}
+
+/// [`server_config`], and, with `client_ca`, mutual TLS: every client must present a
+/// certificate that chains to one of `client_ca`'s certificates (checked by rustls'
+/// `WebPkiClientVerifier`: signature, validity dates, client-auth key usage); a client without
+/// one, or with another, fails the handshake.
+///
+/// # Errors
+/// As [`server_config`], or the CA store cannot make a verifier (empty).
+pub fn server_config_with_client_ca(
+    resolver: Arc<dyn ResolvesServerCert>,
+    client_ca: Option<RootCertStore>,
+) -> anyhow::Result<ServerConfig> {
+    let Some(roots) = client_ca else { return server_config(resolver) };
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .context("cannot build the client certificate verifier")?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(PROTOCOL_VERSIONS)
+        .context("TLS protocol versions")?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(config)
+}
+
+/// Reads a PEM bundle of CA certificates for [`server_config_with_client_ca`].
+///
+/// # Errors
+/// The file cannot be read, is not PEM, holds no certificate, or one is not a usable trust
+/// anchor.
+pub fn load_client_ca(path: &Path) -> anyhow::Result<RootCertStore> {
+    let pem = fs::read(path).with_context(|| format!("cannot read client CA {}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("client CA {} is not valid PEM", path.display()))?;
+    if certs.is_empty() {
+        bail!("client CA {} holds no CERTIFICATE block", path.display());
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).with_context(|| format!("client CA {} holds an unusable certificate", path.display()))?;
+    }
+    Ok(roots)
 }
 
 /// A certificate chain with its private key, checked to match, as read from PEM files.

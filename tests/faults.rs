@@ -1,0 +1,631 @@
+//! Faults and limits of the real server on 127.0.0.1 (port 0): body, header and connection
+//! limits, slow clients, review concurrency, panics, certificate files removed and restored,
+//! limits fixed at start, and SIGTERM under load with the real binary. Every wait is bounded;
+//! the limits are set small through the config file's `server:` section so each test takes
+//! about a second.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use vramgate::admission::{self, Answer, Endpoint};
+use vramgate::config::Settings;
+use vramgate::server::tls::{self, SwappableCert};
+use vramgate::server::{AppState, BoundAddrs, ServeOptions, TlsSource, serve_tls_with, serve_with, webhook_router};
+
+/// Longest any single step may take before the test fails.
+const STEP: Duration = Duration::from_secs(10);
+/// A real AdmissionReview (a PyTorchJob too big for its GPUs): answered 200.
+const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
+
+/// A fresh directory under the system temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("vramgate-{name}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let dir = std::env::temp_dir().join(unique);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1.
+struct Cert {
+    cert_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+fn new_cert() -> Cert {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("rcgen generates");
+    Cert {
+        cert_pem: generated.cert.pem(),
+        key_pem: generated.signing_key.serialize_pem(),
+        der: generated.cert.der().clone(),
+    }
+}
+
+/// Replaces `path` atomically (write beside, rename over), as cert-manager and the kubelet do.
+fn replace(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn write_pair(dir: &TempDir, cert: &Cert) -> (PathBuf, PathBuf) {
+    let (cert_path, key_path) = (dir.path("tls.crt"), dir.path("tls.key"));
+    replace(&key_path, &cert.key_pem);
+    replace(&cert_path, &cert.cert_pem);
+    (cert_path, key_path)
+}
+
+/// A running server: its addresses, certificate, the trigger of its shutdown, and its task.
+struct Running {
+    addrs: BoundAddrs,
+    cert: Cert,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+    dir: TempDir,
+}
+
+/// Starts the server with `config` as its config file.
+async fn start(name: &str, config: &str) -> Running {
+    let dir = TempDir::new(name);
+    let cert = new_cert();
+    let (cert_path, key_path) = write_pair(&dir, &cert);
+    let config_path = dir.path("config.yaml");
+    replace(&config_path, config);
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        metrics_listen: "127.0.0.1:0".parse().expect("address"),
+        config_path: Some(config_path),
+        reload_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(2),
+        ..ServeOptions::new(TlsSource::Files { cert: cert_path, key: key_path })
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let task = tokio::spawn(serve_with(
+        opts,
+        async move {
+            let _ = stopped.await;
+        },
+        bound_tx,
+    ));
+    let addrs = match tokio::time::timeout(STEP, bound_rx).await {
+        Ok(Ok(addrs)) => addrs,
+        other => panic!("server did not start: {other:?}, {:?}", task.await),
+    };
+    Running { addrs, cert, stop, task, dir }
+}
+
+impl Running {
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        let result = tokio::time::timeout(STEP, self.task).await.expect("serve returns").expect("serve task");
+        result.expect("serve ends without error");
+    }
+
+    fn client(&self) -> Arc<ClientConfig> {
+        client_config(&self.cert.der)
+    }
+}
+
+fn client_config(trusted: &CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.clone()).expect("trust anchor");
+    let mut config = ClientConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(tls::PROTOCOL_VERSIONS)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    TlsConnector::from(config).connect(name, tcp).await
+}
+
+fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
+}
+
+/// The head of a POST of `len` body bytes to `path`.
+fn head(path: &str, len: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    )
+}
+
+/// What came back on a connection: the status of the first response (if any) and its body.
+#[derive(Debug)]
+struct Reply {
+    status: Option<u16>,
+    body: String,
+}
+
+/// Reads one HTTP/1.1 response (Content-Length framed) or until the peer closes, within
+/// `within`; `None` if neither happened in time.
+async fn read_reply(stream: &mut (impl AsyncRead + Unpin), within: Duration) -> Option<Reply> {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(reply) = parse_reply(&buf) {
+            return Some(reply);
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => {
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let status = text.split(' ').nth(1).and_then(|s| s.parse().ok());
+                let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+                return Some(Reply { status, body });
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn parse_reply(buf: &[u8]) -> Option<Reply> {
+    let text = std::str::from_utf8(buf).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse().ok())?;
+    (body.len() >= len).then(|| Reply { status: Some(status), body: body[..len].to_owned() })
+}
+
+/// POSTs `body` to `path` on a new connection and reads the reply.
+async fn review(addr: SocketAddr, config: Arc<ClientConfig>, path: &str, body: &str) -> Reply {
+    let mut tls = tokio::time::timeout(STEP, connect(addr, config)).await.expect("in time").expect("handshake");
+    tls.write_all(format!("{}{body}", head(path, body.len())).as_bytes()).await.expect("write");
+    read_reply(&mut tls, STEP).await.expect("a reply in time")
+}
+
+/// GETs `path` from the plain-HTTP probe server.
+async fn get_plain(addr: SocketAddr, path: &str) -> Reply {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect to metrics");
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("write");
+    read_reply(&mut tcp, STEP).await.expect("a reply in time")
+}
+
+/// The value of the sample line `series` (name with labels) in the metrics, 0 if absent.
+async fn sample(addr: SocketAddr, series: &str) -> f64 {
+    let reply = get_plain(addr, "/metrics").await;
+    assert_eq!(reply.status, Some(200));
+    reply.body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
+}
+
+/// Polls `check` every 50 ms until it holds, for at most 5 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn assert_json_error(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, Some(status), "{reply:?}");
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON body");
+    assert!(json["error"].as_str().is_some_and(|m| !m.is_empty()), "{reply:?}");
+}
+
+fn assert_review(reply: &Reply) {
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON body");
+    assert_eq!(json["kind"], "AdmissionReview", "{reply:?}");
+    assert_eq!(json["response"]["allowed"], false, "the too-big job is denied: {reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_configured_limit_is_a_counted_413() {
+    let server = start("body-limit", "server: {max_body_bytes: 4096}\n").await;
+    let reply = review(server.addrs.webhook, server.client(), "/validate", &" ".repeat(4097)).await;
+    assert_json_error(&reply, 413);
+    assert!(reply.body.contains("4096 bytes"), "{reply:?}");
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    assert_eq!(
+        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="413"}"#).await,
+        1.0
+    );
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_body_is_a_counted_408_at_the_body_read_timeout() {
+    let server = start("body-timeout", "server: {body_read_timeout_seconds: 0.3}\n").await;
+    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..100]).as_bytes()).await.expect("write");
+    let started = Instant::now();
+    let reply = read_reply(&mut tls, STEP).await.expect("a reply in time");
+    assert_json_error(&reply, 408);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(
+        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="408"}"#).await,
+        1.0
+    );
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_over_max_header_bytes_is_a_431() {
+    let server = start("header-limit", "server: {max_header_bytes: 8192}\n").await;
+    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    let big = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        "a".repeat(20_000)
+    );
+    // The server may close while the head is still being written.
+    let _ = tls.write_all(big.as_bytes()).await;
+    let reply = read_reply(&mut tls, STEP).await.expect("a reply or a close in time");
+    assert!(matches!(reply.status, Some(431) | None), "{reply:?}");
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_headers_are_cut_off_at_the_header_read_timeout() {
+    let server = start("slowloris", "server: {header_read_timeout_seconds: 0.3}\n").await;
+    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
+    let started = Instant::now();
+    // One header byte every 100 ms: never a whole head.
+    let mut closed = false;
+    for _ in 0..30 {
+        if tls.write_all(b"X").await.is_err() || tls.flush().await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(100), tls.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {
+                // hyper may answer 408 before closing; either way the connection ends.
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the slow client was still connected after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_the_handshake_is_dropped_at_the_handshake_timeout() {
+    let server = start("handshake-timeout", "server: {handshake_timeout_seconds: 0.3}\n").await;
+    let mut tcp = TcpStream::connect(server.addrs.webhook).await.expect("connect");
+    tcp.write_all(&[0x16, 0x03, 0x01]).await.expect("the start of a record, then nothing");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await.expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.shut_down().await;
+}
+
+/// Takes 2 s over a body of `slow` (a review that hogs its slot; the answer is synchronous, so
+/// the request timeout cannot cut it short); answers every other review as the server does.
+fn slow_on_slow(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
+    if body == b"slow" {
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    admission::answer(settings, endpoint, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn reviews_beyond_max_concurrent_reviews_wait_and_get_a_503_at_the_request_timeout() {
+    let settings =
+        Settings::from_yaml("server: {max_concurrent_reviews: 1, request_timeout_seconds: 0.3}\n").expect("settings");
+    let state = AppState::with_answer(settings, slow_on_slow);
+    let (addr, cert, stop, task) = serve_router(webhook_router(state.clone())).await;
+    // A holds the only review slot for 2 s.
+    let config = client_config(&cert.der);
+    let slow = tokio::spawn(async move {
+        let started = Instant::now();
+        (review(addr, config, "/validate", "slow").await, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // B waits for the slot until its request timeout.
+    let started = Instant::now();
+    let b = review(addr, client_config(&cert.der), "/validate", REVIEW).await;
+    assert_json_error(&b, 503);
+    assert!(b.body.contains("request timeout"), "{b:?}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_millis(1500), "{waited:?}");
+    // A finishes (a 400: "slow" is no review); then the slot is free again.
+    let (a, took) = tokio::time::timeout(STEP, slow).await.expect("A in time").expect("task");
+    assert_json_error(&a, 400);
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+    let metrics = state.metrics().encode().expect("metrics");
+    assert!(metrics.contains(r#"vramgate_review_errors_total{endpoint="validate",code="503"} 1"#), "{metrics}");
+    let _ = stop.send(());
+    tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_max_connections_wait_until_one_closes() {
+    let server = start("connections", "server: {max_connections: 1}\n").await;
+    let a = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    // B's handshake cannot start while A holds the only connection slot.
+    let (addr, config) = (server.addrs.webhook, server.client());
+    let b = tokio::spawn(async move { connect(addr, config).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!b.is_finished(), "a second connection was served beyond max_connections: 1");
+    drop(a);
+    let mut b = tokio::time::timeout(STEP, b).await.expect("B served once A closed").expect("task").expect("handshake");
+    b.write_all(format!("{}{REVIEW}", head("/validate", REVIEW.len())).as_bytes()).await.expect("write");
+    assert_review(&read_reply(&mut b, STEP).await.expect("B's reply"));
+    drop(b);
+    server.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_does_not_change_the_limits_fixed_at_start() {
+    let server = start("limits-fixed", "server: {max_body_bytes: 4096}\n").await;
+    let config = server.dir.path("config.yaml");
+    replace(&config, "server: {max_body_bytes: 1048576}\npolicy: {mode: warn}\n");
+    eventually("the config reload", || async {
+        sample(server.addrs.metrics, r#"vramgate_config_reloads_total{result="success"}"#).await >= 1.0
+    })
+    .await;
+    let reply = review(server.addrs.webhook, server.client(), "/validate", &" ".repeat(8192)).await;
+    assert_json_error(&reply, 413);
+    server.shut_down().await;
+}
+
+/// Panics on a body of `boom`; answers every other review as the server does.
+fn panics_on_boom(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
+    assert!(body != b"boom", "a bug in the review");
+    admission::answer(settings, endpoint, body)
+}
+
+/// Serves `router` over TLS on 127.0.0.1 with the default limits; returns its address, its
+/// certificate and the shutdown trigger.
+async fn serve_router(router: Router) -> (SocketAddr, Cert, oneshot::Sender<()>, JoinHandle<()>) {
+    let cert = new_cert();
+    let loaded = tls::parse_pem_pair(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()).expect("pair");
+    let config = Arc::new(tls::server_config(Arc::new(SwappableCert::new(loaded.certified))).expect("config"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        serve_tls_with(listener, config, router, shutdown, Duration::from_secs(1), &Settings::default().server).await;
+    });
+    (addr, cert, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_keeps_serving_after_a_panicking_review() {
+    let state = AppState::with_answer(Settings::default(), panics_on_boom);
+    let (addr, cert, stop, task) = serve_router(webhook_router(state.clone())).await;
+    let mut tls = connect(addr, client_config(&cert.der)).await.expect("handshake");
+    // Same keep-alive connection: the 500, then a real review.
+    tls.write_all(format!("{}boom", head("/validate", 4)).as_bytes()).await.expect("write");
+    assert_json_error(&read_reply(&mut tls, STEP).await.expect("reply"), 500);
+    tls.write_all(format!("{}{REVIEW}", head("/validate", REVIEW.len())).as_bytes()).await.expect("write");
+    assert_review(&read_reply(&mut tls, STEP).await.expect("reply"));
+    // And on new connections.
+    for _ in 0..3 {
+        assert_json_error(&review(addr, client_config(&cert.der), "/mutate", "boom").await, 500);
+        assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
+}
+
+async fn explode() -> axum::http::StatusCode {
+    panic!("a bug in the connection layer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_outside_the_review_ends_that_connection_only() {
+    // A handler panicking outside `catch_unwind`: the connection task unwinds.
+    let state = AppState::new(Settings::default());
+    let router = webhook_router(state).route("/explode", post(explode));
+    let (addr, cert, stop, task) = serve_router(router).await;
+    for _ in 0..3 {
+        let mut tls = connect(addr, client_config(&cert.der)).await.expect("handshake");
+        tls.write_all(format!("{}{{}}", head("/explode", 2)).as_bytes()).await.expect("write");
+        let reply = read_reply(&mut tls, STEP).await.expect("closed in time");
+        assert_eq!(reply.status, None, "{reply:?}");
+        assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_certificate_files_keep_the_last_good_one_until_good_files_return() {
+    let server = start("cert-removed", "").await;
+    let cert_path = server.dir.path("tls.crt");
+    let key_path = server.dir.path("tls.key");
+    let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
+    let success = r#"vramgate_certificate_reloads_total{result="success"}"#;
+
+    // Both files removed: one failure counted, the certificate in memory still served.
+    std::fs::remove_file(&cert_path).expect("remove cert");
+    std::fs::remove_file(&key_path).expect("remove key");
+    eventually("the removal to be counted", || async { sample(server.addrs.metrics, failure).await >= 1.0 }).await;
+    let conn = connect(server.addrs.webhook, server.client()).await.expect("the last good certificate");
+    assert_eq!(leaf(&conn), server.cert.der);
+    drop(conn);
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sample(server.addrs.metrics, failure).await, 1.0, "counted once, not once per poll");
+    assert_eq!(get_plain(server.addrs.metrics, "/readyz").await.status, Some(200));
+
+    // Only the certificate comes back: still a failure (no key).
+    replace(&cert_path, &server.cert.cert_pem);
+    eventually("the half pair to be counted", || async { sample(server.addrs.metrics, failure).await >= 2.0 }).await;
+
+    // A new good pair: served.
+    let fresh = new_cert();
+    replace(&key_path, &fresh.key_pem);
+    replace(&cert_path, &fresh.cert_pem);
+    eventually("the new pair to be loaded", || async { sample(server.addrs.metrics, success).await >= 1.0 }).await;
+    let conn = connect(server.addrs.webhook, client_config(&fresh.der)).await.expect("the new certificate");
+    assert_eq!(leaf(&conn), fresh.der);
+    drop(conn);
+    assert_review(&review(server.addrs.webhook, client_config(&fresh.der), "/validate", REVIEW).await);
+    server.shut_down().await;
+}
+
+/// The real binary as a child process, killed on drop if still running.
+struct Binary(Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
+    const IN_FLIGHT: usize = 6;
+    let dir = TempDir::new("sigterm");
+    let (webhook, metrics) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{webhook}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        // The development certificate goes under TMPDIR.
+        .env("TMPDIR", &dir.0)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vramgate serve");
+    let mut child = Binary(child);
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics}").parse().expect("addr");
+    let webhook_addr: SocketAddr = format!("127.0.0.1:{webhook}").parse().expect("addr");
+    eventually("the binary to be ready", || async {
+        match TcpStream::connect(metrics_addr).await {
+            Ok(mut tcp) => {
+                let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+                read_reply(&mut tcp, STEP).await.is_some_and(|r| r.status == Some(200))
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
+    let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
+    let config = client_config(&der);
+
+    // Load: reviews in flight, each with half its body sent.
+    let mut in_flight = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        let mut tls = connect(webhook_addr, config.clone()).await.expect("handshake");
+        // A whole review first, on the same keep-alive connection, to be sure it is served.
+        tls.write_all(format!("{}{REVIEW}", head("/validate", REVIEW.len())).as_bytes()).await.expect("write");
+        assert_review(&read_reply(&mut tls, STEP).await.expect("reply"));
+        let half = REVIEW.len() / 2;
+        tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..half]).as_bytes())
+            .await
+            .expect("write");
+        in_flight.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("run kill");
+    assert!(killed.success());
+    // Shutdown has started once /readyz turns 503 (the probe server stays up while the
+    // webhook drains); then the reviews in flight finish.
+    eventually("shutdown to start", || async {
+        match TcpStream::connect(metrics_addr).await {
+            Ok(mut tcp) => {
+                let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+                read_reply(&mut tcp, STEP).await.is_some_and(|r| r.status == Some(503))
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    let half = REVIEW.len() / 2;
+    let finishing = in_flight.into_iter().map(|mut tls| {
+        tokio::spawn(async move {
+            tls.write_all(&REVIEW.as_bytes()[half..]).await.expect("write the rest");
+            read_reply(&mut tls, STEP).await.expect("reply")
+        })
+    });
+    for reply in futures_join(finishing).await {
+        assert_review(&reply);
+    }
+
+    let deadline = Instant::now() + STEP;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "vramgate did not exit within {STEP:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// Awaits every task, in order.
+async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(tokio::time::timeout(STEP, task).await.expect("in time").expect("task"));
+    }
+    out
+}

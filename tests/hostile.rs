@@ -1,0 +1,659 @@
+//! Hostile input (issue 5): malformed and adversarial reviews, each with the HTTP status and
+//! the message it must get, through `admission::answer` and, for the transport-level ones,
+//! through the webhook router without a socket. None may panic, hang, return 500, or admit a
+//! job that the same job without the bad field would have been denied: every annotation and
+//! field case is also applied to a job that is denied, and must leave it denied.
+//!
+//! Decisions written down here (and in docs/fuzzing.md):
+//! - **The object decides, not `request.kind`.** The object is what gets admitted, so it is
+//!   judged by its own `apiVersion`/`kind`; `request.kind` only labels metrics. A review whose
+//!   `request.kind` disagrees is answered 200 and judged on the object: a 400 would let the
+//!   object in unjudged wherever the webhook's `failurePolicy` is `Ignore`.
+//! - **Duplicate JSON keys:** inside the object, the last one wins (serde_json's rule, and the
+//!   Go decoder's the API server uses, so the webhook judges what the API server stores);
+//!   duplicate fields of the review envelope itself are a 400 (serde's `duplicate field`).
+//! - **Invalid UTF-8 anywhere in the body** is a 400, even in fields vramgate does not read
+//!   (found by the `review_body` fuzz target).
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+use vramgate::admission::{Answer, Decision, Endpoint, Reason, answer};
+use vramgate::config::Settings;
+use vramgate::server::{AppState, MAX_BODY_BYTES, webhook_router};
+
+const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
+const A100: &str = "NVIDIA-A100-SXM4-80GB";
+
+fn review_of(obj: &Value, operation: &str) -> Value {
+    let kind = obj["kind"].as_str().unwrap_or("");
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": UID,
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": "x"},
+            "namespace": "research",
+            "operation": operation,
+            "userInfo": {"username": "alice"},
+            "object": obj,
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+/// A batch/v1 Job of `parallelism` pods with `gpus` each.
+fn job(annotations: Value, parallelism: u64, gpus: u64, product: Option<&str>) -> Value {
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "containers": [{"name": "trainer", "image": "ghcr.io/example/train:1",
+                        "resources": {"limits": {"nvidia.com/gpu": gpus}}}]
+    });
+    if let Some(p) = product {
+        spec["nodeSelector"] = json!({ "nvidia.com/gpu.product": p });
+    }
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "train", "namespace": "research", "annotations": annotations},
+        "spec": {"parallelism": parallelism, "completions": parallelism, "template": {"spec": spec}}
+    })
+}
+
+/// Fits 2 x 4 H100s: Llama 2 13B, bf16-mixed, ZeRO-3.
+fn fits() -> Value {
+    job(
+        json!({
+            "vramgate.io/model": "llama-2-13b",
+            "vramgate.io/precision": "bf16-mixed",
+            "vramgate.io/strategy": "zero3",
+            "vramgate.io/micro-batch-size": "1",
+            "vramgate.io/sequence-length": "2048",
+            "vramgate.io/training-tokens": "20B"
+        }),
+        2,
+        4,
+        None,
+    )
+}
+
+/// Denied (does not fit): Llama 2 13B in fp32 with DDP on 8 A100-80GB.
+fn too_big() -> Value {
+    job(
+        json!({
+            "vramgate.io/model": "llama-2-13b",
+            "vramgate.io/precision": "fp32",
+            "vramgate.io/strategy": "ddp",
+            "vramgate.io/micro-batch-size": "1",
+            "vramgate.io/sequence-length": "2048",
+            "vramgate.io/training-tokens": "20B"
+        }),
+        1,
+        8,
+        Some(A100),
+    )
+}
+
+/// What a case must get.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    /// 400 whose `error` contains the text.
+    Error(&'static str),
+    /// 200, denied, the 403 message contains the text.
+    Deny(&'static str),
+    /// 200, admitted with warnings that contain the text.
+    Warn(&'static str),
+    /// 200, admitted with this decision and reason.
+    Admit(Decision, Reason),
+}
+
+/// The text a user reads: a 400's error, a denial's message, or the warnings joined.
+fn message(v: &Value) -> String {
+    if let Some(e) = v["error"].as_str() {
+        return e.to_string();
+    }
+    if let Some(m) = v["response"]["status"]["message"].as_str() {
+        return m.to_string();
+    }
+    let lines: Vec<&str> = v["response"]["warnings"].as_array().map_or(vec![], |w| {
+        w.iter().map(|l| l.as_str().unwrap().trim_start_matches("vramgate: ").trim_start_matches('…')).collect()
+    });
+    lines.join(" ")
+}
+
+/// Answers `body` on the validating endpoint (and the mutating one, which must answer the same
+/// status and never deny) and checks `want`. Returns the validating answer.
+fn check(name: &str, body: &[u8], want: Want) -> Answer {
+    let started = Instant::now();
+    let a = answer(&Settings::default(), Endpoint::Validate, body);
+    let m = answer(&Settings::default(), Endpoint::Mutate, body);
+    assert!(started.elapsed() < Duration::from_secs(5), "{name}: took {:?}", started.elapsed());
+    let v: Value = serde_json::from_slice(&a.body).unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
+    let mv: Value = serde_json::from_slice(&m.body).unwrap_or_else(|e| panic!("{name}: mutate body is not JSON: {e}"));
+    assert_eq!(m.status, a.status, "{name}: both endpoints answer the same status");
+    if m.status == 200 {
+        assert_eq!(mv["response"]["allowed"], true, "{name}: the mutating endpoint never denies");
+        assert_eq!(mv["response"]["uid"], UID, "{name}");
+    }
+    let text = message(&v);
+    match want {
+        Want::Error(s) => {
+            assert_eq!(a.status, 400, "{name}: {v}");
+            assert!(a.record.is_none(), "{name}");
+            assert!(text.contains(s), "{name}: {text:?} should contain {s:?}");
+        }
+        Want::Deny(s) => {
+            assert_eq!(a.status, 200, "{name}: {v}");
+            assert_eq!(v["response"]["uid"], UID, "{name}");
+            assert_eq!(v["response"]["allowed"], false, "{name}: {v}");
+            assert_eq!(v["response"]["status"]["code"], 403, "{name}");
+            assert!(text.contains(s), "{name}: {text:?} should contain {s:?}");
+        }
+        Want::Warn(s) => {
+            assert_eq!(a.status, 200, "{name}: {v}");
+            assert_eq!(v["response"]["allowed"], true, "{name}: {v}");
+            assert_eq!(a.record.as_ref().unwrap().decision, Decision::Warn, "{name}: {v}");
+            assert!(text.contains(s), "{name}: {text:?} should contain {s:?}");
+        }
+        Want::Admit(d, r) => {
+            assert_eq!(a.status, 200, "{name}: {v}");
+            assert_eq!(v["response"]["uid"], UID, "{name}");
+            assert_eq!(v["response"]["allowed"], true, "{name}: {v}");
+            let rec = a.record.as_ref().unwrap();
+            assert_eq!((rec.decision, rec.reason), (d, r), "{name}: {v}");
+        }
+    }
+    a
+}
+
+// ------------------------------------------------------------------ the envelope
+
+fn valid_review() -> Value {
+    review_of(&fits(), "CREATE")
+}
+
+fn with(mut v: Value, pointer: &str, value: Value) -> Value {
+    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+    v
+}
+
+fn without(mut v: Value, parent: &str, key: &str) -> Value {
+    v.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key);
+    v
+}
+
+/// `depth` nested arrays around `null`.
+fn nested(depth: usize) -> String {
+    format!("{}null{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+fn envelope_cases() -> Vec<(&'static str, Vec<u8>, Want)> {
+    let valid = bytes(&valid_review());
+    let text = String::from_utf8(valid.clone()).unwrap();
+    let object_at = text.find("\"object\"").unwrap();
+    vec![
+        ("not JSON", b"hello, webhook".to_vec(), Want::Error("not an AdmissionReview JSON object")),
+        ("empty body", vec![], Want::Error("EOF while parsing")),
+        ("truncated JSON", valid[..valid.len() / 2].to_vec(), Want::Error("EOF while parsing")),
+        ("trailing garbage", [valid.clone(), b"}".to_vec()].concat(), Want::Error("trailing characters")),
+        ("JSON null", b"null".to_vec(), Want::Error("not an AdmissionReview JSON object")),
+        ("JSON string", b"\"AdmissionReview\"".to_vec(), Want::Error("not an AdmissionReview JSON object")),
+        ("empty object", b"{}".to_vec(), Want::Error("apiVersion is missing")),
+        (
+            "wrong apiVersion",
+            bytes(&with(valid_review(), "/apiVersion", json!("admission.k8s.io/v2"))),
+            Want::Error("apiVersion 'admission.k8s.io/v2' is not served"),
+        ),
+        (
+            "v1beta1 review",
+            bytes(&with(valid_review(), "/apiVersion", json!("admission.k8s.io/v1beta1"))),
+            Want::Error("admissionReviewVersions: [v1]"),
+        ),
+        (
+            "wrong kind",
+            bytes(&with(valid_review(), "/kind", json!("AdmissionRequest"))),
+            Want::Error("kind 'AdmissionRequest' is not accepted"),
+        ),
+        ("missing request", bytes(&without(valid_review(), "", "request")), Want::Error("request is missing")),
+        (
+            "missing uid",
+            bytes(&without(valid_review(), "/request", "uid")),
+            Want::Error("request.uid is missing or empty"),
+        ),
+        ("empty uid", bytes(&with(valid_review(), "/request/uid", json!(""))), Want::Error("request.uid is missing")),
+        ("uid a number", bytes(&with(valid_review(), "/request/uid", json!(42))), Want::Error("invalid type")),
+        (
+            "missing operation",
+            bytes(&without(valid_review(), "/request", "operation")),
+            Want::Error("request.operation is missing"),
+        ),
+        (
+            "unknown operation",
+            bytes(&with(valid_review(), "/request/operation", json!("PATCH"))),
+            Want::Error("request.operation 'PATCH' is not accepted"),
+        ),
+        (
+            "missing object on CREATE",
+            bytes(&without(valid_review(), "/request", "object")),
+            Want::Error("request.object is missing"),
+        ),
+        (
+            "null object on CREATE",
+            bytes(&with(valid_review(), "/request/object", Value::Null)),
+            Want::Error("request.object is missing"),
+        ),
+        (
+            "duplicated request key in the envelope",
+            format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{}},{}"#, &text[1..])
+                .into_bytes(),
+            Want::Error("duplicate field `apiVersion`"),
+        ),
+        (
+            "duplicated uid",
+            format!("{}\"uid\":\"other\",{}", &text[..object_at], &text[object_at..]).into_bytes(),
+            Want::Error("duplicate field `uid`"),
+        ),
+        (
+            "deeply nested JSON in the object",
+            text.replacen("\"object\":{", &format!("\"object\":{{\"deep\":{},", nested(100_000)), 1).into_bytes(),
+            Want::Error("recursion limit exceeded"),
+        ),
+        (
+            // serde_json skips unread values iteratively: no recursion, no stack to overflow,
+            // linear time. Only values vramgate builds are held to the depth limit of 128.
+            "deeply nested JSON in a skipped field is skipped",
+            text.replacen("\"object\":{", &format!("\"object\":{{\"status\":{},", nested(100_000)), 1).into_bytes(),
+            Want::Admit(Decision::Allow, Reason::Fits),
+        ),
+        (
+            "a number beyond f64 (1e400) in the object",
+            text.replacen("\"parallelism\":2", "\"parallelism\":1e400", 1).into_bytes(),
+            Want::Error("number out of range"),
+        ),
+        (
+            "invalid UTF-8 in a skipped field",
+            text.replacen("\"username\":\"alice\"", "\"username\":\"al\u{1}ice\"", 1)
+                .into_bytes()
+                .into_iter()
+                .map(|b| if b == 1 { 0xff } else { b })
+                .collect(),
+            Want::Error("not UTF-8"),
+        ),
+        (
+            "a lone surrogate escape in an annotation",
+            text.replacen("llama-2-13b", "llama\\ud800", 1).into_bytes(),
+            Want::Error("hex escape"),
+        ),
+        (
+            "DELETE without an object",
+            bytes(&with(without(valid_review(), "/request", "object"), "/request/operation", json!("DELETE"))),
+            Want::Admit(Decision::Skip, Reason::Operation),
+        ),
+        (
+            "object that is a string",
+            bytes(&with(valid_review(), "/request/object", json!("a Job, honest"))),
+            // Not an object vramgate can read and no annotations: Kubernetes' own validation
+            // refuses it (a 400 here could admit it where failurePolicy is Ignore).
+            Want::Admit(Decision::Skip, Reason::NotAnnotated),
+        ),
+    ]
+}
+
+#[test]
+fn malformed_reviews_get_the_status_and_message_they_deserve() {
+    let cases = envelope_cases();
+    assert!(cases.len() >= 25);
+    for (name, body, want) in cases {
+        check(name, &body, want);
+    }
+}
+
+// ------------------------------------------------------------------ the object: fields and annotations
+
+/// Builds a review body from a (clean) object.
+type Make = fn(Value) -> Vec<u8>;
+
+fn ann(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
+    obj["metadata"]["annotations"].as_object_mut().unwrap()
+}
+
+fn limits(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].as_object_mut().unwrap()
+}
+
+fn set_ann(mut obj: Value, key: &str, value: &str) -> Vec<u8> {
+    ann(&mut obj).insert(format!("vramgate.io/{key}"), json!(value));
+    bytes(&review_of(&obj, "CREATE"))
+}
+
+fn use_parameters(mut obj: Value, value: &str) -> Vec<u8> {
+    ann(&mut obj).remove("vramgate.io/model");
+    set_ann(obj, "parameters", value)
+}
+
+fn set_limit(mut obj: Value, value: Value) -> Vec<u8> {
+    limits(&mut obj).insert("nvidia.com/gpu".into(), value);
+    bytes(&review_of(&obj, "CREATE"))
+}
+
+fn set_parallelism(mut obj: Value, value: Value) -> Vec<u8> {
+    obj["spec"]["parallelism"] = value;
+    bytes(&review_of(&obj, "CREATE"))
+}
+
+/// The review of `obj` as text, with `"vramgate.io/strategy":"<first>",` inserted before the
+/// object's own strategy annotation: the key twice, the object's own value last.
+fn duplicated_strategy(obj: Value, first: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes(&review_of(&obj, "CREATE"))).unwrap();
+    let at = text.find("\"vramgate.io/strategy\"").unwrap();
+    format!("{}\"vramgate.io/strategy\":\"{first}\",{}", &text[..at], &text[at..]).into_bytes()
+}
+
+/// Hostile annotations and fields, each with what the job that fits must get. Applied to the
+/// job that is denied, each must leave it denied ([`a_bad_field_never_admits_a_job_that_was_denied`]).
+fn object_cases() -> Vec<(&'static str, Make, Want)> {
+    const MALFORMED: &str = "must be";
+    vec![
+        ("parameters 1e400B", |o| use_parameters(o, "1e400B"), Want::Deny("it is not finite")),
+        ("parameters NaN", |o| use_parameters(o, "NaN"), Want::Deny("'NaN' is not a count")),
+        ("parameters inf", |o| use_parameters(o, "inf"), Want::Deny("'inf' is not a count")),
+        ("parameters negative", |o| use_parameters(o, "-7B"), Want::Deny("it must be greater than zero")),
+        ("parameters zero", |o| use_parameters(o, "0"), Want::Deny("it must be greater than zero")),
+        ("two model keys", |o| set_ann(o, "parameters", "13B"), Want::Deny("give only one of")),
+        ("training-tokens NaN", |o| set_ann(o, "training-tokens", "NaN"), Want::Deny("'NaN' is not a count")),
+        ("training-tokens inf", |o| set_ann(o, "training-tokens", "inf"), Want::Deny("'inf' is not a count")),
+        ("training-tokens 1e400", |o| set_ann(o, "training-tokens", "1e400"), Want::Deny("it is not finite")),
+        ("training-tokens 2^64+1", |o| set_ann(o, "training-tokens", "18446744073709551617"), Want::Deny("10^18")),
+        ("mfu NaN", |o| set_ann(o, "mfu", "NaN"), Want::Deny("accepted: a fraction in (0, 1]")),
+        ("mfu inf", |o| set_ann(o, "mfu", "inf"), Want::Deny("accepted: a fraction in (0, 1]")),
+        ("mfu zero", |o| set_ann(o, "mfu", "0"), Want::Deny("accepted: a fraction in (0, 1]")),
+        ("mfu negative", |o| set_ann(o, "mfu", "-0.4"), Want::Deny("accepted: a fraction in (0, 1]")),
+        ("micro-batch-size zero", |o| set_ann(o, "micro-batch-size", "0"), Want::Deny("from 1 to 1000000")),
+        ("micro-batch-size negative", |o| set_ann(o, "micro-batch-size", "-1"), Want::Deny("from 1 to 1000000")),
+        (
+            "micro-batch-size 2^64+1",
+            |o| set_ann(o, "micro-batch-size", "18446744073709551617"),
+            Want::Deny("from 1 to 1000000"),
+        ),
+        ("sequence-length 2^63", |o| set_ann(o, "sequence-length", "9223372036854775808"), Want::Deny("from 1 to")),
+        ("gpus annotation zero", |o| set_ann(o, "gpus", "0"), Want::Deny("vramgate.io/gpus")),
+        ("gpus annotation disagrees with the pods", |o| set_ann(o, "gpus", "1"), Want::Deny("the pod spec decides")),
+        (
+            "annotation value of 1 MiB",
+            |o| set_ann(o, "optimizer", &"a".repeat(1 << 20)),
+            Want::Deny("value is 1048576 bytes; at most 1024"),
+        ),
+        (
+            "hf-config of 1 MiB",
+            |mut o| {
+                ann(&mut o).remove("vramgate.io/model");
+                set_ann(o, "hf-config", &format!("{{\"pad\":\"{}\"}}", "x".repeat(1 << 20)))
+            },
+            Want::Deny("at most 262144"),
+        ),
+        (
+            "Cyrillic o in vramgate.io/model",
+            |mut o| {
+                let v = ann(&mut o).remove("vramgate.io/model").unwrap();
+                ann(&mut o).insert("vramgate.io/m\u{43e}del".into(), v);
+                bytes(&review_of(&o, "CREATE"))
+            },
+            Want::Deny("vramgate.io/m\\u{43e}del: unknown key"),
+        ),
+        ("key in upper case", |o| set_ann(o, "Precision", "fp32"), Want::Deny("vramgate.io/Precision: unknown key")),
+        ("key with a trailing space", |o| set_ann(o, "model ", "gpt2"), Want::Deny("unknown key")),
+        ("empty key", |o| set_ann(o, "", "gpt2"), Want::Deny("vramgate.io/: unknown key")),
+        (
+            "a key of 1 MiB",
+            |o| set_ann(o, &"k".repeat(1 << 20), "x"),
+            Want::Deny("vramgate.io/kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: unknown key"),
+        ),
+        (
+            "fullwidth letters in a value",
+            |o| set_ann(o, "precision", "\u{ff46}\u{ff50}32"),
+            Want::Deny("vramgate.io/precision: '\\u{ff46}\\u{ff50}32' is not accepted"),
+        ),
+        (
+            "annotation value a number",
+            |mut o| {
+                ann(&mut o).insert("vramgate.io/micro-batch-size".into(), json!(1));
+                bytes(&review_of(&o, "CREATE"))
+            },
+            Want::Deny("micro-batch-size must be a string"),
+        ),
+        (
+            "output annotations that claim a small job",
+            |o| {
+                let mut o = o;
+                for (k, v) in [("decision", "allow"), ("estimated-gpus", "1"), ("estimated-memory-per-gpu", "1Mi")] {
+                    ann(&mut o).insert(format!("vramgate.io/{k}"), json!(v));
+                }
+                bytes(&review_of(&o, "CREATE"))
+            },
+            Want::Admit(Decision::Allow, Reason::Fits),
+        ),
+        (
+            "duplicated annotation key: the object's own value is last and wins",
+            |o| duplicated_strategy(o, "zero3"),
+            Want::Admit(Decision::Allow, Reason::Fits),
+        ),
+        (
+            "object of another kind than request.kind: the object is judged",
+            |o| {
+                let mut r = review_of(&o, "CREATE");
+                r["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+                bytes(&r)
+            },
+            Want::Admit(Decision::Allow, Reason::Fits),
+        ),
+        ("GPU limit 1.5", |o| set_limit(o, json!("1.5")), Want::Deny(MALFORMED)),
+        ("GPU limit abc", |o| set_limit(o, json!("abc")), Want::Deny(MALFORMED)),
+        ("GPU limit negative", |o| set_limit(o, json!(-4)), Want::Deny(MALFORMED)),
+        ("GPU limit a fraction", |o| set_limit(o, json!(0.5)), Want::Deny(MALFORMED)),
+        ("GPU limit 2^63", |o| set_limit(o, json!(1u64 << 63)), Want::Deny("GPUs the pods ask for")),
+        ("GPU limit 2^64+1", |o| set_limit(o, json!(18446744073709551617.0)), Want::Deny(MALFORMED)),
+        ("replicas 2^63", |o| set_parallelism(o, json!(1u64 << 63)), Want::Deny("parallelism must be")),
+        ("replicas 2^64+1", |o| set_parallelism(o, json!(18446744073709551617.0)), Want::Deny("parallelism must be")),
+        ("replicas negative", |o| set_parallelism(o, json!(-1)), Want::Deny("parallelism must be")),
+        ("replicas a string", |o| set_parallelism(o, json!("2")), Want::Deny("parallelism must be")),
+        (
+            "MIG and full GPUs in one pod",
+            |mut o| {
+                limits(&mut o).insert("nvidia.com/mig-3g.40gb".into(), json!(1));
+                bytes(&review_of(&o, "CREATE"))
+            },
+            Want::Deny("MIG"),
+        ),
+        (
+            "a confusable GPU product",
+            |mut o| {
+                o["spec"]["template"]["spec"]["nodeSelector"] =
+                    json!({"nvidia.com/gpu.product": "NVIDIA-H1OO-80GB-HBM3"});
+                bytes(&review_of(&o, "CREATE"))
+            },
+            Want::Deny("is not in the GPU catalog"),
+        ),
+    ]
+}
+
+#[test]
+fn hostile_annotations_and_fields_get_the_status_and_message_they_deserve() {
+    let cases = object_cases();
+    assert!(cases.len() >= 40);
+    check("the job that fits", &bytes(&review_of(&fits(), "CREATE")), Want::Admit(Decision::Allow, Reason::Fits));
+    for (name, make, want) in cases {
+        check(name, &make(fits()), want);
+    }
+}
+
+#[test]
+fn a_bad_field_never_admits_a_job_that_was_denied() {
+    let clean = check("the job too big", &bytes(&review_of(&too_big(), "CREATE")), Want::Deny("needs"));
+    assert_eq!(clean.record.unwrap().reason, Reason::DoesNotFit);
+    for (name, make, _) in object_cases() {
+        let a = answer(&Settings::default(), Endpoint::Validate, &make(too_big()));
+        assert_eq!(a.status, 200, "{name}");
+        let v: Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["response"]["allowed"], false, "{name}: the clean job is denied, so this one must be: {v}");
+        assert_eq!(a.record.unwrap().decision, Decision::Deny, "{name}");
+    }
+}
+
+#[test]
+fn a_job_whose_pods_ask_for_no_gpu_is_warned_not_denied() {
+    // Zero GPUs is not a malformed field: such a job holds no GPU, so there is nothing to deny
+    // (an UPDATE that adds GPUs later is judged again). The only hostile edits excluded from
+    // `a_bad_field_never_admits_a_job_that_was_denied`.
+    for (name, body) in [
+        ("GPU limit zero", set_limit(too_big(), json!(0))),
+        ("GPU limit null", set_limit(too_big(), Value::Null)),
+        ("parallelism zero", set_parallelism(too_big(), json!(0))),
+    ] {
+        check(name, &body, Want::Warn("pods ask for no GPU"));
+    }
+}
+
+#[test]
+fn duplicated_annotation_keys_take_the_last_value_in_both_orders() {
+    // The denied job's own `ddp` last: denied, whatever came first.
+    check("zero3 then ddp", &duplicated_strategy(too_big(), "zero3"), Want::Deny("needs"));
+    // `zero3` last: judged with zero3 (the first, ddp, is dropped), so it fits.
+    let mut zero3 = too_big();
+    ann(&mut zero3).insert("vramgate.io/strategy".into(), json!("zero3"));
+    let a = answer(&Settings::default(), Endpoint::Validate, &duplicated_strategy(zero3, "ddp"));
+    let rec = a.record.unwrap();
+    assert_ne!(rec.reason, Reason::DoesNotFit, "ddp first, zero3 last: judged on zero3");
+}
+
+#[test]
+fn the_object_is_judged_not_the_kind_the_request_names() {
+    // A job that is too big, announced as a Pod, a ConfigMap or nothing: denied all the same.
+    for kind in [json!({"group": "", "version": "v1", "kind": "Pod"}), json!({"kind": "ConfigMap"}), Value::Null] {
+        let mut r = review_of(&too_big(), "CREATE");
+        r["request"]["kind"] = kind.clone();
+        check(&format!("request.kind {kind}"), &bytes(&r), Want::Deny("needs"));
+    }
+    // And a ConfigMap announced as a Job is not read as one.
+    let mut r = review_of(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "CREATE");
+    r["request"]["kind"] = json!({"group": "batch", "version": "v1", "kind": "Job"});
+    check("ConfigMap announced as a Job", &bytes(&r), Want::Admit(Decision::Skip, Reason::UnsupportedKind));
+}
+
+#[test]
+fn ten_thousand_containers_are_answered_in_bounded_time() {
+    let mut obj = fits();
+    let one = obj["spec"]["template"]["spec"]["containers"][0].clone();
+    let containers: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let mut c = one.clone();
+            c["name"] = json!(format!("c{i}"));
+            c["resources"]["limits"]["nvidia.com/gpu"] = json!(1);
+            c
+        })
+        .collect();
+    obj["spec"]["template"]["spec"]["containers"] = json!(containers);
+    let body = bytes(&review_of(&obj, "CREATE"));
+    let started = Instant::now();
+    // 2 pods x 10,000 GPUs: counted, estimated, and warned about as over-provisioned.
+    check("10,000 containers", &body, Want::Warn("asks for 20000 GPUs"));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn invalid_utf8_in_a_field_vramgate_skips_is_a_400_not_a_200() {
+    // Regression: fuzz/artifacts/review_body/crash-c7519bc4... (a RayJob review with 0xA0 in
+    // a volume name) was answered 200: serde skips unread fields without checking their bytes.
+    let text = String::from_utf8(bytes(&valid_review())).unwrap();
+    for field in ["\"volumes\":[{\"name\":\"x\"}]", "\"managedFields\":[\"x\"]", "\"unknownField\":\"x\""] {
+        let good = text.replacen("\"spec\":{", &format!("\"spec\":{{{field},"), 1);
+        let bad: Vec<u8> =
+            good.replacen("\"x\"", "\"\u{1}\"", 1).bytes().map(|b| if b == 1 { 0xa0 } else { b }).collect();
+        check(field, good.as_bytes(), Want::Admit(Decision::Allow, Reason::Fits));
+        check(field, &bad, Want::Error("not UTF-8"));
+    }
+}
+
+// ------------------------------------------------------------------ through the router
+
+/// Name, body, declared `Content-Length`, status, text of the error.
+type RouterCase = (&'static str, Vec<u8>, Option<u64>, StatusCode, &'static str);
+
+async fn route(endpoint: &str, body: Vec<u8>, declared: Option<u64>) -> (StatusCode, Value) {
+    let mut request =
+        Request::builder().method(Method::POST).uri(endpoint).header(header::CONTENT_TYPE, "application/json");
+    if let Some(n) = declared {
+        request = request.header(header::CONTENT_LENGTH, n);
+    }
+    let router = webhook_router(AppState::new(Settings::default()));
+    let response = router.oneshot(request.body(Body::from(body)).unwrap()).await.expect("infallible");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let v: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, v)
+}
+
+#[tokio::test]
+async fn transport_level_hostility_through_the_router() {
+    let valid = bytes(&valid_review());
+    let ten_mib = {
+        let text = String::from_utf8(valid.clone()).unwrap();
+        text.replacen("\"userInfo\":{", &format!("\"userInfo\":{{\"pad\":\"{}\",", "x".repeat(10 << 20)), 1)
+            .into_bytes()
+    };
+    let just_under = {
+        let text = String::from_utf8(valid.clone()).unwrap();
+        let pad = MAX_BODY_BYTES - valid.len() - "\"pad\":\"\",".len();
+        text.replacen("\"userInfo\":{", &format!("\"userInfo\":{{\"pad\":\"{}\",", "x".repeat(pad)), 1).into_bytes()
+    };
+    assert_eq!(just_under.len(), MAX_BODY_BYTES);
+    let deep = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{{"a":{}}}}}}}"#,
+        nested(1_000_000)
+    )
+    .into_bytes();
+    let cases: Vec<RouterCase> = vec![
+        ("not JSON", b"<xml/>".to_vec(), None, StatusCode::BAD_REQUEST, "not an AdmissionReview JSON object"),
+        ("truncated", valid[..100].to_vec(), None, StatusCode::BAD_REQUEST, "EOF while parsing"),
+        ("10 MiB body", ten_mib.clone(), None, StatusCode::PAYLOAD_TOO_LARGE, "larger than the limit"),
+        ("10 MiB declared", ten_mib, Some(10 << 20), StatusCode::PAYLOAD_TOO_LARGE, "larger than the limit"),
+        ("7 MiB exactly", just_under, None, StatusCode::OK, ""),
+        ("deep nesting", deep.clone(), None, StatusCode::BAD_REQUEST, "recursion limit exceeded"),
+        (
+            "invalid UTF-8",
+            [b"{\"apiVersion\":\"\xff".as_slice(), b"\"}"].concat(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "not UTF-8",
+        ),
+        (
+            "v1beta1",
+            bytes(&with(valid_review(), "/apiVersion", json!("admission.k8s.io/v1beta1"))),
+            None,
+            StatusCode::BAD_REQUEST,
+            "v1beta1",
+        ),
+    ];
+    for endpoint in ["/validate", "/mutate"] {
+        for (name, body, declared, status, text) in &cases {
+            let started = Instant::now();
+            let (got, v) = route(endpoint, body.clone(), *declared).await;
+            assert!(started.elapsed() < Duration::from_secs(5), "{name}: {:?}", started.elapsed());
+            assert_eq!(got, *status, "{endpoint} {name}: {v}");
+            if got == StatusCode::OK {
+                assert_eq!(v["response"]["uid"], UID, "{name}");
+            } else {
+                let e = v["error"].as_str().unwrap_or_default();
+                assert!(e.contains(text), "{endpoint} {name}: {e:?} should contain {text:?}");
+            }
+        }
+    }
+}
