@@ -5,10 +5,8 @@
 //! about a second.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -32,60 +30,8 @@ const STEP: Duration = Duration::from_secs(10);
 /// A real AdmissionReview (a PyTorchJob too big for its GPUs): answered 200.
 const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
 
-/// A fresh directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let unique = format!("vramgate-{name}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(unique);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A self-signed certificate for localhost and 127.0.0.1.
-struct Cert {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn new_cert() -> Cert {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("rcgen generates");
-    Cert {
-        cert_pem: generated.cert.pem(),
-        key_pem: generated.signing_key.serialize_pem(),
-        der: generated.cert.der().clone(),
-    }
-}
-
-/// Replaces `path` atomically (write beside, rename over), as cert-manager and the kubelet do.
-fn replace(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
-
-fn write_pair(dir: &TempDir, cert: &Cert) -> (PathBuf, PathBuf) {
-    let (cert_path, key_path) = (dir.path("tls.crt"), dir.path("tls.key"));
-    replace(&key_path, &cert.key_pem);
-    replace(&cert_path, &cert.cert_pem);
-    (cert_path, key_path)
-}
+mod common;
+use common::{Cert, TempDir, new_cert, replace, write_pair};
 
 /// A running server: its addresses, certificate, the trigger of its shutdown, and its task.
 struct Running {

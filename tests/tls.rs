@@ -2,9 +2,7 @@
 //! protocol versions, start-up errors and graceful shutdown. Every wait is bounded.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -28,60 +26,8 @@ const STEP: Duration = Duration::from_secs(10);
 /// Longest wait for a reload to be seen.
 const RELOAD_WAIT: Duration = Duration::from_secs(5);
 
-/// A fresh directory under the system temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let unique = format!("vramgate-{name}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let dir = std::env::temp_dir().join(unique);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A self-signed certificate for localhost and 127.0.0.1.
-struct Cert {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn new_cert() -> Cert {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("rcgen generates");
-    Cert {
-        cert_pem: generated.cert.pem(),
-        key_pem: generated.signing_key.serialize_pem(),
-        der: generated.cert.der().clone(),
-    }
-}
-
-/// Replaces `path` atomically (write beside, rename over), as cert-manager and the kubelet do.
-fn replace(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
-
-fn write_pair(dir: &TempDir, cert: &Cert) -> (PathBuf, PathBuf) {
-    let (cert_path, key_path) = (dir.path("tls.crt"), dir.path("tls.key"));
-    replace(&key_path, &cert.key_pem);
-    replace(&cert_path, &cert.cert_pem);
-    (cert_path, key_path)
-}
+mod common;
+use common::{TempDir, new_cert, replace, write_pair};
 
 fn options(tls: TlsSource) -> ServeOptions {
     ServeOptions {
