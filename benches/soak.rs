@@ -166,7 +166,10 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     let healthy = matches!(get(metrics, "/healthz").await, Ok(200));
 
     // SIGTERM, then exit 0 within 15 s.
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    // Sent directly: a minimal Debian has no `kill` command (procps).
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
     let exit_by = Instant::now() + Duration::from_secs(15);
     let exit_code = loop {
         if let Some(status) = server.0.try_wait()? {
