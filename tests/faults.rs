@@ -496,22 +496,32 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path("serve.log")).map_or_else(|_| Stdio::null(), Stdio::from))
         .spawn()
         .expect("start vramgate serve");
     let mut child = Binary(child);
     let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics}").parse().expect("addr");
     let webhook_addr: SocketAddr = format!("127.0.0.1:{webhook}").parse().expect("addr");
-    eventually("the binary to be ready", || async {
-        match TcpStream::connect(metrics_addr).await {
+    // A cold start of the debug binary on a busy 2-core machine (a fresh CI runner, the other
+    // tests running beside it) can take seconds: allow 30 s, not `eventually`'s 5 s.
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = match TcpStream::connect(metrics_addr).await {
             Ok(mut tcp) => {
                 let _ = tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
                 read_reply(&mut tcp, STEP).await.is_some_and(|r| r.status == Some(200))
             }
             Err(_) => false,
+        };
+        if ready {
+            break;
         }
-    })
-    .await;
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("vramgate serve exited before it was ready: {status}");
+        }
+        assert!(Instant::now() < ready_by, "timed out waiting for the binary to be ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
     let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
     let config = client_config(&der);
