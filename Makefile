@@ -17,6 +17,8 @@ deps:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
+	@# libfuzzer-sys (fuzz-smoke) compiles libFuzzer's C++ sources.
+	@command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
