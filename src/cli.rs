@@ -172,7 +172,8 @@ pub struct EstimateArgs {
     pub gpus: Option<String>,
     /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
     /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
-    /// An entry named like a built-in GPU replaces it (e.g. your negotiated price).
+    /// An entry named like a built-in GPU overrides only the fields it gives (e.g. `{name:
+    /// H100-80GB, usd_per_hour: 6.88}`), as in the config file's `gpus`.
     #[arg(long, value_name = "FILE")]
     pub gpu_catalog: Option<std::path::PathBuf>,
     /// GPU types the cheapest-plan search may use: the job's GPU (default), or "all".
@@ -187,9 +188,6 @@ pub struct CatalogArgs {
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
-
-/// The default GPU when neither flag nor annotation names one.
-pub const DEFAULT_GPU: &str = "H100-80GB";
 
 /// Exit codes: 0 fits or warn, 1 does not fit, 2 unusable input.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -376,32 +374,24 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(f)
 }
 
-/// The catalog file's shape.
+/// The `--gpu-catalog` file's shape: the config file's `gpus` list alone.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
-    gpus: Vec<GpuSpec>,
+    gpus: Vec<crate::config::GpuEntry>,
 }
 
-/// The built-in catalog merged with `path`'s entries.
+/// The built-in catalog merged with `path`'s entries, by the config file's rules
+/// ([`crate::config::catalog_with`]).
 pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<GpuCatalog> {
-    let mut catalog = GpuCatalog::builtin();
-    if let Some(p) = path {
-        let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
-        let file: CatalogFile =
-            serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
-        for g in &file.gpus {
-            if g.memory_bytes == 0 || !(g.usd_per_hour >= 0.0 && g.usd_per_hour.is_finite()) {
-                anyhow::bail!(
-                    "--gpu-catalog {}: GPU '{}' needs memory_bytes > 0 and a finite usd_per_hour >= 0",
-                    p.display(),
-                    g.name
-                );
-            }
-        }
-        catalog.merge(file.gpus);
-    }
-    Ok(catalog)
+    let Some(p) = path else { return Ok(GpuCatalog::builtin()) };
+    let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
+    let file: CatalogFile =
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("--gpu-catalog {}: {e}", p.display()))?;
+    crate::config::catalog_with(&file.gpus).map_err(|errs| {
+        let all: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("--gpu-catalog {}: {}", p.display(), all.join("; "))
+    })
 }
 
 fn run_estimate(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -428,7 +418,7 @@ fn run_estimate(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let gpu_name = req.gpu.clone().unwrap_or_else(|| DEFAULT_GPU.to_string());
+    let gpu_name = req.gpu.clone().unwrap_or_else(|| crate::config::DEFAULT_GPU.to_string());
     let Some(gpu) = catalog.find(&gpu_name) else {
         eprintln!("error: --gpu: unknown GPU '{gpu_name}'; closest: {}", catalog.suggest(&gpu_name).join(", "));
         return Ok(2);

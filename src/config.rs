@@ -474,49 +474,13 @@ impl Settings {
     /// Every problem found, each with its key's path.
     pub fn from_file(file: ConfigFile) -> Result<Self, Vec<ConfigError>> {
         let mut errs = Vec::new();
-        let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
-
-        let mut catalog = GpuCatalog::builtin();
-        let mut specs = Vec::new();
-        for (i, entry) in file.gpus.iter().enumerate() {
-            if entry.name.trim().is_empty() {
-                err(format!("gpus[{i}].name"), "must not be empty".into());
-                continue;
+        let catalog = match catalog_with(&file.gpus) {
+            Ok(c) => c,
+            Err(e) => {
+                errs.extend(e);
+                GpuCatalog::builtin()
             }
-            let g = match entry.resolve(catalog.find(&entry.name)) {
-                Ok(g) => g,
-                Err(missing) => {
-                    for m in missing {
-                        err(
-                            format!("gpus[{i}].{m}"),
-                            format!("is required: '{}' is not a built-in GPU, so every fact must be given", entry.name),
-                        );
-                    }
-                    continue;
-                }
-            };
-            if g.memory_bytes == 0 {
-                err(format!("gpus[{i}].memory_bytes"), "must be more than 0".into());
-            }
-            if !(g.usd_per_hour.is_finite() && g.usd_per_hour >= 0.0) {
-                err(
-                    format!("gpus[{i}].usd_per_hour"),
-                    format!("{} is not accepted; accepted: dollars >= 0", g.usd_per_hour),
-                );
-            }
-            for (field, v) in [
-                ("dense_bf16_flops", g.dense_bf16_flops),
-                ("dense_fp16_flops", g.dense_fp16_flops),
-                ("dense_fp8_flops", g.dense_fp8_flops),
-                ("dense_fp32_flops", g.dense_fp32_flops),
-            ] {
-                if !(v.is_finite() && v >= 0.0) {
-                    err(format!("gpus[{i}].{field}"), format!("{v} is not accepted; accepted: FLOP/s >= 0"));
-                }
-            }
-            specs.push(g);
-        }
-        catalog.merge(specs);
+        };
 
         let check_policy = |p: &PolicyFile, at: &str, errs: &mut Vec<ConfigError>| {
             let mut e = |k: &str, m: String| errs.push(ConfigError { path: format!("{at}.{k}"), message: m });
@@ -607,6 +571,58 @@ impl Settings {
             server,
         })
     }
+}
+
+/// The built-in catalog with config-file `entries` laid over it (see [`GpuEntry`]); shared by
+/// the config file's `gpus` and `vramgate estimate --gpu-catalog`.
+///
+/// # Errors
+/// Every problem of every entry, with its path (`gpus[2].usd_per_hour`).
+pub fn catalog_with(entries: &[GpuEntry]) -> Result<GpuCatalog, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+    let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
+    let mut catalog = GpuCatalog::builtin();
+    let mut specs = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.name.trim().is_empty() {
+            err(format!("gpus[{i}].name"), "must not be empty".into());
+            continue;
+        }
+        let g = match entry.resolve(catalog.find(&entry.name)) {
+            Ok(g) => g,
+            Err(missing) => {
+                for m in missing {
+                    err(
+                        format!("gpus[{i}].{m}"),
+                        format!("is required: '{}' is not a built-in GPU, so every fact must be given", entry.name),
+                    );
+                }
+                continue;
+            }
+        };
+        if g.memory_bytes == 0 {
+            err(format!("gpus[{i}].memory_bytes"), "must be more than 0".into());
+        }
+        if !(g.usd_per_hour.is_finite() && g.usd_per_hour >= 0.0) {
+            err(
+                format!("gpus[{i}].usd_per_hour"),
+                format!("{} is not accepted; accepted: dollars >= 0", g.usd_per_hour),
+            );
+        }
+        for (field, v) in [
+            ("dense_bf16_flops", g.dense_bf16_flops),
+            ("dense_fp16_flops", g.dense_fp16_flops),
+            ("dense_fp8_flops", g.dense_fp8_flops),
+            ("dense_fp32_flops", g.dense_fp32_flops),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                err(format!("gpus[{i}].{field}"), format!("{v} is not accepted; accepted: FLOP/s >= 0"));
+            }
+        }
+        specs.push(g);
+    }
+    catalog.merge(specs);
+    if errs.is_empty() { Ok(catalog) } else { Err(errs) }
 }
 
 fn is_dns_label(s: &str) -> bool {
