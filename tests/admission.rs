@@ -661,3 +661,25 @@ fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
     let w = v["response"]["warnings"].as_array().unwrap();
     assert!(w.iter().any(|x| x.as_str().unwrap().contains("may run out of memory")), "{w:?}");
 }
+
+#[test]
+fn a_gpu_product_pinned_by_required_affinity_is_never_patched_to_another_type() {
+    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
+    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/optimizer": "adamw-8bit", "vramgate.io/activation-checkpointing": "true",
+                     "vramgate.io/sequence-length": "4096", "vramgate.io/micro-batch-size": "4"});
+    let affinity = |key: &str, value: &str| {
+        json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}})
+    };
+    let mut pinned = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann), "spec": pod_spec(1, None)});
+    pinned["spec"]["affinity"] = affinity("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB");
+    let (a, _) = call(&s, Endpoint::Mutate, &review_of(&pinned, "CREATE", "research"));
+    assert_eq!(record(&a).1, Reason::DoesNotFit, "a node selector would contradict the affinity");
+    // A term on another label (whose value merely mentions the product key) pins nothing.
+    let mut free = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann),
+                          "spec": pod_spec(1, Some("NVIDIA-A100-SXM4-80GB"))});
+    free["spec"]["affinity"] = affinity("topology.kubernetes.io/zone", "nvidia.com/gpu.product");
+    let (a, _) = call(&s, Endpoint::Mutate, &review_of(&free, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched));
+}

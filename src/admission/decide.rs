@@ -275,20 +275,20 @@ fn str_at<'v>(obj: &'v Value, ptr: &str) -> Option<&'v str> {
 }
 
 /// Who is being judged, under which policy.
-struct Subject {
+struct Subject<'a> {
     kind: String,
     namespace: String,
     name: Option<String>,
-    policy: Policy,
+    policy: &'a Policy,
 }
 
-impl Subject {
-    fn of(obj: &Value, ctx: &Context<'_>) -> Self {
+impl<'a> Subject<'a> {
+    fn of(obj: &Value, ctx: &Context<'a>) -> Self {
         let namespace = str_at(obj, "/metadata/namespace").or(ctx.namespace).unwrap_or("").to_string();
         Self {
             kind: str_at(obj, "/kind").unwrap_or("").to_string(),
             name: str_at(obj, "/metadata/name").or_else(|| str_at(obj, "/metadata/generateName")).map(str::to_string),
-            policy: ctx.settings.policy(&namespace).clone(),
+            policy: ctx.settings.policy(&namespace),
             namespace,
         }
     }
@@ -349,9 +349,9 @@ pub fn evaluate(obj: &Value, ctx: &Context<'_>) -> Evaluation {
 
 /// Everything that ends before an estimate: operations and kinds vramgate does not judge,
 /// malformed objects, unchanged updates, missing or malformed annotations, no GPUs.
-fn screen(obj: &Value, ctx: &Context<'_>, subject: &Subject) -> Result<Screened, Box<Evaluation>> {
+fn screen(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Screened, Box<Evaluation>> {
     let settings = ctx.settings;
-    let policy = &subject.policy;
+    let policy = subject.policy;
     if matches!(ctx.operation, Operation::Delete | Operation::Connect) {
         return Err(Box::new(subject.skip(
             Reason::Operation,
@@ -442,9 +442,9 @@ struct Outcome {
 }
 
 /// Estimates a screened workload and turns the estimate into findings.
-fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject, s: Screened) -> Evaluation {
+fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> Evaluation {
     let settings = ctx.settings;
-    let policy = &subject.policy;
+    let policy = subject.policy;
     let Screened { workload, request: req, devices } = s;
     let mut f = Findings::default();
     if let Some(n) = req.gpus
@@ -526,7 +526,7 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject, s: Screened) -> Eval
 fn fit_findings(
     obj: &Value,
     ctx: &Context<'_>,
-    subject: &Subject,
+    subject: &Subject<'_>,
     workload: &Workload,
     job: &Job,
     choice: &GpuChoice,
@@ -553,7 +553,7 @@ fn fit_findings(
         }
         Fit::DoesNotFit => {
             let patched = (ctx.endpoint == Endpoint::Mutate && subject.policy.patch)
-                .then(|| patch_plan(obj, workload, job, choice, &subject.policy, ctx.settings))
+                .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings))
                 .flatten();
             match patched {
                 Some(p) => {
@@ -1068,9 +1068,9 @@ fn patch_plan(
         for g in w.gpu_pods() {
             let sel = format!("{}/nodeSelector", g.pod_template_pointer);
             if obj.pointer(&sel).is_some() {
-                ops.push(PatchOp::add(format!("{sel}/nvidia.com~1gpu.product"), json!(product)));
+                ops.push(PatchOp::add(format!("{sel}/{}", escape_token(workload::PRODUCT_LABEL)), json!(product)));
             } else {
-                ops.push(PatchOp::add(sel, json!({ "nvidia.com/gpu.product": product })));
+                ops.push(PatchOp::add(sel, json!({ workload::PRODUCT_LABEL: product })));
             }
         }
         if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
@@ -1102,7 +1102,12 @@ fn has_affinity_on_product(obj: &Value, g: &PodGroup) -> bool {
         "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
         g.pod_template_pointer
     );
-    obj.pointer(&ptr).is_some_and(|t| t.to_string().contains("nvidia.com/gpu.product"))
+    // Any term with an expression on the product label pins it (serialising the terms and
+    // searching the text would also match a label *value* that happens to contain the key).
+    let expressions = obj.pointer(&ptr).and_then(Value::as_array).into_iter().flatten().flat_map(|term| {
+        ["matchExpressions", "matchFields"].into_iter().filter_map(|k| term.get(k).and_then(Value::as_array)).flatten()
+    });
+    expressions.into_iter().any(|e| e.get("key").and_then(Value::as_str) == Some(workload::PRODUCT_LABEL))
 }
 
 /// The output annotations, as `add` operations (creating `metadata.annotations` if absent).

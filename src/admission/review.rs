@@ -212,25 +212,8 @@ pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
         old_object: req.old_object.as_ref(),
         endpoint,
     };
-    let eval = match &object {
-        Some(obj) => evaluate(obj, &ctx),
-        None => Evaluation {
-            // DELETE/CONNECT without an object: nothing to read.
-            decision: Decision::Skip,
-            reason: super::Reason::Operation,
-            messages: vec![format!("{}: nothing to check", operation.as_str())],
-            kind: String::new(),
-            namespace: req.namespace.clone().unwrap_or_default(),
-            name: None,
-            mode: settings.policy(req.namespace.as_deref().unwrap_or("")).mode,
-            gpu: None,
-            gpu_source: None,
-            gpus_requested: 0,
-            estimate: None,
-            overprovisioned_cost_usd: None,
-            patch: Vec::new(),
-        },
-    };
+    // DELETE and CONNECT may carry no object: `evaluate` skips them before reading it.
+    let eval = evaluate(object.as_ref().unwrap_or(&Value::Null), &ctx);
     let kind = req.kind.map(|k| k.kind).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
     respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval)
 }

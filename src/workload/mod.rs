@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use fields::Errors;
+pub use podspec::PRODUCT_LABEL;
 
 /// Which extended resources count as GPUs. Cluster operators name them: the NVIDIA device
 /// plugin uses `nvidia.com/gpu`, and MIG's "mixed" strategy exposes one resource per profile.

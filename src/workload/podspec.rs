@@ -16,7 +16,7 @@ use super::fields::{self, Errors, child, describe, field, index};
 use super::{ExtractConfig, PodGroup};
 
 /// GPU-relevant node labels published by NVIDIA GPU feature discovery.
-const PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
+pub const PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
 const MEMORY_LABEL: &str = "nvidia.com/gpu.memory";
 
 /// Largest float that still holds every whole number exactly; a GPU count beyond it written
