@@ -954,13 +954,6 @@ struct Patched {
     message: String,
 }
 
-/// Per-GPU bytes of `job` on `gpu` with `gpus` GPUs.
-fn total_bytes_with(job: &Job, gpus: u32) -> u64 {
-    let mut j = job.clone();
-    j.gpus = gpus;
-    memory::per_gpu(&j).total_bytes
-}
-
 /// The cheapest patch that fits: GPU count through the scaling group's replicas (in whole
 /// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
 /// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
@@ -989,34 +982,23 @@ fn patch_plan(
     }
     let step = scaling_step(w);
     let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
+    // One clone for the whole search: only the GPU count changes between probes.
+    let mut j = job.clone();
     for gpu in types {
-        let mut j = job.clone();
-        if estimate::validate(&j, gpu).is_err() {
-            continue;
-        }
-        // Counts reachable: the current one, or others + k x step.
+        // Counts reachable: the current one, or others + k x step, k replicas of the scaling
+        // group (per-GPU memory never rises with the data-parallel degree: binary search k).
         let mut candidates: Vec<(u32, Option<u64>)> = vec![(job.gpus, None)];
         if let Some(s) = step {
+            let count = |k: u64| u32::try_from(s.others + k * u64::from(s.step)).ok();
             let max_k = (u64::from(settings.max_gpus).saturating_sub(s.others)) / u64::from(s.step);
-            // Per-GPU memory never rises with the data-parallel degree: binary search k.
-            let fits_k = |k: u64| -> bool {
-                let n = s.others + k * u64::from(s.step);
-                let Ok(n) = u32::try_from(n) else { return false };
-                let mut jj = job.clone();
-                jj.gpus = n;
-                estimate::validate(&jj, gpu).is_ok()
-                    && Fit::judge(memory::per_gpu(&jj).total_bytes, gpu.memory_bytes) == Fit::Fits
-            };
-            if max_k >= 1 && fits_k(max_k) {
-                let (mut lo, mut hi) = (1u64, max_k);
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if fits_k(mid) { hi = mid } else { lo = mid + 1 }
-                }
-                if let Ok(n) = u32::try_from(s.others + lo * u64::from(s.step)) {
-                    // `lo` replicas of the scaling group.
-                    candidates.push((n, Some(lo)));
-                }
+            let fewest = estimate::fewest(max_k, |k| {
+                let Some(n) = count(k) else { return false };
+                j.gpus = n;
+                estimate::validate(&j, gpu).is_ok()
+                    && Fit::judge(memory::per_gpu(&j).total_bytes, gpu.memory_bytes) == Fit::Fits
+            });
+            if let Some((k, n)) = fewest.and_then(|k| Some((k, count(k)?))) {
+                candidates.push((n, Some(k)));
             }
         }
         for (n, k) in candidates {
@@ -1024,7 +1006,7 @@ fn patch_plan(
             if estimate::validate(&j, gpu).is_err() {
                 continue;
             }
-            let total = total_bytes_with(&j, n);
+            let total = memory::per_gpu(&j).total_bytes;
             if Fit::judge(total, gpu.memory_bytes) != Fit::Fits {
                 continue;
             }

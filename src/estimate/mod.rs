@@ -264,18 +264,23 @@ fn fits_with(job: &mut Job, gpu: &GpuSpec, gpus: u32) -> bool {
 /// so a binary search finds it.
 pub fn min_gpus(job: &Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u32> {
     let unit = step.max(1).saturating_mul(job.tensor_parallel.max(1)).saturating_mul(job.pipeline_parallel.max(1));
-    let max_k = max_gpus / unit;
     // One clone for the whole search: only the GPU count changes between probes.
     let mut j = job.clone();
-    if max_k == 0 || !fits_with(&mut j, gpu, max_k * unit) {
+    fewest(u64::from(max_gpus / unit), |k| fits_with(&mut j, gpu, k as u32 * unit)).map(|k| k as u32 * unit)
+}
+
+/// The least `k` in `1..=max_k` for which `fits(k)` holds, given that it keeps holding once it
+/// does (monotone), by binary search: `None` when even `max_k` does not fit.
+pub fn fewest(max_k: u64, mut fits: impl FnMut(u64) -> bool) -> Option<u64> {
+    if max_k == 0 || !fits(max_k) {
         return None;
     }
-    let (mut lo, mut hi) = (1u32, max_k);
+    let (mut lo, mut hi) = (1, max_k);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if fits_with(&mut j, gpu, mid * unit) { hi = mid } else { lo = mid + 1 }
+        if fits(mid) { hi = mid } else { lo = mid + 1 }
     }
-    Some(lo * unit)
+    Some(lo)
 }
 
 /// A configuration that fits, and what it changes.
