@@ -238,3 +238,21 @@ fn config_check_accepts_the_example_and_names_every_bad_key_path() {
     let (code, _, _) = vramgate(&["check", "--config", bad.to_str().unwrap(), &root("deploy/examples/fits-job.yaml")]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn the_readme_shows_what_check_prints_for_the_shipped_examples() {
+    let mut args = vec!["check".to_string(), "--config".into(), "deploy/config.example.yaml".into()];
+    args.extend(
+        ["fits-job", "jobset", "over-cost-job", "pytorchjob", "too-big-pytorchjob"]
+            .map(|f| format!("deploy/examples/{f}.yaml")),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_vramgate"))
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let readme = std::fs::read_to_string(root("README.md")).unwrap();
+    assert!(readme.contains(table.trim_end()), "README's `vramgate check` example is stale; now:\n{table}");
+}
