@@ -23,7 +23,7 @@ use tokio_rustls::client::TlsStream;
 use vramgate::admission::{self, Answer, Endpoint};
 use vramgate::config::Settings;
 use vramgate::server::tls::{self, SwappableCert};
-use vramgate::server::{AppState, BoundAddrs, ServeOptions, TlsSource, serve_tls_with, serve_with, webhook_router};
+use vramgate::server::{AppState, BoundAddrs, ServeOptions, TlsSource, serve_tls_with, webhook_router};
 
 /// Longest any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -57,19 +57,7 @@ async fn start(name: &str, config: &str) -> Running {
         shutdown_grace: Duration::from_secs(2),
         ..ServeOptions::new(TlsSource::Files { cert: cert_path, key: key_path })
     };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = oneshot::channel();
-    let task = tokio::spawn(serve_with(
-        opts,
-        async move {
-            let _ = stopped.await;
-        },
-        bound_tx,
-    ));
-    let addrs = match tokio::time::timeout(STEP, bound_rx).await {
-        Ok(Ok(addrs)) => addrs,
-        other => panic!("server did not start: {other:?}, {:?}", task.await),
-    };
+    let common::Spawned { addrs, stop, task } = common::spawn(opts).await;
     Running { addrs, cert, stop, task, dir }
 }
 

@@ -47,22 +47,7 @@ struct Running {
 }
 
 async fn start(opts: ServeOptions) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = oneshot::channel();
-    let task = tokio::spawn(serve_with(
-        opts,
-        async move {
-            let _ = stopped.await;
-        },
-        bound_tx,
-    ));
-    let addrs = match tokio::time::timeout(STEP, bound_rx).await {
-        Ok(Ok(addrs)) => addrs,
-        other => {
-            let result = task.await;
-            panic!("server did not start: {other:?}, {result:?}");
-        }
-    };
+    let common::Spawned { addrs, stop, task } = common::spawn(opts).await;
     Running { addrs, stop, task }
 }
 

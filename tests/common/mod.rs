@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustls::pki_types::CertificateDer;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vramgate::server::{BoundAddrs, ServeOptions, serve_with};
 
 /// A fresh directory under the system temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -60,4 +63,29 @@ pub fn write_pair(dir: &TempDir, cert: &Cert) -> (PathBuf, PathBuf) {
     replace(&key_path, &cert.key_pem);
     replace(&cert_path, &cert.cert_pem);
     (cert_path, key_path)
+}
+
+/// A server started by [`spawn`]: its addresses, the trigger of its shutdown, and its task.
+pub struct Spawned {
+    pub addrs: BoundAddrs,
+    pub stop: oneshot::Sender<()>,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts `serve_with(opts)` on the test's runtime and waits (at most 10 s) until both
+/// listeners accept; panics with the server's error if it does not start.
+pub async fn spawn(opts: ServeOptions) -> Spawned {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = oneshot::channel();
+    let task = tokio::spawn(serve_with(
+        opts,
+        async move {
+            let _ = stopped.await;
+        },
+        bound_tx,
+    ));
+    match tokio::time::timeout(std::time::Duration::from_secs(10), bound_rx).await {
+        Ok(Ok(addrs)) => Spawned { addrs, stop, task },
+        other => panic!("server did not start: {other:?}, {:?}", task.await),
+    }
 }
