@@ -330,13 +330,18 @@ fn training(
             stage_p * linear_frac * 2.0
         };
     }
-    if shard_param && group > 1.0 {
+    // Both buffers are counted at any group size, one GPU included: DeepSpeed and FSDP set
+    // them up whatever the world size, and counting them only beyond one GPU would make the
+    // per-GPU memory rise from 1 to 2 GPUs when sharding saves less than they cost (offloaded
+    // states), breaking the monotonicity `min_gpus` relies on (found by
+    // `tests/engine.rs::sharding_over_more_gpus_never_raises_per_gpu_memory`).
+    if shard_param {
         // ZeRO-3 / FSDP gather the current and the prefetched layer in 16 bit, and reduce-scatter
         // one layer's gradients (Rajbhandari et al. 2019, section 5.3).
         let unit = layer_p.max(if st.first || st.last { head_p } else { 0.0 });
         buffers += 3.0 * unit * 2.0;
     }
-    if matches!(job.strategy, Strategy::Zero1 | Strategy::Zero2 | Strategy::Zero3) && group > 1.0 {
+    if matches!(job.strategy, Strategy::Zero1 | Strategy::Zero2 | Strategy::Zero3) {
         buffers += (ZERO_BUCKET_ELEMENTS as f64).min(stage_p) * 2.0;
     }
 
