@@ -73,6 +73,7 @@ pub fn check_objects(source: &str, objects: &[Value], settings: &Settings, names
                 operation: Operation::Create,
                 old_object: None,
                 endpoint: Endpoint::Validate,
+                cluster: None,
             };
             let evaluation = evaluate(obj, &ctx);
             CheckResult { source: format!("{source}#{}", i + 1), evaluation }

@@ -32,6 +32,16 @@ pub enum Command {
     Config(ConfigCommand),
     /// List the GPU catalog and the model presets.
     Catalog(CatalogArgs),
+    /// What `serve --cluster` needs from the cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Print, as YAML, the RBAC rules the code uses: `clusterRole` for `serve --cluster`,
+    /// `configMapRole` (in the ConfigMap's namespace, for its name) for `serve --config-map`.
+    Rbac,
 }
 
 #[derive(Debug, Args)]
@@ -52,8 +62,18 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Config file: policy, GPU catalog and prices (re-read when it changes).
-    #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE", required_unless_present = "dev")]
+    #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE", required_unless_present_any = ["dev", "config_map"])]
     pub config: Option<std::path::PathBuf>,
+    /// Config from a ConfigMap's `config.yaml` key instead of a file, as NAMESPACE/NAME:
+    /// read at start through the API server, then watched (a change that does not validate
+    /// is logged and the last good config stays in force).
+    #[arg(long, value_name = "NAMESPACE/NAME", conflicts_with = "config", value_parser = parse_config_map)]
+    pub config_map: Option<(String, String)>,
+    /// Watch the cluster (in-cluster service account, else KUBECONFIG): the GPU inventory
+    /// from Nodes' GPU Feature Discovery labels for decisions, and the live cost of running
+    /// admitted jobs for metrics. Needs the RBAC of `vramgate cluster rbac`.
+    #[arg(long)]
+    pub cluster: bool,
     /// PEM certificate chain served on --listen (re-read when it changes).
     #[arg(long, value_name = "FILE", required_unless_present = "dev", requires = "tls_key")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -78,6 +98,19 @@ pub struct ServeArgs {
     /// server.client_ca_file. Read at start.
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// `NAMESPACE/NAME`, each a DNS name.
+fn parse_config_map(s: &str) -> Result<(String, String), String> {
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    match s.split_once('/') {
+        Some((ns, name)) if ok(ns) && ok(name) => Ok((ns.to_owned(), name.to_owned())),
+        _ => Err(format!("'{s}' is not NAMESPACE/NAME (lowercase DNS names, e.g. vramgate/vramgate-config)")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +230,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Command::Check(a) => run_check(a, out),
         Command::Serve(a) => run_serve(a),
         Command::Config(ConfigCommand::Check { config }) => run_config_check(&config, out),
+        Command::Cluster(ClusterCommand::Rbac) => {
+            write!(out, "{}", serde_yaml_ng::to_string(&crate::server::cluster::rbac())?)?;
+            Ok(0)
+        }
     }
 }
 
@@ -247,6 +284,8 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<i32> {
         config_path: a.config,
         reload_interval: std::time::Duration::from_secs(a.reload_interval),
         client_ca: a.client_ca,
+        cluster: a.cluster,
+        config_map: a.config_map,
         ..crate::server::ServeOptions::default()
     };
     match crate::server::run(opts) {

@@ -184,6 +184,61 @@ impl ServerFile {
     }
 }
 
+/// How a job that names no GPU type is given one from the cluster's inventory
+/// (`policy.gpu_choice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuChoice {
+    /// The GPU type with the least memory the job fits on: leaves the large GPUs for the jobs
+    /// that need them.
+    Smallest,
+    /// The GPU type the job costs least on, by the configured prices and estimated GPU-hours
+    /// (by price per hour when the job gives no `training-tokens`).
+    Cheapest,
+}
+
+impl GpuChoice {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smallest => "smallest",
+            Self::Cheapest => "cheapest",
+        }
+    }
+}
+
+/// Default `cluster.inventory_max_stale_seconds`: 10 minutes. A node pool rarely appears or
+/// disappears faster than that; beyond it, the inventory's findings warn instead of deny.
+pub const DEFAULT_INVENTORY_MAX_STALE_SECONDS: u64 = 600;
+/// Default `cluster.team_label`.
+pub const DEFAULT_TEAM_LABEL: &str = "team";
+
+/// Cluster awareness (`cluster:`; used by `serve --cluster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterSettings {
+    /// The workload label whose value is the live-cost metrics' `team`.
+    pub team_label: String,
+    /// How long the last known inventory may be stale and still deny a job.
+    pub inventory_max_stale_seconds: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            team_label: DEFAULT_TEAM_LABEL.to_owned(),
+            inventory_max_stale_seconds: DEFAULT_INVENTORY_MAX_STALE_SECONDS,
+        }
+    }
+}
+
+/// `cluster:` as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub team_label: Option<String>,
+    pub inventory_max_stale_seconds: Option<u64>,
+}
+
 /// What the webhook does with a job that breaks policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -225,6 +280,8 @@ pub struct Policy {
     pub overprovision_factor: f64,
     /// GPU types a patch may switch a job to; empty: a patch keeps the job's GPU type.
     pub patch_gpu_types: Vec<String>,
+    /// With a cluster inventory: how a job that names no GPU type gets one.
+    pub gpu_choice: GpuChoice,
 }
 
 impl Default for Policy {
@@ -237,6 +294,7 @@ impl Default for Policy {
             default_gpu: DEFAULT_GPU.to_string(),
             overprovision_factor: DEFAULT_OVERPROVISION_FACTOR,
             patch_gpu_types: Vec::new(),
+            gpu_choice: GpuChoice::Smallest,
         }
     }
 }
@@ -255,6 +313,7 @@ pub struct PolicyFile {
     pub default_gpu: Option<String>,
     pub overprovision_factor: Option<f64>,
     pub patch_gpu_types: Option<Vec<String>>,
+    pub gpu_choice: Option<GpuChoice>,
 }
 
 fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
@@ -271,6 +330,7 @@ impl PolicyFile {
             default_gpu: self.default_gpu.clone().unwrap_or_else(|| base.default_gpu.clone()),
             overprovision_factor: self.overprovision_factor.unwrap_or(base.overprovision_factor),
             patch_gpu_types: self.patch_gpu_types.clone().unwrap_or_else(|| base.patch_gpu_types.clone()),
+            gpu_choice: self.gpu_choice.unwrap_or(base.gpu_choice),
         }
     }
 }
@@ -402,6 +462,9 @@ pub struct ConfigFile {
     /// The webhook server's limits (read at start only).
     #[serde(default)]
     pub server: ServerFile,
+    /// Cluster awareness (`serve --cluster`).
+    #[serde(default)]
+    pub cluster: ClusterFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -428,6 +491,7 @@ pub struct Settings {
     pub max_gpus: u32,
     /// The webhook server's limits; `serve` reads them at start only.
     pub server: ServerLimits,
+    pub cluster: ClusterSettings,
 }
 
 impl Default for Settings {
@@ -440,6 +504,7 @@ impl Default for Settings {
             extract: ExtractConfig::default(),
             max_gpus: DEFAULT_MAX_GPUS,
             server: ServerLimits::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -533,6 +598,22 @@ impl Settings {
             }
         }
         let server = file.server.resolve(&mut errs);
+        let cluster = ClusterSettings {
+            team_label: file.cluster.team_label.clone().unwrap_or_else(|| DEFAULT_TEAM_LABEL.to_owned()),
+            inventory_max_stale_seconds: file
+                .cluster
+                .inventory_max_stale_seconds
+                .unwrap_or(DEFAULT_INVENTORY_MAX_STALE_SECONDS),
+        };
+        if !is_label_key(&cluster.team_label) {
+            errs.push(ConfigError {
+                path: "cluster.team_label".into(),
+                message: format!(
+                    "'{}' is not a label key; accepted: [prefix/]name, name at most 63 of a-z A-Z 0-9 - _ . (e.g. team)",
+                    cluster.team_label
+                ),
+            });
+        }
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -569,8 +650,26 @@ impl Settings {
             },
             max_gpus,
             server,
+            cluster,
         })
     }
+}
+
+/// A Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a name of at most
+/// 63 alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric (Kubernetes docs,
+/// "Labels and Selectors: Syntax and character set").
+fn is_label_key(k: &str) -> bool {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label));
+    name_ok && prefix_ok
 }
 
 /// The built-in catalog with config-file `entries` laid over it (see [`GpuEntry`]); shared by

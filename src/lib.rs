@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod estimate;
 pub mod request;

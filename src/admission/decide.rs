@@ -11,7 +11,8 @@
 
 use super::Endpoint;
 use super::patch::{PatchOp, escape_token};
-use crate::config::{Mode, Policy, Settings};
+use crate::cluster::{ClusterView, GpuPool};
+use crate::config::{GpuChoice as Choose, Mode, Policy, Settings};
 use crate::estimate::units::{Gib, MIB};
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
 use crate::request::{self, OUTPUT_KEYS, PREFIX};
@@ -78,6 +79,11 @@ pub enum Reason {
     AnnotationsRequired,
     /// The GPU product or name is not in the catalog.
     UnknownGpu,
+    /// The cluster has no node of the GPU type the job is judged on (inventory).
+    NotInCluster,
+    /// A pod asks for more GPUs than any node of its type has, or the job for more than the
+    /// cluster has of that type (inventory).
+    ExceedsCluster,
     /// The mutating webhook changed GPU count or type to a plan that fits.
     Patched,
     /// GPU workload without annotations, annotations not required.
@@ -106,6 +112,8 @@ impl Reason {
             Self::MalformedObject => "malformed-object",
             Self::AnnotationsRequired => "annotations-required",
             Self::UnknownGpu => "unknown-gpu",
+            Self::NotInCluster => "not-in-cluster",
+            Self::ExceedsCluster => "exceeds-cluster",
             Self::Patched => "patched",
             Self::NotAnnotated => "not-annotated",
             Self::NoGpus => "no-gpus",
@@ -162,6 +170,8 @@ pub struct Context<'a> {
     pub old_object: Option<&'a Value>,
     /// `Mutate` may patch; `Validate` and `check` never do.
     pub endpoint: Endpoint,
+    /// The cluster's last known GPU inventory (`serve --cluster`); `None`: judged without it.
+    pub cluster: Option<ClusterView<'a>>,
 }
 
 /// Where the GPU type came from.
@@ -176,6 +186,8 @@ pub enum GpuSource {
     Annotation,
     /// The namespace's (or cluster's) `default_gpu`.
     Default,
+    /// Chosen from the cluster's inventory (`policy.gpu_choice`): the job names no GPU type.
+    Inventory,
 }
 
 /// The evaluation of one object: the decision, every message, and what it was judged on.
@@ -464,6 +476,14 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> 
 
     let mut job = req.job;
     job.gpus = u32::try_from(devices).unwrap_or(u32::MAX);
+    let mut choice = choice;
+    if let Some(view) = ctx.cluster
+        && choice.source == GpuSource::Default
+        && w_unconstrained(&workload)
+        && let Some(c) = choose_from_inventory(&job, &workload, devices, view, policy, settings)
+    {
+        choice = c;
+    }
     let estimate = match estimate::estimate(&job, &choice.spec) {
         Ok(e) => e,
         Err(invalid) => {
@@ -482,12 +502,29 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> 
         }
     };
     // The plan the advice names (computed only for a job that does not fit).
-    let cheapest_plan = (estimate.decision == Fit::DoesNotFit)
-        .then(|| advice_plan(&job, &choice.spec, &workload, settings.max_gpus))
-        .flatten();
+    let max_gpus = cluster_max_gpus(ctx.cluster, &choice.spec.name, settings.max_gpus);
+    let cheapest_plan =
+        (estimate.decision == Fit::DoesNotFit).then(|| advice_plan(&job, &choice.spec, &workload, max_gpus)).flatten();
     let report = Report { estimate, cheapest_plan };
 
-    let outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
+    let mut outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
+    if let Some(view) = ctx.cluster {
+        cluster_findings(view, &workload, &outcome, choice.source, &mut f);
+        // A GPU type chosen from the inventory is pinned when the policy lets vramgate patch,
+        // so the pods land on the type they were judged on.
+        if choice.source == GpuSource::Inventory
+            && ctx.endpoint == Endpoint::Mutate
+            && policy.patch
+            && outcome.gpu.name == choice.spec.name
+            && let Some(product) = cluster_product(Some(view), &choice.spec)
+        {
+            outcome.patch.extend(pin_product(obj, &workload, &product));
+            f.advice(
+                Reason::Patched,
+                format!("patched: pinned to {} ({}={product})", choice.spec.name, workload::PRODUCT_LABEL),
+            );
+        }
+    }
     // Cost and over-provisioning are judged on what will run (the patched plan, if any).
     let mut final_job = job.clone();
     final_job.gpus = outcome.gpus;
@@ -553,7 +590,7 @@ fn fit_findings(
         }
         Fit::DoesNotFit => {
             let patched = (ctx.endpoint == Endpoint::Mutate && subject.policy.patch)
-                .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings))
+                .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster))
                 .flatten();
             match patched {
                 Some(p) => {
@@ -567,7 +604,8 @@ fn fit_findings(
                 }
                 None => {
                     let plan = report.cheapest_plan.as_ref();
-                    let message = does_not_fit_message(job, &choice.spec, plan, est, ctx.settings.max_gpus);
+                    let max_gpus = cluster_max_gpus(ctx.cluster, &choice.spec.name, ctx.settings.max_gpus);
+                    let message = does_not_fit_message(job, &choice.spec, plan, est, max_gpus);
                     f.breach(Reason::DoesNotFit, message);
                     as_asked
                 }
@@ -965,20 +1003,33 @@ fn patch_plan(
     choice: &GpuChoice,
     policy: &Policy,
     settings: &Settings,
+    cluster: Option<ClusterView<'_>>,
 ) -> Option<Patched> {
     // MIG slices and memory-label GPUs are not patched: their type is not a catalog product.
     let can_change_type = choice.source != GpuSource::GpuMemoryLabel
         && w.gpu_pods().all(|g| g.mig.is_empty() && !has_affinity_on_product(obj, g));
     let mut types: Vec<&GpuSpec> = vec![&choice.spec];
     if can_change_type {
-        for name in &policy.patch_gpu_types {
+        // A type chosen from the inventory may become any type the cluster has.
+        let inventory_types: Vec<&str> = match cluster {
+            Some(view) if choice.source == GpuSource::Inventory => {
+                view.inventory.full_gpu_pools().map(|p| p.gpu.as_str()).collect()
+            }
+            _ => Vec::new(),
+        };
+        for name in policy.patch_gpu_types.iter().map(String::as_str).chain(inventory_types) {
             if let Some(g) = settings.catalog.find(name)
-                && g.name != choice.spec.name
-                && !g.gfd_products.is_empty()
+                && !types.iter().any(|t| t.name == g.name)
+                && cluster_product(cluster, g).is_some()
             {
                 types.push(g);
             }
         }
+    }
+    // With an inventory, only types the cluster has, and a pod no larger than its nodes.
+    if let Some(view) = cluster {
+        let per_pod = w.gpu_pods().map(|g| g.gpus_per_pod).max().unwrap_or(0);
+        types.retain(|t| view.inventory.pool(&t.name).is_some_and(|p| per_pod <= p.max_gpus_per_node));
     }
     let step = scaling_step(w);
     let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
@@ -990,7 +1041,8 @@ fn patch_plan(
         let mut candidates: Vec<(u32, Option<u64>)> = vec![(job.gpus, None)];
         if let Some(s) = step {
             let count = |k: u64| u32::try_from(s.others + k * u64::from(s.step)).ok();
-            let max_k = (u64::from(settings.max_gpus).saturating_sub(s.others)) / u64::from(s.step);
+            let max_gpus = cluster_max_gpus(cluster, &gpu.name, settings.max_gpus);
+            let max_k = (u64::from(max_gpus).saturating_sub(s.others)) / u64::from(s.step);
             let fewest = estimate::fewest(max_k, |k| {
                 let Some(n) = count(k) else { return false };
                 j.gpus = n;
@@ -1046,15 +1098,8 @@ fn patch_plan(
     }
     if plan.gpu != choice.spec.name {
         let gpu = settings.catalog.find(&plan.gpu)?;
-        let product = gpu.gfd_products.first()?;
-        for g in w.gpu_pods() {
-            let sel = format!("{}/nodeSelector", g.pod_template_pointer);
-            if obj.pointer(&sel).is_some() {
-                ops.push(PatchOp::add(format!("{sel}/{}", escape_token(workload::PRODUCT_LABEL)), json!(product)));
-            } else {
-                ops.push(PatchOp::add(sel, json!({ workload::PRODUCT_LABEL: product })));
-            }
-        }
+        let product = cluster_product(cluster, gpu)?;
+        ops.extend(pin_product(obj, w, &product));
         if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
             ops.push(PatchOp::add(
                 format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}gpu"))),
@@ -1073,6 +1118,150 @@ fn patch_plan(
         Gib(plan.per_gpu_total_bytes)
     );
     Some(Patched { plan, ops, message })
+}
+
+/// Operations that set every GPU pod template's `nvidia.com/gpu.product` node selector.
+fn pin_product(obj: &Value, w: &Workload, product: &str) -> Vec<PatchOp> {
+    w.gpu_pods()
+        .map(|g| {
+            let sel = format!("{}/nodeSelector", g.pod_template_pointer);
+            if obj.pointer(&sel).is_some() {
+                PatchOp::add(format!("{sel}/{}", escape_token(workload::PRODUCT_LABEL)), json!(product))
+            } else {
+                PatchOp::add(sel, json!({ workload::PRODUCT_LABEL: product }))
+            }
+        })
+        .collect()
+}
+
+/// The product label value that selects `gpu`'s nodes: the one the cluster's nodes carry,
+/// with an inventory (none if the cluster has no such node); else the catalog's first.
+fn cluster_product(cluster: Option<ClusterView<'_>>, gpu: &GpuSpec) -> Option<String> {
+    match cluster {
+        Some(view) => view.inventory.pool(&gpu.name)?.products.first().cloned(),
+        None => gpu.gfd_products.first().cloned(),
+    }
+}
+
+/// The most GPUs of type `gpu` a plan may propose: the configured `max_gpus`, and with an
+/// inventory no more than the cluster has of that type.
+fn cluster_max_gpus(cluster: Option<ClusterView<'_>>, gpu: &str, max_gpus: u32) -> u32 {
+    match cluster.and_then(|v| v.inventory.pool(gpu)) {
+        Some(p) => max_gpus.min(u32::try_from(p.gpus).unwrap_or(u32::MAX)),
+        None => max_gpus,
+    }
+}
+
+/// Whether no GPU pod group constrains its GPU type (no product, memory label or MIG).
+fn w_unconstrained(w: &Workload) -> bool {
+    w.gpu_pods().all(|g| g.gpu_products.is_empty() && g.gpu_memory_mib.is_none() && g.mig.is_empty())
+}
+
+/// The GPU type for a job that names none, from the cluster's inventory under the
+/// namespace's `gpu_choice`: among the types whose nodes can hold its pods and that have
+/// enough GPUs, the smallest (least memory, then cheapest per hour) or the cheapest
+/// (estimated cost, else price per hour) it fits on. When it fits on none, the largest such
+/// type, so the denial names the best the cluster can do. `None` when the inventory has no
+/// GPU type of the catalog.
+fn choose_from_inventory(
+    job: &Job,
+    w: &Workload,
+    devices: u64,
+    view: ClusterView<'_>,
+    policy: &Policy,
+    settings: &Settings,
+) -> Option<GpuChoice> {
+    let per_pod = w.gpu_pods().map(|g| g.gpus_per_pod).max().unwrap_or(0);
+    let pools: Vec<(&GpuPool, &GpuSpec)> =
+        view.inventory.full_gpu_pools().filter_map(|p| Some((p, settings.catalog.find(&p.gpu)?))).collect();
+    let roomy: Vec<&(&GpuPool, &GpuSpec)> =
+        pools.iter().filter(|(p, _)| per_pod <= p.max_gpus_per_node && devices <= p.gpus).collect();
+    let total_bytes = memory::per_gpu(job).total_bytes;
+    let fits = |g: &GpuSpec| estimate::validate(job, g).is_ok() && Fit::judge(total_bytes, g.memory_bytes) == Fit::Fits;
+    let cost = |g: &GpuSpec| estimate::compute::compute(job, g).map_or(g.usd_per_hour * devices as f64, |c| c.cost_usd);
+    let fitting: Vec<&GpuSpec> = roomy.iter().map(|(_, g)| *g).filter(|g| fits(g)).collect();
+    let picked = match policy.gpu_choice {
+        Choose::Smallest => fitting
+            .iter()
+            .copied()
+            .min_by(|a, b| a.memory_bytes.cmp(&b.memory_bytes).then(a.usd_per_hour.total_cmp(&b.usd_per_hour))),
+        Choose::Cheapest => {
+            fitting.iter().copied().min_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.memory_bytes.cmp(&b.memory_bytes)))
+        }
+    };
+    let (spec, note) = match picked {
+        Some(g) => {
+            let how = match policy.gpu_choice {
+                Choose::Smallest => "smallest",
+                Choose::Cheapest => "cheapest",
+            };
+            (g, format!("no GPU type named: judged on {}, the {how} type in the cluster that fits", g.name))
+        }
+        None => {
+            let largest = roomy
+                .iter()
+                .map(|(_, g)| *g)
+                .max_by_key(|g| g.memory_bytes)
+                .or_else(|| pools.iter().map(|(_, g)| *g).max_by_key(|g| g.memory_bytes))?;
+            (
+                largest,
+                format!("no GPU type named and none in the cluster fits: judged on the largest, {}", largest.name),
+            )
+        }
+    };
+    Some(GpuChoice { spec: spec.clone(), source: GpuSource::Inventory, notes: vec![note] })
+}
+
+/// What the inventory says about the plan that will run: its GPU type must exist in the
+/// cluster, each pod must fit on one node of that type, and the job on all of them. Breaches
+/// while the inventory is fresh; advice (naming its age) once it is older than
+/// `cluster.inventory_max_stale_seconds`.
+fn cluster_findings(view: ClusterView<'_>, w: &Workload, outcome: &Outcome, source: GpuSource, f: &mut Findings) {
+    if source == GpuSource::GpuMemoryLabel {
+        return; // judged on a memory size, not a catalog type: nothing to look up
+    }
+    let mut found: Vec<(Reason, String)> = Vec::new();
+    let gpu = &outcome.gpu.name;
+    match view.inventory.pool(gpu) {
+        None => found.push((
+            Reason::NotInCluster,
+            format!("the cluster has no {gpu} node; it has {}", view.inventory.summary()),
+        )),
+        Some(pool) => {
+            for g in w.gpu_pods() {
+                let per_pod = g.gpus_per_pod.saturating_add(g.mig.iter().map(|(_, n)| *n).sum::<u64>());
+                if per_pod > pool.max_gpus_per_node {
+                    found.push((
+                        Reason::ExceedsCluster,
+                        format!(
+                            "{} pods ask for {per_pod} GPUs each; the largest {gpu} node has {}",
+                            g.role, pool.max_gpus_per_node
+                        ),
+                    ));
+                }
+            }
+            if u64::from(outcome.gpus) > pool.gpus {
+                found.push((
+                    Reason::ExceedsCluster,
+                    format!(
+                        "asks for {} {gpu} GPUs at once; the cluster has {} on {} node{}",
+                        outcome.gpus,
+                        pool.gpus,
+                        pool.nodes,
+                        if pool.nodes == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+        }
+    }
+    for (reason, message) in found {
+        if view.is_fresh() {
+            f.breach(reason, message);
+        } else {
+            let stale = view.stale_seconds.unwrap_or(0);
+            f.advice(reason, format!("{message} (inventory stale {stale} s: not enforced)"));
+        }
+    }
 }
 
 fn current_replicas(obj: &Value, ptr: &str) -> String {

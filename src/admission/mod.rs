@@ -12,6 +12,7 @@ pub mod review;
 pub use decide::{Decision, Evaluation, Reason, evaluate};
 pub use review::review;
 
+use crate::cluster::ClusterView;
 use crate::config::Settings;
 
 /// Which webhook path a review came in on.
@@ -85,8 +86,16 @@ impl Record {
     }
 }
 
-/// Answers one review body under `settings`.
+/// Answers one review body under `settings`, without cluster knowledge (as `check` does).
 #[must_use]
 pub fn answer(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
-    review(settings, endpoint, body)
+    review(settings, None, endpoint, body)
+}
+
+/// [`answer`], judged also against the cluster's last known GPU inventory when there is one
+/// (`serve --cluster`): GPU types the cluster lacks, pods larger than its nodes, jobs larger
+/// than its fleet, and a GPU type chosen for a job that names none.
+#[must_use]
+pub fn answer_in(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
+    review(settings, cluster, endpoint, body)
 }

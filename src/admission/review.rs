@@ -9,6 +9,7 @@
 use super::decide::{Context, Decision, Evaluation, Operation, evaluate};
 use super::patch;
 use super::{Answer, Endpoint, Record};
+use crate::cluster::ClusterView;
 use crate::config::Settings;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -147,7 +148,7 @@ fn bad_request(problems: &[String]) -> Answer {
 
 /// Answers one review body under `settings`.
 #[must_use]
-pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
+pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
     // JSON is UTF-8 (RFC 8259 section 8.1). Checked first, over the whole body: serde skips
     // unread fields (and `SKIPPED_FIELDS`) without checking their bytes, so a body with
     // invalid UTF-8 there was answered 200 (found by the `review_body` fuzz target).
@@ -211,6 +212,7 @@ pub fn review(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
         operation,
         old_object: req.old_object.as_ref(),
         endpoint,
+        cluster,
     };
     // DELETE and CONNECT may carry no object: `evaluate` skips them before reading it.
     let eval = evaluate(object.as_ref().unwrap_or(&Value::Null), &ctx);

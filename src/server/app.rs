@@ -24,6 +24,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::cluster::ClusterStatus;
 use super::metrics::{self, Metrics};
 use crate::admission::{self, Endpoint};
 use crate::config::{ServerLimits, Settings};
@@ -47,7 +48,10 @@ struct Inner {
     settings: ArcSwap<Settings>,
     metrics: Metrics,
     ready: AtomicBool,
-    answer: AnswerFn,
+    /// `None`: [`admission::answer_in`] with the cluster's inventory.
+    answer: Option<AnswerFn>,
+    /// What `serve --cluster` knows of the cluster (empty without it).
+    cluster: Arc<ClusterStatus>,
     /// Fixed at creation: a reload changes the settings, not these.
     limits: ServerLimits,
     /// One permit per review in progress ([`ServerLimits::max_concurrent_reviews`]).
@@ -62,7 +66,7 @@ impl AppState {
     /// State with `settings` in force, fresh metrics, and not ready.
     #[must_use]
     pub fn new(settings: Settings) -> Self {
-        Self::with_answer(settings, admission::answer)
+        Self::build(settings, None)
     }
 
     /// [`AppState::new`], with reviews answered by `answer` instead of
@@ -70,13 +74,19 @@ impl AppState {
     /// metrics, a panicking review) independently of the decision.
     #[must_use]
     pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
+        Self::build(settings, Some(answer))
+    }
+
+    fn build(settings: Settings, answer: Option<AnswerFn>) -> Self {
         let limits = settings.server.clone();
+        let cluster = Arc::new(ClusterStatus::default());
         Self {
             inner: Arc::new(Inner {
                 review_slots: Arc::new(Semaphore::new(limits.max_concurrent_reviews)),
                 limits,
                 settings: ArcSwap::from_pointee(settings),
-                metrics: Metrics::new(),
+                metrics: Metrics::with_cluster(cluster.clone()),
+                cluster,
                 ready: AtomicBool::new(false),
                 answer,
             }),
@@ -99,6 +109,12 @@ impl AppState {
     /// settings they started with. `settings.server` is ignored: limits are fixed at start.
     pub fn set_settings(&self, settings: Settings) {
         self.inner.settings.store(Arc::new(settings));
+    }
+
+    /// What the cluster watchers know (`serve --cluster`).
+    #[must_use]
+    pub fn cluster(&self) -> &Arc<ClusterStatus> {
+        &self.inner.cluster
     }
 
     /// The process's metrics.
@@ -253,7 +269,12 @@ fn mib(bytes: usize) -> String {
 fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
     let settings = state.inner.settings.load();
     let answer_fn = state.inner.answer;
-    let answer = match catch_unwind(AssertUnwindSafe(|| answer_fn(&settings, endpoint, body))) {
+    let inventory = state.inner.cluster.inventory();
+    let view = inventory.as_deref().map(|i| state.inner.cluster.view(i, settings.cluster.inventory_max_stale_seconds));
+    let answer = match catch_unwind(AssertUnwindSafe(|| match answer_fn {
+        Some(f) => f(&settings, endpoint, body),
+        None => admission::answer_in(&settings, view, endpoint, body),
+    })) {
         Ok(answer) => answer,
         Err(panic) => {
             let message = panic
@@ -315,12 +336,16 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 while the webhook can serve, 503 before that and during shutdown.
+/// Readiness: 200 while the webhook can serve, 503 before that and during shutdown. The body's
+/// second line says how current the cluster inventory is; a stale inventory does not make the
+/// webhook unready (reviews are answered from the last known one: failing readiness would
+/// leave the API server no endpoint and, under `failurePolicy: Fail`, block every admission).
 async fn readyz(State(state): State<AppState>) -> Response {
+    let inventory = state.cluster().readiness_line();
     if state.is_ready() {
-        (StatusCode::OK, "ready").into_response()
+        (StatusCode::OK, format!("ready\n{inventory}\n")).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready\n{inventory}\n")).into_response()
     }
 }
 

@@ -19,6 +19,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use super::cluster::ClusterStatus;
 use crate::admission::{Endpoint, Record};
 
 /// Upper bounds (seconds) of the `vramgate_review_duration_seconds` buckets: 100 µs to 5 s.
@@ -101,12 +109,178 @@ impl Default for Metrics {
     }
 }
 
+/// The cluster families (`serve --cluster`), encoded at each scrape from the watchers' last
+/// [`Live`] state, so a series disappears when what it counts does (a finished job's team,
+/// a drained node pool) instead of lingering at its last value.
+#[derive(Debug)]
+struct ClusterCollector(Arc<ClusterStatus>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GpuLabels {
+    gpu: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProductLabels {
+    product: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CostLabels {
+    namespace: String,
+    team: String,
+    gpu: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: String,
+}
+
+fn family<S: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: impl IntoIterator<Item = (S, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut series = series.into_iter().peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let metric_type = EncodeMetric::metric_type(&series.peek().expect("peeked").1);
+    let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
+    for (labels, metric) in series {
+        metric.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for ClusterCollector {
+    #[allow(clippy::cast_precision_loss)] // GPU counts far below 2^53
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = &self.0;
+        if !status.is_enabled() {
+            return Ok(());
+        }
+        let live = status.live();
+        let snap = &live.snapshot;
+        let gpu = |g: &String| GpuLabels { gpu: g.clone() };
+        let e = &mut encoder;
+        family(
+            e,
+            "vramgate_cluster_nodes",
+            "GPU nodes by GPU type (catalog name, or the raw product label of an unknown product)",
+            None,
+            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.nodes as i64))),
+        )?;
+        family(
+            e,
+            "vramgate_cluster_gpus",
+            "Allocatable GPUs by GPU type: what the cluster could provide",
+            None,
+            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.gpus as i64))),
+        )?;
+        family(
+            e,
+            "vramgate_cluster_gpus_allocated",
+            "GPUs requested by pods bound to nodes of the type and not terminated",
+            None,
+            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.allocated as i64))),
+        )?;
+        family(
+            e,
+            "vramgate_cluster_unknown_gpu_products",
+            "GPU nodes whose nvidia.com/gpu.product is not in the catalog, by product",
+            None,
+            snap.unknown_products
+                .iter()
+                .map(|(p, n)| (ProductLabels { product: p.clone() }, ConstGauge::new(*n as i64))),
+        )?;
+        let cost = |k: &crate::cluster::CostKey| CostLabels {
+            namespace: k.namespace.clone(),
+            team: k.team.clone(),
+            gpu: k.gpu.clone(),
+        };
+        family(
+            e,
+            "vramgate_running_gpus",
+            "GPUs held by running pods of workloads vramgate admitted, by namespace, team and GPU type",
+            None,
+            snap.running.iter().map(|(k, r)| (cost(k), ConstGauge::new(r.gpus as i64))),
+        )?;
+        family(
+            e,
+            "vramgate_running_cost_usd_per_hour",
+            "Estimated cost per hour in US dollars of those GPUs at the configured prices",
+            None,
+            snap.running.iter().map(|(k, r)| (cost(k), ConstGauge::new(r.usd_per_hour))),
+        )?;
+        family(
+            e,
+            "vramgate_running_cost_usd",
+            "Estimated US dollars spent by running pods of admitted workloads since this process started",
+            None,
+            live.cumulative.usd.iter().map(|(k, usd)| (cost(k), ConstCounter::new(*usd))),
+        )?;
+        single(
+            e,
+            "vramgate_inventory_stale",
+            "Seconds the GPU inventory has been stale (0 while the node watch is healthy)",
+            Some(&Unit::Seconds),
+            Some(ConstGauge::new(status.stale_seconds().unwrap_or(0) as f64)),
+        )?;
+        single(
+            e,
+            "vramgate_inventory_last_sync_timestamp",
+            "Unix time the GPU inventory was last known current",
+            Some(&Unit::Seconds),
+            status.last_sync_unix().map(ConstGauge::new),
+        )?;
+        let watches = || live.watches.iter().filter(|(_, h)| !h.absent);
+        family(
+            e,
+            "vramgate_cluster_watch_up",
+            "1 while the watch of a resource is healthy, 0 while it fails (not exported for resources the API server does not serve)",
+            None,
+            watches().map(|(r, h)| (ResourceLabels { resource: r.clone() }, ConstGauge::new(i64::from(h.up)))),
+        )?;
+        family(
+            e,
+            "vramgate_cluster_watch_errors",
+            "Errors of the watch of a resource (each retried with backoff)",
+            None,
+            live.watches.iter().map(|(r, h)| (ResourceLabels { resource: r.clone() }, ConstCounter::new(h.errors))),
+        )?;
+        Ok(())
+    }
+}
+
+/// A family of one series without labels; nothing when `metric` is `None`.
+fn single<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric: Option<M>,
+) -> Result<(), std::fmt::Error> {
+    let Some(metric) = metric else { return Ok(()) };
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
 impl Metrics {
     /// Registers every family, sets `vramgate_build_info` to 1 and creates the `success` and
     /// `failure` series of the reload counters at 0 (so `increase()` sees their first change).
     #[must_use]
     pub fn new() -> Self {
+        Self::with_cluster(Arc::new(ClusterStatus::default()))
+    }
+
+    /// [`Metrics::new`], with the cluster families read from `cluster` at each scrape.
+    #[must_use]
+    pub fn with_cluster(cluster: Arc<ClusterStatus>) -> Self {
         let mut registry = Registry::default();
+        registry.register_collector(Box::new(ClusterCollector(cluster)));
 
         let reviews = Family::<ReviewLabels, Counter>::default();
         registry.register(

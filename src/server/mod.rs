@@ -12,6 +12,7 @@
 //! Kubernetes' contract for webhooks: <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 
 mod app;
+pub mod cluster;
 mod listener;
 pub mod metrics;
 mod reload;
@@ -84,6 +85,12 @@ pub struct ServeOptions {
     /// PEM CA bundle for mutual TLS (`--client-ca`); overrides the config's
     /// `server.client_ca_file`. With neither, clients are not asked for a certificate.
     pub client_ca: Option<PathBuf>,
+    /// Watch the cluster for the GPU inventory and live cost (`--cluster`).
+    pub cluster: bool,
+    /// Read the config from this ConfigMap (`namespace`, `name`) instead of `config_path`.
+    pub config_map: Option<(String, String)>,
+    /// How often the live cost is recomputed ([`cluster::DEFAULT_TICK`]).
+    pub cluster_tick: Duration,
 }
 
 impl ServeOptions {
@@ -100,6 +107,9 @@ impl ServeOptions {
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             client_ca: None,
+            cluster: false,
+            config_map: None,
+            cluster_tick: cluster::DEFAULT_TICK,
         }
     }
 }
@@ -230,8 +240,30 @@ pub async fn serve_with(
     let loaded = tls::parse_pem_pair(&cert_pem, &key_pem)
         .with_context(|| format!("bad certificate/key {} / {}", cert_path.display(), key_path.display()))?;
 
+    // The API server, when something is read from it. Decisions never wait on it: the
+    // watchers run in the background and reviews read their last result.
+    let client = if opts.cluster || opts.config_map.is_some() {
+        Some(kube::Client::try_default().await.context(
+            "cannot configure a Kubernetes client (in a pod: the service account token; elsewhere: KUBECONFIG)",
+        )?)
+    } else {
+        None
+    };
+    let config_map_text = match (&opts.config_map, &client) {
+        (Some((ns, name)), Some(client)) => Some(cluster::read_config_map(client.clone(), ns, name).await?),
+        _ => None,
+    };
+
     // Config.
     let (settings, config_seen) = match &opts.config_path {
+        None if config_map_text.is_some() => {
+            let (ns, name) = opts.config_map.clone().unwrap_or_default();
+            let text = config_map_text.clone().unwrap_or_default();
+            let settings = reload::parse_config(text.as_bytes()).map_err(|errors| {
+                anyhow::anyhow!("invalid config in ConfigMap {ns}/{name}:\n  {}", errors.join("\n  "))
+            })?;
+            (settings, None)
+        }
         None => (Settings::default(), None),
         Some(path) => {
             let bytes = fs::read(path).with_context(|| format!("cannot read config {}", path.display()))?;
@@ -279,6 +311,15 @@ pub async fn serve_with(
             .map(|(path, bytes)| ConfigWatch { path, last: Seen::Contents(bytes) });
         tokio::spawn(reload_loop(opts.reload_interval, cert_watch, config_watch, state.clone(), stop_rx.clone()))
     });
+    let watchers = client.map(|client| {
+        let cluster_opts = cluster::ClusterOptions {
+            inventory: opts.cluster,
+            config_map: opts.config_map.clone(),
+            tick: opts.cluster_tick,
+            config_map_text,
+        };
+        tokio::spawn(cluster::run(client, state.clone(), cluster_opts, stop_rx.clone()))
+    });
     let metrics_server = {
         let mut stop = stop_rx.clone();
         let server = axum::serve(metrics_listener, metrics_router(state.clone())).with_graceful_shutdown(async move {
@@ -299,7 +340,12 @@ pub async fn serve_with(
         client_ca = client_ca_path.as_ref().map_or_else(|| "(none: no client certificate asked for)".to_owned(), |p| p.display().to_string()),
         max_concurrent_reviews = limits.max_concurrent_reviews,
         max_connections = limits.max_connections,
-        config = opts.config_path.as_ref().map_or_else(|| "(built-in defaults)".to_owned(), |p| p.display().to_string()),
+        config = match (&opts.config_path, &opts.config_map) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some((ns, name))) => format!("ConfigMap {ns}/{name}"),
+            (None, None) => "(built-in defaults)".to_owned(),
+        },
+        cluster = opts.cluster,
         version = env!("CARGO_PKG_VERSION"),
         "vramgate webhook serving"
     );
@@ -317,6 +363,9 @@ pub async fn serve_with(
     let _ = stop_tx.send(true);
     if let Some(reloader) = reloader {
         let _ = reloader.await;
+    }
+    if let Some(watchers) = watchers {
+        let _ = watchers.await;
     }
     // The probe server's connections are short; a scraper that holds one open must not hold
     // up the exit.

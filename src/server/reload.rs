@@ -100,28 +100,34 @@ impl ConfigWatch {
             Seen::Unreadable(e) => Err(vec![e.clone()]),
         };
         self.last = seen;
-        match loaded {
-            Ok(settings) => {
-                if settings.server != *state.limits() {
-                    tracing::warn!(
-                        config = %self.path.display(),
-                        "the config's server: section changed; its limits and client CA take effect at the next start"
-                    );
-                }
-                state.set_settings(settings);
-                state.metrics().config_reload(true);
-                tracing::info!(config = %self.path.display(), "reloaded the config");
-            }
-            Err(errors) => {
-                state.metrics().config_reload(false);
-                tracing::error!(
-                    config = %self.path.display(),
-                    errors = errors.len(),
-                    "cannot reload the config; the previous config stays in force"
+        put_in_force(state, &self.path.display().to_string(), loaded);
+    }
+}
+
+/// Puts a changed config in force, or keeps the old settings and logs every problem; counts
+/// the attempt. `source` names where it came from (a path, `ConfigMap ns/name`).
+pub(super) fn put_in_force(state: &AppState, source: &str, loaded: Result<Settings, Vec<String>>) {
+    match loaded {
+        Ok(settings) => {
+            if settings.server != *state.limits() {
+                tracing::warn!(
+                    config = source,
+                    "the config's server: section changed; its limits and client CA take effect at the next start"
                 );
-                for error in errors {
-                    tracing::error!(config = %self.path.display(), "{error}");
-                }
+            }
+            state.set_settings(settings);
+            state.metrics().config_reload(true);
+            tracing::info!(config = source, "reloaded the config");
+        }
+        Err(errors) => {
+            state.metrics().config_reload(false);
+            tracing::error!(
+                config = source,
+                errors = errors.len(),
+                "cannot reload the config; the previous config stays in force"
+            );
+            for error in errors {
+                tracing::error!(config = source, "{error}");
             }
         }
     }
