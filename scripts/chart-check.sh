@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Chart checks (the chart step of `make test`): the Helm chart rendered and linted by the real
 # Helm engine, every object validated against the Kubernetes 1.30 and 1.37 API schemas, the
-# values schema, the committed manifests and dashboard against the chart, and the dashboard and
-# alerts against a real Prometheus scraping the real binary.
+# values schema, the committed manifests and dashboard against the chart, the RBAC against
+# `vramgate cluster rbac`, and the dashboard and alerts against a real Prometheus scraping the
+# real binary, which watches a fake Kubernetes API server (tests/chart/fake_apiserver.py,
+# 127.0.0.1 only) for --cluster and --config-map. kubectl, when installed, checks the fake too.
 #
 #   bash scripts/chart-check.sh                     install what is missing, then pytest tests/chart
 #   bash scripts/chart-check.sh --update-manifests  regenerate deploy/manifests/vramgate.yaml and

@@ -292,6 +292,7 @@ async fn the_inventory_comes_from_real_gfd_nodes_and_unknown_products_are_report
     assert!(text.contains(r#"vramgate_cluster_watch_up{resource="nodes"} 1"#), "{text}");
     // CRDs this API server does not serve are not reported as failing watches.
     assert!(!text.contains(r#"vramgate_cluster_watch_up{resource="rayjobs.ray.io"}"#), "{text}");
+    assert_eq!(series(&text, r#"vramgate_cluster_watch_errors_total{resource="rayjobs.ray.io"}"#), Some(0.0), "{text}");
     run.stop().await;
 }
 

@@ -372,6 +372,18 @@ pub async fn run(client: Client, state: AppState, opts: ClusterOptions, mut stop
 pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts (kube-runtime's default backoff caps at 30 s too).
 pub const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Wait before asking again for a resource the API server does not serve (a CRD not
+/// installed): a CRD installed later is picked up within this, at one request per resource.
+pub const RETRY_ABSENT: Duration = Duration::from_secs(300);
+
+/// Whether a watcher error says the resource is not served (404).
+fn is_not_found(e: &watcher::Error) -> bool {
+    matches!(
+        e,
+        watcher::Error::InitialListFailed(kube::Error::Api(s)) | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+            if s.is_not_found()
+    )
+}
 
 /// A watcher that starts over from a fresh list after each error (after a growing wait).
 /// kube-runtime's own retry resumes the watch where it was, and a resumed watch on a quiet
@@ -408,8 +420,12 @@ where
                 }
                 Some(Err(e)) => {
                     s.inner = None;
-                    s.wait = Some(s.next_wait);
-                    s.next_wait = (s.next_wait * 2).min(RETRY_MAX);
+                    if is_not_found(&e) {
+                        s.wait = Some(RETRY_ABSENT);
+                    } else {
+                        s.wait = Some(s.next_wait);
+                        s.next_wait = (s.next_wait * 2).min(RETRY_MAX);
+                    }
                     return Some((Err(e), s));
                 }
                 None => s.inner = None,
@@ -435,22 +451,18 @@ fn health<K>(model: &mut Model, resource: &str, result: watcher::Result<Event<K>
             Some(event)
         }
         Err(e) => {
-            h.errors += 1;
-            let not_found = matches!(
-                &e,
-                watcher::Error::InitialListFailed(kube::Error::Api(s)) | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-                    if s.is_not_found()
-            );
-            if not_found {
+            if is_not_found(&e) {
+                // Not a failure: the kind is not installed. Not counted as an error.
                 if !h.absent {
                     tracing::info!(
                         resource,
-                        "not served by the API server (CRD not installed?); retrying with backoff"
+                        "not served by the API server (CRD not installed?); asking again every 5 minutes"
                     );
                 }
                 h.absent = true;
                 h.up = false;
             } else {
+                h.errors += 1;
                 if h.up || h.errors == 1 {
                     tracing::warn!(resource, error = %e, "watch failed; retrying with backoff, decisions keep the last known state");
                 } else {

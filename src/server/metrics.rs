@@ -248,7 +248,7 @@ impl Collector for ClusterCollector {
         family(
             e,
             "vramgate_cluster_watch_errors",
-            "Errors of the watch of a resource (each retried with backoff)",
+            "Errors of the watch of a resource, each retried with backoff (a resource the API server does not serve is not an error)",
             None,
             live.watches.iter().map(|(r, h)| (ResourceLabels { resource: r.clone() }, ConstCounter::new(h.errors))),
         )?;

@@ -46,14 +46,20 @@ OPTIONS: dict[str, dict[str, Any]] = {
         }
     },
     "all-annotations": {"webhook": {"annotatedOnly": False}, "config": {"policy": {"require_annotations": True}}},
+    "no-cluster": {"cluster": {"enabled": False}},
+    "config-map": {"config": {"source": "configMap"}},
+    "config-map-only": {"config": {"source": "configMap"}, "cluster": {"enabled": False},
+                        "networkPolicy": {"enabled": True}},
     "everything": {
         "tls": {"mode": "helm"},
         "webhook": {"mutating": {"enabled": True}, "excludeNamespaces": ["sandbox"]},
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": True},
-        "networkPolicy": {"enabled": True},
+        "networkPolicy": {"enabled": True, "apiServer": {"ports": [6443], "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]}},
+        "cluster": {"teamLabel": "example.com/team", "inventoryMaxStaleSeconds": 300},
         "config": {
-            "policy": {"patch": True, "max_cost_usd": 250000, "patch_gpu_types": ["H100-80GB", "A100-80GB"]},
+            "source": "configMap",
+            "policy": {"patch": True, "max_cost_usd": 250000, "gpu_choice": "cheapest", "patch_gpu_types": ["H100-80GB", "A100-80GB"]},
             "namespaces": {"research": {"mode": "warn", "max_cost_usd": 5000}, "big": {"max_cost_usd": None}},
             "gpus": [
                 {

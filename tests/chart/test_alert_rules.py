@@ -64,6 +64,12 @@ def unit_tests() -> list[dict]:
             series("vramgate_certificate_reloads_total", m | {"result": "failure"}, "0 0 1x30"),
             # The certificate expires 7 days after the epoch (promtool's clock starts at 0).
             series("vramgate_certificate_not_after_timestamp_seconds", m, f"{7 * 86400}x180"),
+            # The node watch breaks at minute 3: staleness grows a minute per minute, past the
+            # default 600 s at minute 13.
+            series("vramgate_inventory_stale_seconds", m, "0 0 0 60+60x40"),
+            # The PyTorchJob watch fails from minute 2 on; the node watch stays up.
+            series("vramgate_cluster_watch_up", m | {"resource": "pytorchjobs.kubeflow.org"}, "1 1 0x30"),
+            series("vramgate_cluster_watch_up", m | {"resource": "nodes"}, "1x30"),
         ],
         "alert_rule_test": [
             {"eval_time": "2m", "alertname": "VramgateWebhookDown", "exp_alerts": []},
@@ -82,6 +88,13 @@ def unit_tests() -> list[dict]:
             {"eval_time": "30m", "alertname": "VramgateCertificateExpiringSoon", "exp_alerts": []},
             {"eval_time": "90m", "alertname": "VramgateCertificateExpiringSoon",
              "exp_alerts": [{"exp_labels": {"job": JOB, "instance": POD, "severity": "warning"}}]},
+            {"eval_time": "12m", "alertname": "VramgateInventoryStale", "exp_alerts": []},
+            {"eval_time": "17m", "alertname": "VramgateInventoryStale", "exp_alerts": []},
+            {"eval_time": "19m", "alertname": "VramgateInventoryStale",
+             "exp_alerts": [{"exp_labels": m | {"severity": "warning"}}]},
+            {"eval_time": "15m", "alertname": "VramgateClusterWatchFailing", "exp_alerts": []},
+            {"eval_time": "20m", "alertname": "VramgateClusterWatchFailing",
+             "exp_alerts": [{"exp_labels": m | {"resource": "pytorchjobs.kubeflow.org", "severity": "warning"}}]},
         ],
     }
     healthy = {
@@ -103,12 +116,18 @@ def unit_tests() -> list[dict]:
             series("vramgate_config_reloads_total", m | {"result": "success"}, "0 1 1 2x60"),
             series("vramgate_certificate_reloads_total", m | {"result": "failure"}, "0x60"),
             series("vramgate_certificate_not_after_timestamp_seconds", m, f"{90 * 86400}x60"),
+            # A node watch that breaks for 4 minutes (staleness up to 240 s) and recovers.
+            series("vramgate_inventory_stale_seconds", m, "0x10 60+60x3 0x45"),
+            # A watch that fails for 5 minutes and recovers; the rest stay up.
+            series("vramgate_cluster_watch_up", m | {"resource": "jobs.batch"}, "1x10 0x4 1x45"),
+            series("vramgate_cluster_watch_up", m | {"resource": "nodes"}, "1x60"),
         ],
         "alert_rule_test": [
             {"eval_time": "59m", "alertname": a, "exp_alerts": []}
             for a in ("VramgateWebhookDown", "VramgateReplicaDown", "VramgateWebhookErrors",
                       "VramgateLatencyNearTimeout", "VramgateDenialRateSpike", "VramgateConfigReloadFailing",
-                      "VramgateCertificateReloadFailing", "VramgateCertificateExpiringSoon")
+                      "VramgateCertificateReloadFailing", "VramgateCertificateExpiringSoon", "VramgateInventoryStale",
+                      "VramgateClusterWatchFailing")
         ],
     }
     for t in (firing, healthy):
@@ -128,3 +147,10 @@ def test_promtool_test_rules_each_alert_fires_and_stays_quiet_when_healthy(rules
     assert tested == {r["alert"] for g in rules["groups"] for r in g["rules"]}
     r = run([promtool, "test", "rules", "tests.yaml"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cluster_alerts_follow_cluster_values(chart):
+    names = lambda v: {r["alert"] for g in chartlib.rules_of(render(v, chart=chart))["groups"] for r in g["rules"]}  # noqa: E731
+    on = names({"prometheusRule": {"enabled": True}})
+    off = names({"prometheusRule": {"enabled": True}, "cluster": {"enabled": False}})
+    assert on - off == {"VramgateInventoryStale", "VramgateClusterWatchFailing"}

@@ -16,6 +16,11 @@ METRICS = {
     "vramgate_config_reloads_total", "vramgate_certificate_reloads_total",
     "vramgate_config_last_reload_success_timestamp_seconds", "vramgate_certificate_not_after_timestamp_seconds",
     "vramgate_build_info",
+    # cluster.enabled (vramgate serve --cluster): the GPU inventory and the live cost.
+    "vramgate_cluster_nodes", "vramgate_cluster_gpus", "vramgate_cluster_gpus_allocated",
+    "vramgate_cluster_unknown_gpu_products", "vramgate_running_gpus", "vramgate_running_cost_usd_per_hour",
+    "vramgate_running_cost_usd_total", "vramgate_inventory_stale_seconds",
+    "vramgate_inventory_last_sync_timestamp_seconds", "vramgate_cluster_watch_up", "vramgate_cluster_watch_errors_total",
 }
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -77,12 +82,51 @@ def test_the_panels_the_issue_asks_for():
     for t in ("Estimated spend admitted", "Estimated spend admitted per hour, by namespace",
               "GPU-hours admitted", "GPUs requested vs needed, by namespace", "Over-provisioning cost",
               "Denied", "Warned", "Patched", "Decisions by reason", "Admission latency p50 / p99",
-              "Review errors by code", "Config and certificate reload failures", "Certificate expires in"):
+              "Review errors by code", "Config and certificate reload failures", "Certificate expires in",
+              # Issue 6: cluster awareness.
+              "Cost burn rate now", "Cost burn rate by team", "Running GPUs by namespace", "Estimated cost by team",
+              "GPU fleet utilisation by type", "GPU capacity vs allocation by type", "Inventory staleness",
+              "Unknown GPU products"):
         assert t in titles
+
+
+def expr_of(title: str) -> list[str]:
+    return [e for t, e in chartlib.dashboard_exprs(chartlib.dashboard()) if t == title]
+
+
+def test_the_cluster_panels_query_what_the_issue_says():
+    """The queries the issue names, with the dashboard's variable filters."""
+    sel = '{namespace=~"$namespace", gpu=~"$gpu"}'
+    assert expr_of("Cost burn rate by team") == [f"sum by (team) (vramgate_running_cost_usd_per_hour{sel})"]
+    assert expr_of("Running GPUs by namespace") == [f"sum by (namespace) (vramgate_running_gpus{sel})"]
+    assert expr_of("GPU fleet utilisation by type") == [
+        'sum by (gpu) (vramgate_cluster_gpus_allocated{gpu=~"$gpu"}) / sum by (gpu) (vramgate_cluster_gpus{gpu=~"$gpu"})']
+    (cost,) = expr_of("Estimated cost by team")
+    assert "increase(vramgate_running_cost_usd_total" in cost and "[$__range]" in cost and "by (team)" in cost
+
+
+def test_the_cluster_panels_are_in_their_own_row_below_the_others():
+    panels = chartlib.dashboard_panels(chartlib.dashboard())
+    rows = [p for p in panels if p["type"] == "row"]
+    live = next(r for r in rows if r["title"].startswith("Live cost and GPU fleet"))
+    assert live["gridPos"]["y"] == max(r["gridPos"]["y"] for r in rows)
+    cluster_metrics = ("vramgate_cluster_", "vramgate_running_", "vramgate_inventory_")
+    for p in panels:
+        exprs = [t["expr"] for t in p.get("targets", [])]
+        if any(m in e for e in exprs for m in cluster_metrics):
+            assert p["gridPos"]["y"] > live["gridPos"]["y"], p["title"]
+            assert all(any(m in e for m in cluster_metrics) for e in exprs), p["title"]
 
 
 def test_workload_panels_follow_the_namespace_and_gpu_variables():
     for title, expr in chartlib.dashboard_exprs(chartlib.dashboard()):
-        if "vramgate_admitted_" in expr:
-            for sel in re.findall(r"vramgate_admitted_\w+\{([^}]*)\}", expr):
+        for metric in ("vramgate_admitted_", "vramgate_running_"):
+            for m in re.finditer(metric + r"\w+(\{[^}]*\})?", expr):
+                sel = m.group(1) or ""
                 assert 'namespace=~"$namespace"' in sel and 'gpu=~"$gpu"' in sel, title
+
+
+def test_fleet_panels_follow_the_gpu_variable():
+    for title, expr in chartlib.dashboard_exprs(chartlib.dashboard()):
+        for m in re.finditer(r"vramgate_cluster_(nodes|gpus|gpus_allocated)\b(\{[^}]*\})?", expr):
+            assert 'gpu=~"$gpu"' in (m.group(2) or ""), title

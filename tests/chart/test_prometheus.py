@@ -4,6 +4,13 @@ Service's DNS name, as the API server does); a real Prometheus scrapes it the wa
 ServiceMonitor says and loads the rendered PrometheusRule; then every PromQL expression of the
 dashboard and of the alerts must parse, evaluate and find the series it shows.
 
+The Deployment's `--cluster` watches a cluster: here a fake API server (fake_apiserver.py) that
+the binary reaches through KUBECONFIG. It serves GPU nodes (the captured objects of
+tests/fixtures/cluster/, if any, plus the test's own nodes) and, once the webhook has admitted
+them, the workloads of the review mix with Running pods bound to those nodes: what the live
+cost panels show. Its node watch is broken once and healed, as an API server outage would, and
+every request the binary makes is checked against the rendered ClusterRole.
+
 Needs the release binary and Debian's prometheus package (scripts/chart-check.sh provides both).
 Every wait is bounded.
 """
@@ -28,17 +35,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
 import chartlib
 from chartlib import NAMESPACE, RELEASE, find, render
 from conftest import run
+from fake_apiserver import WORKLOAD_CRDS, FakeApiServer, load_objects
 
 NOT_LANDED = "admission logic not landed: /validate answers 400 to every well-formed AdmissionReview"
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"
+# A GPU Feature Discovery product the catalog does not know: counted under its raw label.
+UNKNOWN_PRODUCT = "Acme-Tensor-X1-48GB"
+# The catalog names of the products above (`vramgate catalog`).
+CATALOG_NAME = {H100: "H100-80GB", A100: "A100-80GB"}
+# CRDs the fake cluster does not have: their API paths answer 404.
+NOT_INSTALLED = ("batch.volcano.sh", "leaderworkerset.x-k8s.io")
+# Captured Node, Pod and workload objects of real clusters, served as they are (when present).
+CLUSTER_FIXTURES = chartlib.REPO / "tests" / "fixtures" / "cluster"
 
 # The chart's values for this test: every option that matters to metrics, and a policy per
 # namespace so that the mix yields allow, warn, deny and patch decisions.
@@ -270,6 +287,10 @@ class Stack:
     prom_url: str = ""
     results: list[tuple[Case, dict, dict | None, dict]] = field(default_factory=list)
     errors_sent: int = 0
+    fake: FakeApiServer | None = None
+    cluster: "Cluster | None" = None
+    # What the server did while its node watch was broken (see the stack fixture).
+    outage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metrics_url(self) -> str:
@@ -305,6 +326,19 @@ class Stack:
                 total += float(m.group(4))
         return total
 
+    def series(self, name: str, **labels: str) -> list[float]:
+        """The values of the server's own samples of `name` whose labels include `labels` ([]:
+        no such series, unlike metric()'s 0)."""
+        out = []
+        for line in self.metrics_text().splitlines():
+            m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)", line)
+            if not m or m.group(1) != name:
+                continue
+            got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+            if all(got.get(k) == v for k, v in labels.items()):
+                out.append(float(m.group(4)))
+        return out
+
     def query(self, expr: str) -> dict:
         url = f"{self.prom_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         status, text = http_get(url, timeout=10)
@@ -325,13 +359,171 @@ class Stack:
                 validated_req = copy.deepcopy(req)
                 validated_req["request"]["object"] = json_patch(req["request"]["object"], ops)
             vstatus, validated = self.post("/validate", json.dumps(validated_req).encode())
-            self.results.append((case, {"status": status, "body": mutated}, None, {"status": vstatus, "body": validated}))
+            # The third element: the object as the API server would store it (patched).
+            self.results.append((case, {"status": status, "body": mutated}, validated_req["request"]["object"],
+                                 {"status": vstatus, "body": validated}))
 
     def send_errors(self):
         for body in (b"{this is not json", json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode()):
             status, _ = self.post("/validate", body)
             assert status == 400, status
             self.errors_sent += 1
+
+
+# ---- the cluster the binary watches ------------------------------------------------------------
+
+
+def gpu_node(name: str, product: str | None, gpus: int, memory_mib: int = 0) -> dict:
+    """A Node as GPU Feature Discovery and the NVIDIA device plugin label and size it."""
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+              "node.kubernetes.io/instance-type": "fake.gpu" if product else "fake.cpu"}
+    resources = {"cpu": "96", "memory": "1056763384Ki", "ephemeral-storage": "3750157920Ki", "pods": "110"}
+    if product:
+        labels |= {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": product,
+                   "nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.memory": str(memory_mib),
+                   "nvidia.com/gpu.deploy.device-plugin": "true", "nvidia.com/mig.capable": "false"}
+        resources["nvidia.com/gpu"] = str(gpus)
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"providerID": f"fake://{name}"},
+        "status": {
+            "capacity": dict(resources), "allocatable": dict(resources),
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status"}],
+            "addresses": [{"type": "Hostname", "address": name}],
+        },
+    }
+
+
+def pod_gpus(spec: dict) -> int:
+    return sum(int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)) for c in spec["containers"])
+
+
+@dataclass
+class Cluster:
+    """The objects the fake API server holds and where each GPU pod runs."""
+
+    nodes: list[dict]
+    free: dict[str, int]  # node name -> GPUs not yet requested by pods bound to it
+    product: dict[str, str | None]  # node name -> GPU product label
+    pods: list[dict] = field(default_factory=list)
+    workloads: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, extra_nodes: list[dict]) -> "Cluster":
+        ours = [gpu_node(f"gpu-h100-{i}", H100, 8, 81559) for i in range(3)]
+        ours += [gpu_node(f"gpu-a100-{i}", A100, 8, 81920) for i in range(2)]
+        ours += [gpu_node("gpu-acme-0", UNKNOWN_PRODUCT, 4, 49152), gpu_node("cpu-0", None, 0)]
+        nodes = ours + extra_nodes
+        return cls(nodes=nodes,
+                   free={n["metadata"]["name"]: (int(n["status"]["allocatable"].get("nvidia.com/gpu", 0))
+                                                 if n["metadata"]["name"] in {o["metadata"]["name"] for o in ours} else 0)
+                         for n in nodes},
+                   product={n["metadata"]["name"]: n["metadata"].get("labels", {}).get("nvidia.com/gpu.product")
+                            for n in nodes})
+
+    def schedule(self, spec: dict) -> str | None:
+        """The first of the test's nodes with the pod's GPU product and enough free GPUs."""
+        want = spec.get("nodeSelector", {}).get("nvidia.com/gpu.product", H100)
+        need = pod_gpus(spec)
+        for name, free in self.free.items():
+            if self.product[name] == want and free >= need:
+                self.free[name] -= need
+                return name
+        return None
+
+    def pod(self, name: str, ns: str, spec: dict, *, labels: dict | None = None, owner: dict | None = None,
+            phase: str = "Running", node: str | None = None) -> dict:
+        spec = copy.deepcopy(spec)
+        if phase in ("Running", "Succeeded", "Failed"):
+            node = node or self.schedule(spec)
+            assert node, f"no node for {ns}/{name}"
+            spec["nodeName"] = node
+        meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels or {}}
+        if owner:
+            meta["ownerReferences"] = [{**owner, "controller": True, "blockOwnerDeletion": True}]
+        status: dict[str, Any] = {"phase": phase, "qosClass": "Burstable"}
+        if node:
+            status |= {"hostIP": "10.0.0.1", "podIP": f"10.244.0.{len(self.pods) + 2}",
+                       "startTime": "2026-11-25T00:00:00Z",
+                       "conditions": [{"type": "Ready", "status": "True" if phase == "Running" else "False"}]}
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+        self.pods.append(pod)
+        return pod
+
+    def bystanders(self) -> list[dict]:
+        """Pods vramgate did not admit: they take GPUs (allocation) but cost nothing in the live
+        cost metrics; finished and unscheduled pods take none."""
+        nb = pod_spec(1, H100, container="notebook")
+        self.pod("jupyter-alice-0", "notebooks", nb, labels={"team": "research-tools"})
+        self.pod("bench-acme-0", "benchmarks", pod_spec(2, UNKNOWN_PRODUCT, container="bench"))
+        self.pod("eval-done-7x2kq", "ml-team", pod_spec(8, A100), phase="Succeeded", node="gpu-a100-1")
+        self.pod("waiting-8gpu-z5k2p", "ml-team", pod_spec(8, H100), phase="Pending")
+        return self.pods[-4:]
+
+    def admit(self, obj: dict, team: str) -> list[dict]:
+        """A workload the webhook admitted, as its controller runs it: the object (with its
+        output annotations) and its Running pods."""
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        meta.setdefault("labels", {})["team"] = team
+        meta["uid"] = str(uuid.uuid4())
+        ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        owner = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": name, "uid": uid}
+        pods = []
+        if obj["kind"] == "Job":
+            template = obj["spec"]["template"]
+            for i in range(int(obj["spec"].get("parallelism", 1))):
+                labels = dict(template.get("metadata", {}).get("labels", {})) | {
+                    "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                    "controller-uid": uid, "job-name": name, "team": team}
+                pods.append(self.pod(f"{name}-{uuid.uuid4().hex[:5]}", ns, template["spec"], labels=labels, owner=owner))
+        elif obj["kind"] == "PyTorchJob":
+            for rtype, rspec in obj["spec"]["pytorchReplicaSpecs"].items():
+                for i in range(int(rspec.get("replicas", 1))):
+                    labels = {"training.kubeflow.org/job-name": name, "training.kubeflow.org/operator-name":
+                              "pytorchjob-controller", "training.kubeflow.org/replica-type": rtype.lower(),
+                              "training.kubeflow.org/replica-index": str(i), "team": team}
+                    pods.append(self.pod(f"{name}-{rtype.lower()}-{i}", ns, rspec["template"]["spec"], labels=labels,
+                                         owner=owner))
+        else:
+            raise AssertionError(f"no controller for {obj['kind']}")
+        self.workloads.append(obj)
+        return [obj] + pods
+
+    def running_gpus(self) -> dict[tuple[str, str, str], int]:
+        """GPUs of Running pods of admitted workloads by (namespace, team, catalog GPU name)."""
+        uids = {w["metadata"]["uid"]: w for w in self.workloads}
+        out: dict[tuple[str, str, str], int] = {}
+        for p in self.pods:
+            owners = p["metadata"].get("ownerReferences", [])
+            if p["status"]["phase"] != "Running" or not owners or owners[0]["uid"] not in uids:
+                continue
+            w = uids[owners[0]["uid"]]
+            key = (w["metadata"]["namespace"], w["metadata"]["labels"]["team"],
+                   CATALOG_NAME[self.product[p["spec"]["nodeName"]]])
+            out[key] = out.get(key, 0) + pod_gpus(p["spec"])
+        return out
+
+
+# The admitted workloads of the review mix that the test runs in the cluster, with their team.
+RUN_IN_CLUSTER = {"fits": "llm-core", "too big (warn)": "nlp", "patchable": "sandbox-team"}
+
+
+def admitted_objects(st: "Stack") -> list[tuple[dict, str]]:
+    """The objects the webhook admitted (validated, allowed, not a dry run) that the cluster
+    should now run, as the API server stored them (with the mutating webhook's annotations)."""
+    out = []
+    for case, _, stored, validated in st.results:
+        team = RUN_IN_CLUSTER.get(case.name)
+        body = validated["body"]
+        if (team is None or not isinstance(body, dict) or not body.get("response", {}).get("allowed")
+                or case.body["request"]["dryRun"] or stored is None):
+            continue
+        if "vramgate.io/decision" in stored["metadata"].get("annotations", {}):
+            out.append((stored, team))
+    return out
 
 
 SUBSTITUTED = ("--config", "--tls-cert", "--tls-key", "--listen", "--metrics-listen", "--reload-interval")
@@ -397,14 +589,46 @@ def stack(vramgate_bin, prometheus_bin, tmp_path_factory):
     ctx = ssl.create_default_context(cadata=ca)
     server_name = f"{svc['name']}.{svc['namespace']}.svc"
 
+    # The cluster --cluster watches: captured objects (tests/fixtures/cluster/), the test's GPU
+    # nodes and pods vramgate did not admit; the admitted workloads follow the reviews below.
+    fixtures = load_objects(CLUSTER_FIXTURES)
+    cluster = Cluster.build([o for o in fixtures if o.get("kind") == "Node"])
+    ours = [n for n in cluster.nodes if n not in fixtures] + cluster.bystanders()
+    for o in ours:
+        kubernetes_validate.validate(o, chartlib.KUBE_NEWEST, strict=True)
+    # Most clusters lack some of the CRDs: Volcano and LeaderWorkerSet are not installed here.
+    fake = FakeApiServer(fixtures + ours, crds=[r for r in WORKLOAD_CRDS if r.group not in NOT_INSTALLED]).start()
+    kubeconfig = fake.write_kubeconfig(tmp / "kubeconfig")
+    # The kubeconfig, never an in-cluster config the environment might suggest.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    env |= {"RUST_LOG": "info", "KUBECONFIG": str(kubeconfig), "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost"}
+
     log = tmp / "vramgate.log"
-    server = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-                              env=os.environ | {"RUST_LOG": "info"})
+    server = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True, env=env)
     st = Stack(tmp=tmp, objs=objs, server=server, server_log=log, argv=argv, webhook_port=webhook_port,
-               metrics_port=metrics_port, server_name=server_name, paths=paths, ssl_context=ctx)
+               metrics_port=metrics_port, server_name=server_name, paths=paths, ssl_context=ctx, fake=fake,
+               cluster=cluster)
     try:
         wait_for("vramgate /readyz", lambda: http_get(st.metrics_url + "/readyz")[0] == 200, procs=[(server, log)])
         st.send_mix(1)
+
+        # The controllers run what the webhook admitted: the workloads (with the mutating
+        # webhook's output annotations) and their Running pods appear through the watches.
+        admitted = admitted_objects(st)
+        assert admitted, "no admitted workload carries the vramgate.io/decision output annotation"
+        for obj, team in admitted:
+            for o in cluster.admit(obj, team):
+                if o["kind"] in ("Pod", "Job"):
+                    kubernetes_validate.validate(o, chartlib.KUBE_NEWEST, strict=True)
+                fake.apply(o)
+        want = sum(cluster.running_gpus().values())
+        wait_for(f"vramgate_running_gpus to reach the {want} GPUs of the admitted workloads' Running pods",
+                 lambda: sum(st.series("vramgate_running_gpus")) == want > 0, timeout=60, procs=[(server, log)])
+        # The cumulative cost integrates between the server's live-cost ticks (15 s): wait for
+        # the first increment, so that Prometheus sees the counter move.
+        wait_for("vramgate_running_cost_usd_total to accrue",
+                 lambda: sum(st.series("vramgate_running_cost_usd_total")) > 0, timeout=60, procs=[(server, log)])
 
         # Prometheus, configured as the rendered ServiceMonitor asks, with the rendered rules.
         sm = find(objs, "ServiceMonitor")
@@ -453,6 +677,40 @@ def stack(vramgate_bin, prometheus_bin, tmp_path_factory):
             replace(path, good)
             wait_for(f"{metric} success", lambda: st.metric(metric, result="success") > before, procs=procs)
 
+        # An API server outage for the node watch: the inventory goes stale, the webhook stays
+        # ready and keeps answering; then it recovers. (Observations are checked by
+        # test_readyz_stays_ready_while_the_inventory_is_stale.)
+        fake.fail("nodes")
+        try:
+            wait_for("the node watch reported down",
+                     lambda: st.series("vramgate_cluster_watch_up", resource="nodes") == [0.0], timeout=30, procs=procs)
+            stale = wait_for("the inventory reported stale",
+                             lambda: (v := st.series("vramgate_inventory_stale_seconds")) and v[0] > 0 and v,
+                             timeout=30, procs=procs)
+            st.outage["stale_seconds"] = stale[0]
+            st.outage["readyz"] = http_get(st.metrics_url + "/readyz")
+            st.outage["validate_status"], st.outage["validate_body"] = st.post(
+                "/validate", json.dumps(review_mix(9)[1].body).encode())  # a dry run: not admitted spend
+        except AssertionError as e:
+            st.outage["error"] = str(e)
+        finally:
+            fake.heal("nodes")
+        healthy = lambda: (st.series("vramgate_cluster_watch_up", resource="nodes") == [1.0]  # noqa: E731
+                           and st.series("vramgate_inventory_stale_seconds") == [0.0])
+        # Recovery must not wait for a Node to change: the API server may send nothing but
+        # bookmarks for minutes. (The watch backs off, so give it time to retry.)
+        try:
+            wait_for("the node watch healthy again with no Node changed", healthy, timeout=40, procs=procs)
+            st.outage["recovered"] = True
+        except AssertionError as e:
+            st.outage["recovered"] = str(e)
+            # A kubelet status update arrives; then the rest of the test can go on.
+            n = fake.objects("nodes")[0]
+            n["status"].setdefault("conditions", []).append(
+                {"type": "NetworkUnavailable", "status": "False", "reason": "RouteCreated"})
+            fake.apply(n)
+            wait_for("the node watch healthy again after a Node changed", healthy, timeout=60, procs=procs)
+
         st.send_mix(2)
         st.send_errors()
         # Prometheus has the final counts once its sum equals the server's own.
@@ -471,6 +729,7 @@ def stack(vramgate_bin, prometheus_bin, tmp_path_factory):
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        fake.stop()
 
 
 def replace(path: Path, text: str):
@@ -564,7 +823,7 @@ def test_prometheus_loaded_the_rules_and_reload_alerts_fire(stack):
     status, text = http_get(stack.prom_url + "/api/v1/rules")
     groups = json.loads(text)["data"]["groups"]
     rules = [r for g in groups for r in g["rules"]]
-    assert len(rules) == 8
+    assert len(rules) == 10
     wait_for("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("2") for r in
              (x for g in json.loads(http_get(stack.prom_url + "/api/v1/rules")[1])["data"]["groups"] for x in g["rules"])))
     rules = [r for g in json.loads(http_get(stack.prom_url + "/api/v1/rules")[1])["data"]["groups"] for r in g["rules"]]
@@ -615,6 +874,112 @@ def test_dashboard_variables_list_the_jobs_namespaces(stack):
             assert NAMESPACE not in values, "honor_labels keeps the jobs' namespaces"
         else:
             assert values, v["name"]
+
+
+def test_cluster_inventory_counts_the_fake_clusters_gpus(stack):
+    """vramgate_cluster_* against the nodes and pods the fake API server holds. The captured
+    fixtures may add nodes of the same types, so the test's own types are checked as lower
+    bounds and its unknown product exactly."""
+    st = stack
+    for product, nodes, gpus in ((H100, 3, 24), (A100, 2, 16)):
+        gpu = CATALOG_NAME[product]
+        assert sum(st.series("vramgate_cluster_nodes", gpu=gpu)) >= nodes, gpu
+        assert sum(st.series("vramgate_cluster_gpus", gpu=gpu)) >= gpus, gpu
+    assert st.series("vramgate_cluster_unknown_gpu_products", product=UNKNOWN_PRODUCT) == [1.0]
+    assert st.series("vramgate_cluster_nodes", gpu=UNKNOWN_PRODUCT) == [1.0], "an unknown product keeps its raw label"
+    assert st.series("vramgate_cluster_gpus", gpu=UNKNOWN_PRODUCT) == [4.0]
+    # Allocation: every non-terminated pod bound to a node (admitted or not); not the Succeeded
+    # pod, not the Pending one.
+    assert st.series("vramgate_cluster_gpus_allocated", gpu=UNKNOWN_PRODUCT) == [2.0]
+    ours = {}
+    for p in st.cluster.pods:
+        node = p["spec"].get("nodeName")
+        if node and p["status"]["phase"] not in ("Succeeded", "Failed") and st.cluster.product[node] in CATALOG_NAME:
+            gpu = CATALOG_NAME[st.cluster.product[node]]
+            ours[gpu] = ours.get(gpu, 0) + pod_gpus(p["spec"])
+    for gpu, n in ours.items():
+        assert sum(st.series("vramgate_cluster_gpus_allocated", gpu=gpu)) >= n, gpu
+    assert st.series("vramgate_cluster_watch_up", resource="nodes") == [1.0]
+    assert st.series("vramgate_cluster_watch_up", resource="pods") == [1.0]
+    assert st.series("vramgate_cluster_watch_up", resource="pytorchjobs.kubeflow.org") == [1.0]
+    # A CRD that is not installed is not a failing watch (VramgateClusterWatchFailing would page
+    # forever on every cluster without Volcano).
+    for group in NOT_INSTALLED:
+        for r in WORKLOAD_CRDS:
+            if r.group == group:
+                assert 0.0 not in st.series("vramgate_cluster_watch_up", resource=r.key), r.key
+    assert st.series("vramgate_inventory_stale_seconds") == [0.0]
+    (synced,) = st.series("vramgate_inventory_last_sync_timestamp_seconds")
+    assert abs(synced - time.time()) < 3600, synced
+
+
+def test_live_cost_counts_running_pods_of_admitted_workloads(stack):
+    st = stack
+    want = st.cluster.running_gpus()
+    got = {}
+    for line in st.metrics_text().splitlines():
+        m = re.match(r'^vramgate_running_gpus\{(.*)\} (\S+)$', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if float(m.group(2)):
+                got[(labels["namespace"], labels["team"], labels["gpu"])] = float(m.group(2))
+    assert got == {k: float(v) for k, v in want.items()}, "bystanders, finished and pending pods hold no admitted GPUs"
+    # Cost per hour: GPUs held x the $/GPU-hour the job was admitted at (its output annotations).
+    for w in st.cluster.workloads:
+        a = w["metadata"]["annotations"]
+        try:
+            price = float(a["vramgate.io/estimated-cost-usd"]) / float(a["vramgate.io/estimated-gpu-hours"])
+        except (KeyError, ValueError, ZeroDivisionError):
+            continue
+        ns, team = w["metadata"]["namespace"], w["metadata"]["labels"]["team"]
+        for (kns, kteam, gpu), n in want.items():
+            if (kns, kteam) == (ns, team):
+                (rate,) = st.series("vramgate_running_cost_usd_per_hour", namespace=ns, team=team, gpu=gpu)
+                assert rate == pytest.approx(n * price, rel=1e-6), (ns, team, gpu)
+                assert st.series("vramgate_running_cost_usd_total", namespace=ns, team=team, gpu=gpu)[0] > 0
+
+
+def test_readyz_stays_ready_while_the_inventory_is_stale(stack):
+    """With the node watch broken, readiness must not fail: under failurePolicy Fail an unready
+    webhook would block every annotated submission in the cluster."""
+    o = stack.outage
+    assert "error" not in o, o.get("error")
+    assert o["stale_seconds"] > 0
+    status, body = o["readyz"]
+    assert status == 200, body
+    assert "inventory" in body.lower(), f"/readyz says nothing about the inventory: {body!r}"
+    assert o["validate_status"] == 200, o["validate_body"]
+    status, body = http_get(stack.metrics_url + "/readyz")
+    assert status == 200 and "inventory" in body.lower(), body
+
+
+def test_the_inventory_recovers_without_waiting_for_a_node_change(stack):
+    """After the node watch failed and the API server is back, the inventory is current again
+    (watch up, staleness 0) although no Node changed: a quiet cluster sends only bookmarks, and
+    kube-runtime's watcher yields no event for them, so health must come from the restarted
+    watch itself (e.g. a fresh list after an error), not from the next change."""
+    assert stack.outage.get("recovered") is True, stack.outage.get("recovered")
+
+
+def test_the_binary_uses_only_what_the_cluster_role_grants(stack):
+    """Every request the binary made to the API server, as RBAC sees it (verb, group, resource),
+    is granted by the rendered ClusterRole; it never writes, and it listed and watched Nodes and
+    Pods."""
+    role = find(stack.objs, "ClusterRole")
+    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+               for v in rule["verbs"]}
+    reqs = list(stack.fake.requests)
+    assert reqs, "the binary never called the API server"
+    assert {q.method for q in reqs} == {"GET"}, [f"{q.method} {q.path}" for q in reqs if q.method != "GET"]
+    used = set()
+    for q in reqs:
+        if q.resource is None:
+            assert q.path in ("/version", "/api", "/apis", "/api/v1") or q.path.startswith("/apis/"), q.path
+            continue
+        used.add((q.resource.group, q.resource.plural, q.verb))
+    assert used - granted == set(), f"requests the ClusterRole does not allow: {sorted(used - granted)}"
+    for res in ("nodes", "pods"):
+        assert ("", res, "watch") in used, f"the binary never watched {res}"
 
 
 def openmetrics_to_text(om: str) -> str:

@@ -65,7 +65,18 @@ EXPECTED_KINDS = {
     "servicemonitor": {"ServiceMonitor"},
     "prometheusrule": {"PrometheusRule"},
     "networkpolicy": {"NetworkPolicy"},
+    "config-map": {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"},
+    "config-map-only": {"Role", "RoleBinding"},
 }
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding"}
+
+
+def needs_api(values: dict) -> tuple[bool, bool]:
+    """(cluster watches, config ConfigMap watch) that `values` switch on."""
+    cluster = values.get("cluster", {}).get("enabled", True)
+    config_map = values.get("config", {}).get("source", "file") == "configMap"
+    return cluster, config_map
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
@@ -73,11 +84,15 @@ def test_each_option_renders_its_objects(chart, option):
     objs = render(OPTIONS[option], chart=chart)
     kinds = {o["kind"] for o in objs}
     assert EXPECTED_KINDS.get(option, set()) <= kinds, kinds
-    # Never any RBAC: the server needs no Kubernetes API access.
-    assert not kinds & {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+    # RBAC only for the API access a feature needs (test_rbac.py checks the rules).
+    cluster, config_map = needs_api(OPTIONS[option])
+    want = ({"ClusterRole", "ClusterRoleBinding"} if cluster else set()) | ({"Role", "RoleBinding"} if config_map else set())
+    assert kinds & RBAC_KINDS == want, kinds
     for o in objs:
         assert o["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
-        if o["kind"] not in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        if o["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in o["metadata"], o["kind"]
+        else:
             assert o["metadata"]["namespace"] == NAMESPACE, o["kind"]
 
 
@@ -95,7 +110,9 @@ def test_deployment_is_ha_and_hardened(default_objs):
     pod = spec["template"]["spec"]
     assert spec["replicas"] == 2
     assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
-    assert pod["automountServiceAccountToken"] is False
+    # The default (cluster.enabled) watches the API: the pod mounts a token, the ServiceAccount
+    # itself does not (test_service_account_token_only_where_the_api_is_used).
+    assert pod["automountServiceAccountToken"] is True
     assert pod["serviceAccountName"] == find(default_objs, "ServiceAccount")["metadata"]["name"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
@@ -151,7 +168,8 @@ def test_container_arguments_match_the_mounted_files_and_ports(default_objs):
     assert c["command"] == ["/usr/local/bin/vramgate"]
     args = c["args"]
     assert args[0] == "serve"
-    flags = dict(zip(args[1::2], args[2::2]))
+    assert args[-1] == "--cluster", "cluster.enabled (the default) watches the cluster"
+    flags = dict(zip(args[1:-1:2], args[2:-1:2]))
     assert flags == {
         "--config": "/etc/vramgate/config.yaml",
         "--tls-cert": "/etc/vramgate/tls/tls.crt",
@@ -175,6 +193,41 @@ def test_container_arguments_match_the_mounted_files_and_ports(default_objs):
         "/etc/vramgate/tls/tls.key": ("secret", f"{RELEASE}-tls", "tls.key"),
     }
     assert vol["projected"]["defaultMode"] == 0o440
+
+
+def test_config_source_config_map_watches_instead_of_mounting(chart):
+    objs = render(OPTIONS["config-map"], chart=chart)
+    c = container(objs)
+    args = c["args"]
+    assert "--config" not in args
+    assert args[args.index("--config-map") + 1] == f"{NAMESPACE}/{RELEASE}"
+    assert find(objs, "ConfigMap", RELEASE)["data"]["config.yaml"], "the ConfigMap is still the source"
+    pod = find(objs, "Deployment")["spec"]["template"]["spec"]
+    (vol,) = [v for v in pod["volumes"] if v["name"] == "etc-vramgate"]
+    assert [list(s) for s in vol["projected"]["sources"]] == [["secret"]], "config.yaml is not mounted"
+    # The flag names the release's namespace and the ConfigMap's (full) name.
+    objs = render({"config": {"source": "configMap"}, "fullnameOverride": "gate"}, chart=chart, namespace="gpu-admission")
+    args = container(objs)["args"]
+    assert args[args.index("--config-map") + 1] == "gpu-admission/gate"
+    find(objs, "ConfigMap", "gate")
+
+
+def test_cluster_flag_and_config_section_follow_cluster_values(chart):
+    objs = render({"cluster": {"teamLabel": "example.com/team", "inventoryMaxStaleSeconds": 120}}, chart=chart)
+    assert container(objs)["args"].count("--cluster") == 1
+    assert rendered_config(objs)["cluster"] == {"team_label": "example.com/team", "inventory_max_stale_seconds": 120}
+    assert "source" not in rendered_config(objs), "config.source says how the file is read; it is not in it"
+    objs = render(OPTIONS["no-cluster"], chart=chart)
+    assert "--cluster" not in container(objs)["args"]
+    assert "cluster" not in rendered_config(objs)
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_service_account_token_only_where_the_api_is_used(chart, option):
+    objs = render(OPTIONS[option], chart=chart)
+    pod = find(objs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is any(needs_api(OPTIONS[option]))
+    assert find(objs, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
 def test_values_change_the_arguments(chart):
@@ -202,9 +255,11 @@ def test_pdb_keeps_one_pod_and_is_skipped_for_a_single_replica(chart, default_ob
     assert "PodDisruptionBudget" not in {o["kind"] for o in render({"replicaCount": 1}, chart=chart)}
 
 
-def test_service_account_has_no_token(default_objs):
+def test_service_account_has_no_token(default_objs, chart):
     sa = find(default_objs, "ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
+    pod = find(render(OPTIONS["no-cluster"], chart=chart), "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False, "no API access, no token"
 
 
 def test_service_routes_to_named_container_ports(default_objs):
@@ -235,7 +290,7 @@ def test_configmap_mirrors_the_config_values(chart, default_objs):
     assert cfg["gpus"][0]["usd_per_hour"] == 2.5
 
 
-@pytest.mark.parametrize("option", ["defaults", "everything", "all-annotations"])
+@pytest.mark.parametrize("option", ["defaults", "everything", "all-annotations", "no-cluster", "config-map-only"])
 def test_rendered_config_passes_vramgate_config_check(chart, vramgate_bin, tmp_path, option):
     cm = find(render(OPTIONS[option], chart=chart), "ConfigMap", RELEASE)
     path = tmp_path / "config.yaml"
@@ -401,7 +456,7 @@ def test_prometheus_rule_alerts(chart):
     assert set(rules) == {
         "VramgateWebhookDown", "VramgateReplicaDown", "VramgateWebhookErrors", "VramgateLatencyNearTimeout",
         "VramgateDenialRateSpike", "VramgateConfigReloadFailing", "VramgateCertificateReloadFailing",
-        "VramgateCertificateExpiringSoon"}
+        "VramgateCertificateExpiringSoon", "VramgateInventoryStale", "VramgateClusterWatchFailing"}
     for r in rules.values():
         assert r["labels"]["severity"] in ("critical", "warning")
         assert r["labels"]["team"] == "ml-platform"
@@ -412,6 +467,15 @@ def test_prometheus_rule_alerts(chart):
     rules = {r["alert"]: r for g in chartlib.rules_of(objs)["groups"] for r in g["rules"]}
     assert rules["VramgateLatencyNearTimeout"]["expr"].rstrip().endswith("> 8")
     assert rules["VramgateCertificateExpiringSoon"]["expr"].rstrip().endswith(f"< {14 * 86400}")
+    # Staleness follows cluster.inventoryMaxStaleSeconds (the same value the server is given).
+    assert rules["VramgateInventoryStale"]["expr"].rstrip().endswith("> 600")
+    objs = render({"prometheusRule": {"enabled": True}, "cluster": {"inventoryMaxStaleSeconds": 900}}, chart=chart)
+    rules = {r["alert"]: r for g in chartlib.rules_of(objs)["groups"] for r in g["rules"]}
+    assert rules["VramgateInventoryStale"]["expr"].rstrip().endswith("> 900")
+    # Without cluster awareness there is no inventory to alert on.
+    objs = render({"prometheusRule": {"enabled": True}, "cluster": {"enabled": False}}, chart=chart)
+    names = {r["alert"] for g in chartlib.rules_of(objs)["groups"] for r in g["rules"]}
+    assert not names & {"VramgateInventoryStale", "VramgateClusterWatchFailing"} and len(names) == 8
 
 
 def test_network_policy_opens_only_the_two_ports_and_no_egress(chart):
@@ -419,7 +483,17 @@ def test_network_policy_opens_only_the_two_ports_and_no_egress(chart):
     np = find(objs, "NetworkPolicy")
     assert np["spec"]["podSelector"]["matchLabels"] == find(objs, "Deployment")["spec"]["selector"]["matchLabels"]
     assert np["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert np["spec"]["egress"] == []
+    # cluster.enabled (the default): egress only to the API server's ports.
+    assert np["spec"]["egress"] == [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}]
+    np_off = find(render({"networkPolicy": {"enabled": True}, "cluster": {"enabled": False}}, chart=chart), "NetworkPolicy")
+    assert np_off["spec"]["egress"] == [], "no API access: no egress at all"
+    np_cm = find(render(OPTIONS["config-map-only"], chart=chart), "NetworkPolicy")
+    assert np_cm["spec"]["egress"] == np["spec"]["egress"], "the ConfigMap watch needs the API server too"
+    np_all = find(render(OPTIONS["everything"], chart=chart), "NetworkPolicy")
+    assert np_all["spec"]["egress"] == [{"ports": [{"port": 6443, "protocol": "TCP"}],
+                                         "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]}]
+    np_open = find(render({"networkPolicy": {"enabled": True, "denyEgress": False}}, chart=chart), "NetworkPolicy")
+    assert np_open["spec"]["policyTypes"] == ["Ingress"] and "egress" not in np_open["spec"]
     webhook_rule, metrics_rule = np["spec"]["ingress"]
     assert webhook_rule == {"ports": [{"port": 8443, "protocol": "TCP"}]}
     assert metrics_rule["ports"] == [{"port": 8080, "protocol": "TCP"}]

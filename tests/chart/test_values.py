@@ -50,6 +50,15 @@ BAD = {
     "excluded namespace": ({"webhook": {"excludeNamespaces": ["Not A Namespace"]}}, "/webhook/excludeNamespaces/0"),
     "scrape interval": ({"serviceMonitor": {"interval": "often"}}, "/serviceMonitor/interval"),
     "denial ratio above 1": ({"prometheusRule": {"denialRatioThreshold": 1.5}}, "/prometheusRule/denialRatioThreshold"),
+    "config source": ({"config": {"source": "api"}}, "/config/source"),
+    "gpu_choice": ({"config": {"policy": {"gpu_choice": "fastest"}}}, "/config/policy/gpu_choice"),
+    "namespace gpu_choice": ({"config": {"namespaces": {"research": {"gpu_choice": "biggest"}}}}, "gpu_choice"),
+    "cluster section in config": ({"config": {"cluster": {"team_label": "team"}}}, "additional properties 'cluster'"),
+    "cluster enabled as text": ({"cluster": {"enabled": "yes"}}, "/cluster/enabled"),
+    "team label not a label key": ({"cluster": {"teamLabel": "my team"}}, "/cluster/teamLabel"),
+    "stale seconds zero": ({"cluster": {"inventoryMaxStaleSeconds": 0}}, "/cluster/inventoryMaxStaleSeconds"),
+    "unknown cluster key": ({"cluster": {"teamlabel": "team"}}, "additional properties 'teamlabel'"),
+    "api server port": ({"networkPolicy": {"apiServer": {"ports": [0]}}}, "/networkPolicy/apiServer/ports/0"),
 }
 
 

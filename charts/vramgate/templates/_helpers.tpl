@@ -94,8 +94,13 @@ The container's command line. The tests launch the real binary with exactly thes
 */}}
 {{- define "vramgate.args" -}}
 - serve
+{{- if eq .Values.config.source "configMap" }}
+- --config-map
+- {{ printf "%s/%s" .Release.Namespace (include "vramgate.fullname" .) | quote }}
+{{- else }}
 - --config
 - /etc/vramgate/config.yaml
+{{- end }}
 - --tls-cert
 - /etc/vramgate/tls/tls.crt
 - --tls-key
@@ -106,9 +111,71 @@ The container's command line. The tests launch the real binary with exactly thes
 - {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
 - --reload-interval
 - {{ .Values.reloadIntervalSeconds | quote }}
+{{- if .Values.cluster.enabled }}
+- --cluster
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+Whether the server talks to the Kubernetes API: it watches the cluster (cluster.enabled) or its
+config ConfigMap (config.source=configMap). Only then is a ServiceAccount token mounted.
+*/}}
+{{- define "vramgate.needsApi" -}}
+{{- if or .Values.cluster.enabled (eq .Values.config.source "configMap") }}true{{ end }}
+{{- end }}
+
+{{/*
+The config file: the `config` values without `source` (how the file is read, not part of it),
+plus the `cluster:` section from the `cluster` values when cluster awareness is on.
+*/}}
+{{- define "vramgate.configFile" -}}
+{{- $cfg := omit .Values.config "source" }}
+{{- if .Values.cluster.enabled }}
+{{- $_ := set $cfg "cluster" (dict "team_label" .Values.cluster.teamLabel "inventory_max_stale_seconds" (int .Values.cluster.inventoryMaxStaleSeconds)) }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+RBAC rules: exactly what `vramgate cluster rbac` prints (tests/chart/test_rbac.py compares the
+two). clusterRole: the inventory and live-cost watches; configMapRole: the config ConfigMap
+watch (the Role adds resourceNames).
+*/}}
+{{- define "vramgate.clusterRules" -}}
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch]
+- apiGroups: [batch.volcano.sh]
+  resources: [jobs]
+  verbs: [list, watch]
+- apiGroups: [jobset.x-k8s.io]
+  resources: [jobsets]
+  verbs: [list, watch]
+- apiGroups: [kubeflow.org]
+  resources: [mpijobs, pytorchjobs]
+  verbs: [list, watch]
+- apiGroups: [leaderworkerset.x-k8s.io]
+  resources: [leaderworkersets]
+  verbs: [list, watch]
+- apiGroups: [ray.io]
+  resources: [rayclusters, rayjobs]
+  verbs: [list, watch]
+{{- end }}
+
+{{- define "vramgate.configMapRules" -}}
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [{{ include "vramgate.fullname" . | quote }}]
+  verbs: [list, watch]
 {{- end }}
 
 {{/*
