@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::inventory::Inventory;
-use super::records::{Admission, PodPhase, PodRecord, WorkloadRecord};
+use super::records::{Admission, Meta, PodPhase, PodRecord, WorkloadRecord};
 use super::table::Table;
 use crate::estimate::catalog::GpuCatalog;
 
@@ -70,23 +70,24 @@ fn admitted_root<'a>(
     workloads: &[&'a Table<WorkloadRecord>],
 ) -> Option<(&'a BTreeMap<String, String>, &'a Admission)> {
     let by_uid = |uid: &str| workloads.iter().find_map(|t| t.get(uid));
-    if let Some(a) = &pod.admitted {
-        return Some((&pod.labels, a));
+    let admitted = |m: &'a Meta| m.admitted.as_ref().map(|a| (&m.labels, a));
+    if let Some(found) = admitted(&pod.meta) {
+        return Some(found);
     }
-    let mut owner = pod.owner.as_ref();
+    let mut owner = pod.meta.owner.as_ref();
     for _ in 0..MAX_OWNER_HOPS {
         let Some(w) = owner.and_then(|o| by_uid(&o.uid)) else { break };
-        if let Some(a) = &w.admitted {
-            return Some((&w.labels, a));
+        if let Some(found) = admitted(&w.meta) {
+            return Some(found);
         }
-        owner = w.owner.as_ref();
+        owner = w.meta.owner.as_ref();
     }
-    let lws = pod.labels.get(LWS_NAME_LABEL)?;
+    let lws = pod.meta.labels.get(LWS_NAME_LABEL)?;
     workloads
         .iter()
         .flat_map(|t| t.iter())
-        .find(|w| w.kind == "LeaderWorkerSet" && w.namespace == pod.namespace && &w.name == lws)
-        .and_then(|w| Some((&w.labels, w.admitted.as_ref()?)))
+        .find(|w| w.kind == "LeaderWorkerSet" && w.meta.namespace == pod.meta.namespace && &w.meta.name == lws)
+        .and_then(|w| admitted(&w.meta))
 }
 
 /// The live state: capacity and allocation by GPU type, and running GPUs and cost per hour by
@@ -120,8 +121,8 @@ pub fn snapshot(
         let catalog_price =
             inventory.pool(gpu).filter(|p| !p.is_mig()).and_then(|_| catalog.find(gpu)).map(|g| g.usd_per_hour);
         let usd_per_gpu_hour = catalog_price.or(admission.usd_per_gpu_hour).unwrap_or(0.0);
-        let team = labels.get(team_label).or_else(|| pod.labels.get(team_label)).map_or(NO_TEAM, String::as_str);
-        let key = CostKey { namespace: pod.namespace.clone(), team: team.to_owned(), gpu: gpu.to_owned() };
+        let team = labels.get(team_label).or_else(|| pod.meta.labels.get(team_label)).map_or(NO_TEAM, String::as_str);
+        let key = CostKey { namespace: pod.meta.namespace.clone(), team: team.to_owned(), gpu: gpu.to_owned() };
         let r = snap.running.entry(key).or_default();
         r.gpus = r.gpus.saturating_add(pod.gpus);
         r.usd_per_hour += usd_per_gpu_hour * pod.gpus as f64;
@@ -156,27 +157,31 @@ mod tests {
 
     fn pod(uid: &str, node: Option<&str>, phase: PodPhase, gpus: u64, owner: Option<&str>) -> PodRecord {
         PodRecord {
-            uid: uid.into(),
-            namespace: "research".into(),
-            name: uid.into(),
+            meta: Meta {
+                uid: uid.into(),
+                namespace: "research".into(),
+                name: uid.into(),
+                owner: owner.map(|o| OwnerRef { kind: "Job".into(), name: o.into(), uid: o.into() }),
+                labels: BTreeMap::new(),
+                admitted: None,
+            },
             node: node.map(Into::into),
             phase,
             gpus,
-            owner: owner.map(|o| OwnerRef { kind: "Job".into(), name: o.into(), uid: o.into() }),
-            labels: BTreeMap::new(),
-            admitted: None,
         }
     }
 
     fn workload(uid: &str, kind: &str, owner: Option<&str>, admitted: bool, team: Option<&str>) -> WorkloadRecord {
         WorkloadRecord {
-            uid: uid.into(),
             kind: kind.into(),
-            namespace: "research".into(),
-            name: uid.into(),
-            owner: owner.map(|o| OwnerRef { kind: "JobSet".into(), name: o.into(), uid: o.into() }),
-            labels: team.map(|t| [("team".to_owned(), t.to_owned())].into()).unwrap_or_default(),
-            admitted: admitted.then_some(Admission { decision: Decision::Allow, usd_per_gpu_hour: Some(2.0) }),
+            meta: Meta {
+                uid: uid.into(),
+                namespace: "research".into(),
+                name: uid.into(),
+                owner: owner.map(|o| OwnerRef { kind: "JobSet".into(), name: o.into(), uid: o.into() }),
+                labels: team.map(|t| [("team".to_owned(), t.to_owned())].into()).unwrap_or_default(),
+                admitted: admitted.then_some(Admission { decision: Decision::Allow, usd_per_gpu_hour: Some(2.0) }),
+            },
         }
     }
 
@@ -236,7 +241,7 @@ mod tests {
         let inv = Inventory::default();
         let workloads = table(vec![workload("lws", "LeaderWorkerSet", None, true, None)]);
         let mut p = pod("leader-0", Some("n9"), PodPhase::Running, 2, Some("sts-uid"));
-        p.labels.insert(LWS_NAME_LABEL.into(), "lws".into());
+        p.meta.labels.insert(LWS_NAME_LABEL.into(), "lws".into());
         let snap = snapshot(&inv, &table(vec![p]), &[&workloads], &catalog, "team");
         let key = CostKey { namespace: "research".into(), team: NO_TEAM.into(), gpu: UNKNOWN_GPU.into() };
         assert_eq!(snap.running[&key], Running { gpus: 2, usd_per_hour: 4.0 });

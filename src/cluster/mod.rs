@@ -19,5 +19,5 @@ mod table;
 
 pub use inventory::{ClusterView, GpuPool, Inventory};
 pub use ledger::{Capacity, CostKey, Cumulative, Running, Snapshot};
-pub use records::{NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
+pub use records::{Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
 pub use table::{Change, Keyed, Table};

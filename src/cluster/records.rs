@@ -143,29 +143,54 @@ impl PodPhase {
     }
 }
 
-/// A Pod's GPUs, node and owner.
+/// What a Pod and a workload record share: identity, controlling owner, labels, and the
+/// admission vramgate recorded on the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodRecord {
+pub struct Meta {
+    /// `metadata.uid` (else `kind/namespace/name`).
     pub uid: String,
     pub namespace: String,
     pub name: String,
+    /// The controlling owner (a Job, a PyTorchJob, a RayCluster, …).
+    pub owner: Option<OwnerRef>,
+    /// `metadata.labels` (the team label; LeaderWorkerSet's name label).
+    pub labels: BTreeMap<String, String>,
+    /// Set when vramgate admitted this object.
+    pub admitted: Option<Admission>,
+}
+
+impl Meta {
+    /// Reads `metadata` of an object of `kind`.
+    #[must_use]
+    pub fn of(kind: &str, meta: &ObjectMeta) -> Self {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().or_else(|| meta.generate_name.clone()).unwrap_or_default();
+        Self {
+            uid: meta.uid.clone().unwrap_or_else(|| format!("{kind}/{namespace}/{name}")),
+            namespace,
+            name,
+            owner: owner_of(meta),
+            labels: meta.labels.clone().unwrap_or_default(),
+            admitted: Admission::of(meta),
+        }
+    }
+}
+
+/// A Pod's GPUs, node and owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRecord {
+    pub meta: Meta,
     /// `spec.nodeName`: set once scheduled.
     pub node: Option<String>,
     pub phase: PodPhase,
     /// Full GPUs, counted as Kubernetes does (init and sidecar containers included): the same
     /// rule as admission ([`crate::workload`]).
     pub gpus: u64,
-    /// The controlling owner (a Job, a PyTorchJob, a RayCluster, …).
-    pub owner: Option<OwnerRef>,
-    /// `metadata.labels` (the team label; LeaderWorkerSet's name label).
-    pub labels: BTreeMap<String, String>,
-    /// The pod's own admission, when the Pod itself was the admitted workload.
-    pub admitted: Option<Admission>,
 }
 
 impl Keyed for PodRecord {
     fn key(&self) -> &str {
-        &self.uid
+        &self.meta.uid
     }
 }
 
@@ -174,7 +199,6 @@ impl PodRecord {
     /// them when it was created).
     #[must_use]
     pub fn from_pod(pod: &Pod, cfg: &ExtractConfig) -> Self {
-        let meta = &pod.metadata;
         let gpus = serde_json::to_value(pod)
             .ok()
             .and_then(|v| match workload::extract(&v, cfg) {
@@ -183,25 +207,12 @@ impl PodRecord {
             })
             .unwrap_or(0);
         Self {
-            uid: meta.uid.clone().unwrap_or_else(|| format!("{}/{}", ns(meta), name(meta))),
-            namespace: ns(meta),
-            name: name(meta),
+            meta: Meta::of("Pod", &pod.metadata),
             node: pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()),
             phase: PodPhase::parse(pod.status.as_ref().and_then(|s| s.phase.as_deref())),
             gpus,
-            owner: owner_of(meta),
-            labels: meta.labels.clone().unwrap_or_default(),
-            admitted: Admission::of(meta),
         }
     }
-}
-
-fn ns(meta: &ObjectMeta) -> String {
-    meta.namespace.clone().unwrap_or_default()
-}
-
-fn name(meta: &ObjectMeta) -> String {
-    meta.name.clone().or_else(|| meta.generate_name.clone()).unwrap_or_default()
 }
 
 /// What vramgate's mutating webhook wrote on an object it admitted (the output annotations).
@@ -238,19 +249,13 @@ impl Admission {
 /// A workload object (a Job, a PyTorchJob, a RayCluster, …) read from its metadata only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadRecord {
-    pub uid: String,
     pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub owner: Option<OwnerRef>,
-    pub labels: BTreeMap<String, String>,
-    /// Set when vramgate admitted this object.
-    pub admitted: Option<Admission>,
+    pub meta: Meta,
 }
 
 impl Keyed for WorkloadRecord {
     fn key(&self) -> &str {
-        &self.uid
+        &self.meta.uid
     }
 }
 
@@ -258,14 +263,6 @@ impl WorkloadRecord {
     /// Reads a workload's `metadata` (what a metadata-only watch returns).
     #[must_use]
     pub fn from_meta(kind: &str, meta: &ObjectMeta) -> Self {
-        Self {
-            uid: meta.uid.clone().unwrap_or_else(|| format!("{kind}/{}/{}", ns(meta), name(meta))),
-            kind: kind.to_owned(),
-            namespace: ns(meta),
-            name: name(meta),
-            owner: owner_of(meta),
-            labels: meta.labels.clone().unwrap_or_default(),
-            admitted: Admission::of(meta),
-        }
+        Self { kind: kind.to_owned(), meta: Meta::of(kind, meta) }
     }
 }

@@ -316,15 +316,7 @@ class Stack:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the server's own samples of `name` whose labels include `labels`."""
-        total = 0.0
-        for line in self.metrics_text().splitlines():
-            m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)", line)
-            if not m or m.group(1) != name:
-                continue
-            got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-            if all(got.get(k) == v for k, v in labels.items()):
-                total += float(m.group(4))
-        return total
+        return sum(self.series(name, **labels))
 
     def series(self, name: str, **labels: str) -> list[float]:
         """The values of the server's own samples of `name` whose labels include `labels` ([]:
