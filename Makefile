@@ -26,6 +26,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --lib --no-default-features -- -D warnings
 
 unit:
 	$(CARGO) test --locked --all-targets

@@ -7,10 +7,12 @@
 
 pub mod admission;
 pub mod check;
+#[cfg(feature = "server")]
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod estimate;
 pub mod request;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod workload;

@@ -2,8 +2,8 @@
 //! (`crate::server::cluster`) watches the API server and feeds the changes in; everything here
 //! is data in, data out.
 //!
-//! - [`records`] — the few fields of a Node, Pod or workload that matter, read from the API
-//!   objects (`k8s-openapi` types and object metadata).
+//! - [`records`] — the few fields of a Node, Pod or workload that matter; `read.rs` reads them
+//!   from the API objects (`k8s-openapi` types and object metadata; the `server` feature).
 //! - [`Table`] — a watch's view of one resource: applies watcher changes, swapping the whole
 //!   set atomically on a relist (as `kube-runtime`'s reflector store does).
 //! - [`inventory`] — GPU nodes grouped by catalog GPU type: what the cluster could ever
@@ -14,6 +14,8 @@
 
 pub mod inventory;
 pub mod ledger;
+#[cfg(feature = "server")]
+mod read;
 pub mod records;
 mod table;
 
