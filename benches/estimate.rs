@@ -71,6 +71,34 @@ fn admission(c: &mut Criterion) {
     c.bench_function("answer 4 KB review, mutate, fits", |b| {
         b.iter(|| answer(black_box(&settings), Endpoint::Mutate, black_box(&fits)))
     });
+
+    // With a cluster inventory of three GPU types (serve --cluster): the job names no GPU
+    // type, so the type is chosen from the inventory (an estimate per type), then checked
+    // against it.
+    use vramgate::cluster::{ClusterView, Inventory, NodeRecord};
+    let node = |name: &str, product: &str| NodeRecord {
+        name: name.into(),
+        product: Some(product.into()),
+        memory_mib: None,
+        gpus: 8,
+        mig: Default::default(),
+        unschedulable: false,
+    };
+    let nodes = [
+        node("a", "NVIDIA-H100-80GB-HBM3"),
+        node("b", "NVIDIA-H100-80GB-HBM3"),
+        node("c", "NVIDIA-A100-SXM4-80GB"),
+        node("d", "NVIDIA-A100-SXM4-40GB"),
+    ];
+    let inventory = Inventory::build(&nodes, &settings.catalog);
+    let view = ClusterView { inventory: &inventory, stale_seconds: None, max_stale_seconds: 600 };
+    let with = vramgate::admission::answer_in(&settings, Some(view), Endpoint::Validate, &fits);
+    assert_eq!(with.record.unwrap().gpu, "A100-80GB", "the smallest type it fits on");
+    c.bench_function("answer 4 KB review, validate, fits, GPU type from a 3-type inventory", |b| {
+        b.iter(|| {
+            vramgate::admission::answer_in(black_box(&settings), Some(view), Endpoint::Validate, black_box(&fits))
+        })
+    });
 }
 
 criterion_group! {
