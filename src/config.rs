@@ -220,6 +220,10 @@ pub struct ClusterSettings {
     pub team_label: String,
     /// How long the last known inventory may be stale and still deny a job.
     pub inventory_max_stale_seconds: u64,
+    /// Whether what the inventory finds (a GPU type the cluster lacks, more GPUs than it has)
+    /// is a breach. `false` for clusters whose GPU nodes an autoscaler (cluster-autoscaler,
+    /// Karpenter) creates on demand: there the inventory is what exists now, not what could.
+    pub enforce_inventory: bool,
 }
 
 impl Default for ClusterSettings {
@@ -227,6 +231,7 @@ impl Default for ClusterSettings {
         Self {
             team_label: DEFAULT_TEAM_LABEL.to_owned(),
             inventory_max_stale_seconds: DEFAULT_INVENTORY_MAX_STALE_SECONDS,
+            enforce_inventory: true,
         }
     }
 }
@@ -237,6 +242,7 @@ impl Default for ClusterSettings {
 pub struct ClusterFile {
     pub team_label: Option<String>,
     pub inventory_max_stale_seconds: Option<u64>,
+    pub enforce_inventory: Option<bool>,
 }
 
 /// What the webhook does with a job that breaks policy.
@@ -604,6 +610,7 @@ impl Settings {
                 .cluster
                 .inventory_max_stale_seconds
                 .unwrap_or(DEFAULT_INVENTORY_MAX_STALE_SECONDS),
+            enforce_inventory: file.cluster.enforce_inventory.unwrap_or(true),
         };
         if !is_label_key(&cluster.team_label) {
             errs.push(ConfigError {

@@ -332,6 +332,20 @@ async fn decisions_use_the_inventory_types_per_pod_and_total_gpus() {
 }
 
 #[tokio::test]
+async fn with_enforce_inventory_off_the_inventory_only_warns() {
+    // Where an autoscaler creates GPU nodes on demand, what exists now is not what could.
+    let settings = Settings::from_yaml("cluster: {enforce_inventory: false}\n").unwrap();
+    let run = start(api_with_nodes(), settings, cluster_opts());
+    eventually("the inventory", || run.state.cluster().inventory()).await;
+    let r = review(&run.state, "/validate", &job(1, 8, Some("NVIDIA-H100-80GB-HBM3"))).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("the cluster has no H100-80GB node"), "{r}");
+    assert!(warnings.contains("not enforced"), "{r}");
+    run.stop().await;
+}
+
+#[tokio::test]
 async fn with_patching_allowed_a_type_chosen_from_the_inventory_is_pinned() {
     let settings = Settings::from_yaml("policy: {patch: true}\n").unwrap();
     let run = start(api_with_nodes(), settings, cluster_opts());

@@ -509,7 +509,7 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> 
 
     let mut outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
     if let Some(view) = ctx.cluster {
-        cluster_findings(view, &workload, &outcome, choice.source, &mut f);
+        cluster_findings(view, settings.cluster.enforce_inventory, &workload, &outcome, choice.source, &mut f);
         // A GPU type chosen from the inventory is pinned when the policy lets vramgate patch,
         // so the pods land on the type they were judged on.
         if choice.source == GpuSource::Inventory
@@ -1215,8 +1215,15 @@ fn choose_from_inventory(
 /// What the inventory says about the plan that will run: its GPU type must exist in the
 /// cluster, each pod must fit on one node of that type, and the job on all of them. Breaches
 /// while the inventory is fresh; advice (naming its age) once it is older than
-/// `cluster.inventory_max_stale_seconds`.
-fn cluster_findings(view: ClusterView<'_>, w: &Workload, outcome: &Outcome, source: GpuSource, f: &mut Findings) {
+/// `cluster.inventory_max_stale_seconds`, or always with `cluster.enforce_inventory: false`.
+fn cluster_findings(
+    view: ClusterView<'_>,
+    enforced: bool,
+    w: &Workload,
+    outcome: &Outcome,
+    source: GpuSource,
+    f: &mut Findings,
+) {
     if source == GpuSource::GpuMemoryLabel {
         return; // judged on a memory size, not a catalog type: nothing to look up
     }
@@ -1255,7 +1262,9 @@ fn cluster_findings(view: ClusterView<'_>, w: &Workload, outcome: &Outcome, sour
         }
     }
     for (reason, message) in found {
-        if view.is_fresh() {
+        if !enforced {
+            f.advice(reason, format!("{message} (cluster.enforce_inventory is off: not enforced)"));
+        } else if view.is_fresh() {
             f.breach(reason, message);
         } else {
             let stale = view.stale_seconds.unwrap_or(0);

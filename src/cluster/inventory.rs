@@ -128,7 +128,14 @@ impl Inventory {
     pub fn summary(&self) -> String {
         let mut pools: Vec<&GpuPool> = self.pools.values().filter(|p| p.known).collect();
         if pools.is_empty() {
-            return "no GPU nodes of a known type".to_owned();
+            let unknown: Vec<&str> = self.unknown().map(|p| p.gpu.as_str()).collect();
+            if unknown.is_empty() {
+                return "no GPU nodes".to_owned();
+            }
+            return format!(
+                "no GPU nodes of a known type (products {}: add them to the config's gpus with gfd_products)",
+                unknown.join(", ")
+            );
         }
         pools.sort_by(|a, b| b.gpus.cmp(&a.gpus).then_with(|| a.gpu.cmp(&b.gpu)));
         let mut s = String::new();

@@ -213,9 +213,16 @@ def test_config_source_config_map_watches_instead_of_mounting(chart):
 
 
 def test_cluster_flag_and_config_section_follow_cluster_values(chart):
-    objs = render({"cluster": {"teamLabel": "example.com/team", "inventoryMaxStaleSeconds": 120}}, chart=chart)
+    objs = render(
+        {"cluster": {"teamLabel": "example.com/team", "inventoryMaxStaleSeconds": 120, "enforceInventory": False}},
+        chart=chart,
+    )
     assert container(objs)["args"].count("--cluster") == 1
-    assert rendered_config(objs)["cluster"] == {"team_label": "example.com/team", "inventory_max_stale_seconds": 120}
+    assert rendered_config(objs)["cluster"] == {
+        "team_label": "example.com/team",
+        "inventory_max_stale_seconds": 120,
+        "enforce_inventory": False,
+    }
     assert "source" not in rendered_config(objs), "config.source says how the file is read; it is not in it"
     objs = render(OPTIONS["no-cluster"], chart=chart)
     assert "--cluster" not in container(objs)["args"]

@@ -57,6 +57,7 @@ BAD = {
     "cluster enabled as text": ({"cluster": {"enabled": "yes"}}, "/cluster/enabled"),
     "team label not a label key": ({"cluster": {"teamLabel": "my team"}}, "/cluster/teamLabel"),
     "stale seconds zero": ({"cluster": {"inventoryMaxStaleSeconds": 0}}, "/cluster/inventoryMaxStaleSeconds"),
+    "enforce inventory not a bool": ({"cluster": {"enforceInventory": "no"}}, "/cluster/enforceInventory"),
     "unknown cluster key": ({"cluster": {"teamlabel": "team"}}, "additional properties 'teamlabel'"),
     "api server port": ({"networkPolicy": {"apiServer": {"ports": [0]}}}, "/networkPolicy/apiServer/ports/0"),
 }

@@ -134,7 +134,7 @@ plus the `cluster:` section from the `cluster` values when cluster awareness is 
 {{- define "vramgate.configFile" -}}
 {{- $cfg := omit .Values.config "source" }}
 {{- if .Values.cluster.enabled }}
-{{- $_ := set $cfg "cluster" (dict "team_label" .Values.cluster.teamLabel "inventory_max_stale_seconds" (int .Values.cluster.inventoryMaxStaleSeconds)) }}
+{{- $_ := set $cfg "cluster" (dict "team_label" .Values.cluster.teamLabel "inventory_max_stale_seconds" (int .Values.cluster.inventoryMaxStaleSeconds) "enforce_inventory" .Values.cluster.enforceInventory) }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}
