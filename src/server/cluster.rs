@@ -17,8 +17,8 @@
 //! and what the chart's ClusterRole grants (`tests/chart` compares them).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -164,16 +164,36 @@ pub struct Live {
 }
 
 /// Cluster state shared by the watchers (writers) and the reviews, `/readyz` and the metrics
-/// collector (readers). Readers never block on the API server: they load the last value.
-#[derive(Debug, Default)]
+/// collector (readers). Readers never block on the API server or on a lock: they load the last
+/// value (`ArcSwap`, atomics).
+#[derive(Debug)]
 pub struct ClusterStatus {
     enabled: AtomicBool,
     inventory: ArcSwapOption<Inventory>,
     live: ArcSwap<Live>,
-    /// Since when the node watch has been failing; `None` while it is healthy.
-    nodes_failing_since: Mutex<Option<Instant>>,
-    /// Unix time of the last node event or completed list.
-    last_sync_unix: Mutex<Option<f64>>,
+    /// The origin of `nodes_failing_since_ms` (a monotonic clock).
+    created: Instant,
+    /// Milliseconds after `created` at which the node watch started failing; [`HEALTHY`]
+    /// while it is healthy.
+    nodes_failing_since_ms: AtomicU64,
+    /// Bits of the `f64` Unix time of the last node event or completed list; 0: never.
+    last_sync_unix_bits: AtomicU64,
+}
+
+/// `nodes_failing_since_ms` of a healthy node watch.
+const HEALTHY: u64 = u64::MAX;
+
+impl Default for ClusterStatus {
+    fn default() -> Self {
+        Self {
+            enabled: AtomicBool::new(false),
+            inventory: ArcSwapOption::empty(),
+            live: ArcSwap::default(),
+            created: Instant::now(),
+            nodes_failing_since_ms: AtomicU64::new(HEALTHY),
+            last_sync_unix_bits: AtomicU64::new(0),
+        }
+    }
 }
 
 fn unix_now() -> f64 {
@@ -198,13 +218,19 @@ impl ClusterStatus {
     /// while the watch is healthy.
     #[must_use]
     pub fn stale_seconds(&self) -> Option<u64> {
-        self.nodes_failing_since.lock().unwrap_or_else(PoisonError::into_inner).map(|t| t.elapsed().as_secs())
+        let since = self.nodes_failing_since_ms.load(Ordering::Relaxed);
+        (since != HEALTHY).then(|| (self.millis_since_created().saturating_sub(since)) / 1000)
+    }
+
+    fn millis_since_created(&self) -> u64 {
+        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(HEALTHY - 1)
     }
 
     /// Unix time the inventory was last known current.
     #[must_use]
     pub fn last_sync_unix(&self) -> Option<f64> {
-        *self.last_sync_unix.lock().unwrap_or_else(PoisonError::into_inner)
+        let bits = self.last_sync_unix_bits.load(Ordering::Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
     }
 
     /// The live cost and watch health.
@@ -248,12 +274,14 @@ impl ClusterStatus {
     }
 
     fn node_watch_ok(&self) {
-        *self.nodes_failing_since.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        *self.last_sync_unix.lock().unwrap_or_else(PoisonError::into_inner) = Some(unix_now());
+        self.nodes_failing_since_ms.store(HEALTHY, Ordering::Relaxed);
+        self.last_sync_unix_bits.store(unix_now().to_bits(), Ordering::Relaxed);
     }
 
     fn node_watch_failed(&self) {
-        self.nodes_failing_since.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(Instant::now);
+        // Only the first failure of a run sets the start of staleness.
+        let now = self.millis_since_created();
+        let _ = self.nodes_failing_since_ms.compare_exchange(HEALTHY, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 }
 
