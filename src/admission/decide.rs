@@ -1185,18 +1185,22 @@ fn choose_from_inventory(
             .iter()
             .copied()
             .min_by(|a, b| a.memory_bytes.cmp(&b.memory_bytes).then(a.usd_per_hour.total_cmp(&b.usd_per_hour))),
-        Choose::Cheapest => {
-            fitting.iter().copied().min_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.memory_bytes.cmp(&b.memory_bytes)))
-        }
+        // Each type's cost once (an estimate of its compute), not once per comparison.
+        Choose::Cheapest => fitting
+            .iter()
+            .map(|g| (cost(g), *g))
+            .min_by(|(ca, a), (cb, b)| ca.total_cmp(cb).then(a.memory_bytes.cmp(&b.memory_bytes)))
+            .map(|(_, g)| g),
     };
     let (spec, note) = match picked {
-        Some(g) => {
-            let how = match policy.gpu_choice {
-                Choose::Smallest => "smallest",
-                Choose::Cheapest => "cheapest",
-            };
-            (g, format!("no GPU type named: judged on {}, the {how} type in the cluster that fits", g.name))
-        }
+        Some(g) => (
+            g,
+            format!(
+                "no GPU type named: judged on {}, the {} type in the cluster that fits",
+                g.name,
+                policy.gpu_choice.as_str()
+            ),
+        ),
         None => {
             let largest = roomy
                 .iter()
