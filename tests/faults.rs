@@ -11,14 +11,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use vramgate::admission::{self, Answer, Endpoint};
 use vramgate::config::Settings;
@@ -31,7 +28,7 @@ const STEP: Duration = Duration::from_secs(10);
 const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
 
 mod common;
-use common::{Cert, TempDir, new_cert, replace, write_pair};
+use common::{Cert, TempDir, client_config, connect, leaf, new_cert, replace, write_pair};
 
 /// A running server: its addresses, certificate, the trigger of its shutdown, and its task.
 struct Running {
@@ -69,30 +66,8 @@ impl Running {
     }
 
     fn client(&self) -> Arc<ClientConfig> {
-        client_config(&self.cert.der)
+        client_config(&self.cert.der, tls::PROTOCOL_VERSIONS)
     }
-}
-
-fn client_config(trusted: &CertificateDer<'static>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(trusted.clone()).expect("trust anchor");
-    let mut config = ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(tls::PROTOCOL_VERSIONS)
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from("localhost").expect("server name");
-    TlsConnector::from(config).connect(name, tcp).await
-}
-
-fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
-    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
 }
 
 /// The head of a POST of `len` body bytes to `path`.
@@ -302,7 +277,7 @@ async fn reviews_beyond_max_concurrent_reviews_wait_and_get_a_503_at_the_request
     let state = AppState::with_answer(settings, slow_on_slow);
     let (addr, cert, stop, task) = serve_router(webhook_router(state.clone())).await;
     // A holds the only review slot for 2 s.
-    let config = client_config(&cert.der);
+    let config = client_config(&cert.der, tls::PROTOCOL_VERSIONS);
     let slow = tokio::spawn(async move {
         let started = Instant::now();
         (review(addr, config, "/validate", "slow").await, started.elapsed())
@@ -310,7 +285,7 @@ async fn reviews_beyond_max_concurrent_reviews_wait_and_get_a_503_at_the_request
     tokio::time::sleep(Duration::from_millis(200)).await;
     // B waits for the slot until its request timeout.
     let started = Instant::now();
-    let b = review(addr, client_config(&cert.der), "/validate", REVIEW).await;
+    let b = review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await;
     assert_json_error(&b, 503);
     assert!(b.body.contains("request timeout"), "{b:?}");
     let waited = started.elapsed();
@@ -319,7 +294,7 @@ async fn reviews_beyond_max_concurrent_reviews_wait_and_get_a_503_at_the_request
     let (a, took) = tokio::time::timeout(STEP, slow).await.expect("A in time").expect("task");
     assert_json_error(&a, 400);
     assert!(took >= Duration::from_secs(2), "{took:?}");
-    assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+    assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
     let metrics = state.metrics().encode().expect("metrics");
     assert!(metrics.contains(r#"vramgate_review_errors_total{endpoint="validate",code="503"} 1"#), "{metrics}");
     let _ = stop.send(());
@@ -385,7 +360,7 @@ async fn serve_router(router: Router) -> (SocketAddr, Cert, oneshot::Sender<()>,
 async fn the_server_keeps_serving_after_a_panicking_review() {
     let state = AppState::with_answer(Settings::default(), panics_on_boom);
     let (addr, cert, stop, task) = serve_router(webhook_router(state.clone())).await;
-    let mut tls = connect(addr, client_config(&cert.der)).await.expect("handshake");
+    let mut tls = connect(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS)).await.expect("handshake");
     // Same keep-alive connection: the 500, then a real review.
     tls.write_all(format!("{}boom", head("/validate", 4)).as_bytes()).await.expect("write");
     assert_json_error(&read_reply(&mut tls, STEP).await.expect("reply"), 500);
@@ -393,8 +368,11 @@ async fn the_server_keeps_serving_after_a_panicking_review() {
     assert_review(&read_reply(&mut tls, STEP).await.expect("reply"));
     // And on new connections.
     for _ in 0..3 {
-        assert_json_error(&review(addr, client_config(&cert.der), "/mutate", "boom").await, 500);
-        assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+        assert_json_error(
+            &review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/mutate", "boom").await,
+            500,
+        );
+        assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
     }
     let _ = stop.send(());
     tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
@@ -411,11 +389,11 @@ async fn a_panic_outside_the_review_ends_that_connection_only() {
     let router = webhook_router(state).route("/explode", post(explode));
     let (addr, cert, stop, task) = serve_router(router).await;
     for _ in 0..3 {
-        let mut tls = connect(addr, client_config(&cert.der)).await.expect("handshake");
+        let mut tls = connect(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS)).await.expect("handshake");
         tls.write_all(format!("{}{{}}", head("/explode", 2)).as_bytes()).await.expect("write");
         let reply = read_reply(&mut tls, STEP).await.expect("closed in time");
         assert_eq!(reply.status, None, "{reply:?}");
-        assert_review(&review(addr, client_config(&cert.der), "/validate", REVIEW).await);
+        assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
     }
     let _ = stop.send(());
     tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
@@ -450,10 +428,14 @@ async fn removed_certificate_files_keep_the_last_good_one_until_good_files_retur
     replace(&key_path, &fresh.key_pem);
     replace(&cert_path, &fresh.cert_pem);
     eventually("the new pair to be loaded", || async { sample(server.addrs.metrics, success).await >= 1.0 }).await;
-    let conn = connect(server.addrs.webhook, client_config(&fresh.der)).await.expect("the new certificate");
+    let conn = connect(server.addrs.webhook, client_config(&fresh.der, tls::PROTOCOL_VERSIONS))
+        .await
+        .expect("the new certificate");
     assert_eq!(leaf(&conn), fresh.der);
     drop(conn);
-    assert_review(&review(server.addrs.webhook, client_config(&fresh.der), "/validate", REVIEW).await);
+    assert_review(
+        &review(server.addrs.webhook, client_config(&fresh.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await,
+    );
     server.shut_down().await;
 }
 
@@ -512,7 +494,7 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
     }
     let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
     let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
-    let config = client_config(&der);
+    let config = client_config(&der, tls::PROTOCOL_VERSIONS);
 
     // Load: reviews in flight, each with half its body sent.
     let mut in_flight = Vec::new();

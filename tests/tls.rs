@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ProtocolVersion, RootCertStore, SupportedProtocolVersion};
+use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -27,7 +27,7 @@ const STEP: Duration = Duration::from_secs(10);
 const RELOAD_WAIT: Duration = Duration::from_secs(5);
 
 mod common;
-use common::{TempDir, new_cert, replace, write_pair};
+use common::{TempDir, client_config, leaf, new_cert, replace, write_pair};
 
 fn options(tls: TlsSource) -> ServeOptions {
     ServeOptions {
@@ -62,29 +62,9 @@ impl Running {
     }
 }
 
-fn client_config(
-    trusted: &CertificateDer<'static>,
-    versions: &[&'static SupportedProtocolVersion],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(trusted.clone()).expect("trust anchor");
-    let mut config = ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(versions)
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
+/// [`common::connect`], within [`STEP`].
 async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from("localhost").expect("server name");
-    tokio::time::timeout(STEP, TlsConnector::from(config).connect(name, tcp)).await.expect("handshake finishes in time")
-}
-
-fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
-    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
+    tokio::time::timeout(STEP, common::connect(addr, config)).await.expect("handshake finishes in time")
 }
 
 /// POSTs `body` to `path` over an established TLS connection; returns status, content type

@@ -1,13 +1,21 @@
 //! Helpers shared by the integration tests that run the real server (`tls.rs`, `faults.rs`):
-//! temporary directories and self-signed certificates written the way cert-manager writes them.
+//! temporary directories, self-signed certificates written the way cert-manager writes them,
+//! and a TLS client.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use vramgate::server::{BoundAddrs, ServeOptions, serve_with};
 
 /// A fresh directory under the system temporary directory, removed on drop.
@@ -88,4 +96,33 @@ pub async fn spawn(opts: ServeOptions) -> Spawned {
         Ok(Ok(addrs)) => Spawned { addrs, stop, task },
         other => panic!("server did not start: {other:?}, {:?}", task.await),
     }
+}
+
+/// A client that trusts only `trusted`, speaks `versions` and asks for HTTP/1.1 by ALPN.
+pub fn client_config(
+    trusted: &CertificateDer<'static>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.clone()).expect("trust anchor");
+    let mut config = ClientConfig::builder_with_provider(vramgate::server::tls::provider())
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A TCP connection and TLS handshake to `addr` as `localhost` (no time limit: callers that
+/// need one add it).
+pub async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    TlsConnector::from(config).connect(name, tcp).await
+}
+
+/// The leaf certificate the server presented.
+pub fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
 }
