@@ -346,7 +346,8 @@ struct Model {
     workloads: BTreeMap<String, Table<WorkloadRecord>>,
     cumulative: Cumulative,
     watches: BTreeMap<String, WatchHealth>,
-    last_snapshot: Option<(Instant, Snapshot)>,
+    /// When the published snapshot (`ClusterStatus::live`) was taken.
+    last_tick: Option<Instant>,
     config_text: Option<String>,
 }
 
@@ -601,17 +602,17 @@ fn tick(model: &mut Model, state: &AppState) {
         return;
     }
     let now = Instant::now();
-    if let Some((at, snap)) = &model.last_snapshot {
-        model.cumulative.advance(snap, now.duration_since(*at).as_secs_f64());
+    if let Some(at) = model.last_tick {
+        model.cumulative.advance(&status.live().snapshot, now.duration_since(at).as_secs_f64());
     }
     let settings = state.settings();
     let inventory = status.inventory().unwrap_or_default();
     let workloads: Vec<&Table<WorkloadRecord>> = model.workloads.values().collect();
     let snap = ledger::snapshot(&inventory, &model.pods, &workloads, &settings.catalog, &settings.cluster.team_label);
     status.live.store(Arc::new(Live {
-        snapshot: snap.clone(),
+        snapshot: snap,
         cumulative: model.cumulative.clone(),
         watches: model.watches.clone(),
     }));
-    model.last_snapshot = Some((now, snap));
+    model.last_tick = Some(now);
 }
