@@ -75,7 +75,7 @@ pub fn check_objects(source: &str, objects: &[Value], settings: &Settings, names
                 endpoint: Endpoint::Validate,
                 cluster: None,
             };
-            let evaluation = evaluate(obj, &ctx);
+            let evaluation = evaluate(&obj.into(), &ctx);
             CheckResult { source: format!("{source}#{}", i + 1), evaluation }
         })
         .collect()

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod estimate;
+pub mod json;
 pub mod request;
 #[cfg(feature = "server")]
 pub mod server;

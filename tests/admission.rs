@@ -453,7 +453,7 @@ fn apply(obj: &Value, patch: &Value) -> Value {
 
 /// Every pod template of the object still reads as a Kubernetes PodTemplateSpec.
 fn assert_templates_deserialise(obj: &Value) {
-    let w = match vramgate::workload::extract(obj, &Default::default()).unwrap() {
+    let w = match vramgate::workload::extract(&obj.into(), &Default::default()).unwrap() {
         vramgate::workload::Extracted::Workload(w) => w,
         other => panic!("{other:?}"),
     };

@@ -380,7 +380,7 @@ proptest! {
     fn any_json_object_yields_a_workload_unsupported_or_errors_naming_a_field(
         obj in prop_oneof![1 => arb_json(), 3 => arb_object()],
     ) {
-        match workload::extract(&obj, &Default::default()) {
+        match workload::extract(&(&obj).into(), &Default::default()) {
             Ok(Extracted::Workload(w)) => {
                 for g in &w.groups {
                     prop_assert!(obj.pointer(&g.pod_template_pointer).is_some(), "{}", g.pod_template_pointer);

@@ -9,7 +9,7 @@ use vramgate::workload::{self, Extracted};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<Value>(data) else { return };
-    match workload::extract(&value, &Default::default()) {
+    match workload::extract(&(&value).into(), &Default::default()) {
         Ok(Extracted::Workload(w)) => {
             let _ = w.total_gpus();
             for g in &w.groups {

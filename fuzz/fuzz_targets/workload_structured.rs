@@ -282,7 +282,7 @@ fn policies() -> &'static [Settings] {
 fuzz_target!(|input: Input| {
     let obj = object(&input);
     let settings = &policies()[usize::from(input.policy) % policies().len()];
-    let _ = vramgate::workload::extract(&obj, &settings.extract);
+    let _ = vramgate::workload::extract(&(&obj).into(), &settings.extract);
     // An UPDATE that changes nothing (judged `unchanged`), or a CREATE.
     let old = input.update.then(|| obj.clone());
     let body = review(&obj, old.as_ref(), input.dry_run);

@@ -15,10 +15,12 @@ use crate::cluster::{ClusterView, GpuPool};
 use crate::config::{GpuChoice as Choose, Mode, Policy, Settings};
 use crate::estimate::units::{Gib, MIB};
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
+use crate::json::Json;
 use crate::request::{self, OUTPUT_KEYS, PREFIX};
 use crate::workload::{self, Extracted, PodGroup, Workload};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// What happens to the object.
@@ -167,7 +169,7 @@ pub struct Context<'a> {
     pub namespace: Option<&'a str>,
     pub operation: Operation,
     /// An UPDATE's previous object.
-    pub old_object: Option<&'a Value>,
+    pub old_object: Option<&'a Json<'a>>,
     /// `Mutate` may patch; `Validate` and `check` never do.
     pub endpoint: Endpoint,
     /// The cluster's last known GPU inventory (`serve --cluster`); `None`: judged without it.
@@ -276,14 +278,14 @@ impl Findings {
 
 /// `vramgate.io/` annotations of an object as read from raw JSON (used before extraction
 /// succeeds, to tell an annotated object from one that is not ours).
-fn has_vramgate_annotations(obj: &Value) -> bool {
+fn has_vramgate_annotations(obj: &Json<'_>) -> bool {
     obj.pointer("/metadata/annotations")
-        .and_then(Value::as_object)
+        .and_then(Json::as_object)
         .is_some_and(|a| a.keys().any(|k| k.starts_with(PREFIX)))
 }
 
-fn str_at<'v>(obj: &'v Value, ptr: &str) -> Option<&'v str> {
-    obj.pointer(ptr).and_then(Value::as_str)
+fn str_at<'v>(obj: &'v Json<'_>, ptr: &str) -> Option<&'v str> {
+    obj.pointer(ptr).and_then(Json::as_str)
 }
 
 /// Who is being judged, under which policy.
@@ -295,7 +297,7 @@ struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    fn of(obj: &Value, ctx: &Context<'a>) -> Self {
+    fn of(obj: &Json<'_>, ctx: &Context<'a>) -> Self {
         let namespace = str_at(obj, "/metadata/namespace").or(ctx.namespace).unwrap_or("").to_string();
         Self {
             kind: str_at(obj, "/kind").unwrap_or("").to_string(),
@@ -351,7 +353,7 @@ struct Screened {
 
 /// Decides one object.
 #[must_use]
-pub fn evaluate(obj: &Value, ctx: &Context<'_>) -> Evaluation {
+pub fn evaluate(obj: &Json<'_>, ctx: &Context<'_>) -> Evaluation {
     let subject = Subject::of(obj, ctx);
     match screen(obj, ctx, &subject) {
         Ok(s) => judge(obj, ctx, &subject, s),
@@ -361,7 +363,7 @@ pub fn evaluate(obj: &Value, ctx: &Context<'_>) -> Evaluation {
 
 /// Everything that ends before an estimate: operations and kinds vramgate does not judge,
 /// malformed objects, unchanged updates, missing or malformed annotations, no GPUs.
-fn screen(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Screened, Box<Evaluation>> {
+fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Screened, Box<Evaluation>> {
     let settings = ctx.settings;
     let policy = subject.policy;
     if matches!(ctx.operation, Operation::Delete | Operation::Connect) {
@@ -446,15 +448,15 @@ fn screen(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Scree
 }
 
 /// What will run: the job as asked, or as patched.
-struct Outcome {
+struct Outcome<'a> {
     gpus: u32,
-    gpu: GpuSpec,
+    gpu: Cow<'a, GpuSpec>,
     total_bytes: u64,
     patch: Vec<PatchOp>,
 }
 
 /// Estimates a screened workload and turns the estimate into findings.
-fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> Evaluation {
+fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> Evaluation {
     let settings = ctx.settings;
     let policy = subject.policy;
     let Screened { workload, request: req, devices } = s;
@@ -560,16 +562,16 @@ fn judge(obj: &Value, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> 
 /// Near capacity is advice; not fitting is a breach, unless the mutating webhook may patch the
 /// job into a plan that fits.
 #[allow(clippy::too_many_arguments)]
-fn fit_findings(
-    obj: &Value,
-    ctx: &Context<'_>,
+fn fit_findings<'s>(
+    obj: &Json<'_>,
+    ctx: &Context<'s>,
     subject: &Subject<'_>,
     workload: &Workload,
     job: &Job,
-    choice: &GpuChoice,
+    choice: &GpuChoice<'s>,
     report: &Report,
     f: &mut Findings,
-) -> Outcome {
+) -> Outcome<'s> {
     let est = &report.estimate;
     let as_asked =
         Outcome { gpus: job.gpus, gpu: choice.spec.clone(), total_bytes: est.per_gpu.total_bytes, patch: Vec::new() };
@@ -597,7 +599,7 @@ fn fit_findings(
                     f.advice(Reason::Patched, p.message);
                     Outcome {
                         gpus: p.plan.gpus,
-                        gpu: ctx.settings.catalog.find(&p.plan.gpu).cloned().unwrap_or_else(|| choice.spec.clone()),
+                        gpu: ctx.settings.catalog.find(&p.plan.gpu).map_or_else(|| choice.spec.clone(), Cow::Borrowed),
                         total_bytes: p.plan.per_gpu_total_bytes,
                         patch: p.ops,
                     }
@@ -722,8 +724,9 @@ fn same_gpu_shape(old: &Workload, new: &Workload) -> bool {
 }
 
 /// The GPU a job is judged on.
-struct GpuChoice {
-    spec: GpuSpec,
+struct GpuChoice<'a> {
+    /// Borrowed from the catalog unless adjusted (a MIG slice, a `gpu.memory` label).
+    spec: Cow<'a, GpuSpec>,
     source: GpuSource,
     /// Advice about how it was chosen (mismatches, several candidates).
     notes: Vec<String>,
@@ -768,19 +771,19 @@ fn strip_mig_suffix(product: &str) -> &str {
     }
 }
 
-fn resolve_gpu(
+fn resolve_gpu<'s>(
     w: &Workload,
     annotated: Option<&str>,
     policy: &Policy,
-    settings: &Settings,
+    settings: &'s Settings,
     f: &mut Findings,
-) -> Option<GpuChoice> {
+) -> Option<GpuChoice<'s>> {
     let catalog = &settings.catalog;
     let mut notes = Vec::new();
     // The fallback GPU: the annotation, else the namespace default.
     let fallback = match annotated {
         Some(name) => match catalog.find(name) {
-            Some(g) => Some((g.clone(), GpuSource::Annotation)),
+            Some(g) => Some((Cow::Borrowed(g), GpuSource::Annotation)),
             None => {
                 f.breach(
                     Reason::UnknownGpu,
@@ -792,19 +795,19 @@ fn resolve_gpu(
                 None
             }
         },
-        None => catalog.find(&policy.default_gpu).map(|g| (g.clone(), GpuSource::Default)),
+        None => catalog.find(&policy.default_gpu).map(|g| (Cow::Borrowed(g), GpuSource::Default)),
     };
 
-    let mut chosen: Vec<(GpuSpec, GpuSource)> = Vec::new();
+    let mut chosen: Vec<(Cow<'s, GpuSpec>, GpuSource)> = Vec::new();
     let mut failed = false;
     for g in w.gpu_pods() {
-        let base: Option<(GpuSpec, GpuSource)> = if g.gpu_products.is_empty() {
+        let base: Option<(Cow<'s, GpuSpec>, GpuSource)> = if g.gpu_products.is_empty() {
             match (g.gpu_memory_mib, &fallback) {
                 (Some(mib), Some((spec, _))) => {
-                    let mut s = spec.clone();
+                    let mut s = spec.clone().into_owned();
                     s.memory_bytes = mib.saturating_mul(MIB);
                     s.name = format!("{} ({mib} MiB)", spec.name);
-                    Some((s, GpuSource::GpuMemoryLabel))
+                    Some((Cow::Owned(s), GpuSource::GpuMemoryLabel))
                 }
                 (None, Some(fb)) => Some(fb.clone()),
                 (_, None) => None,
@@ -814,7 +817,7 @@ fn resolve_gpu(
             for p in &g.gpu_products {
                 let parent = if g.mig.is_empty() { p.as_str() } else { strip_mig_suffix(p) };
                 match catalog.find_gfd_product(parent) {
-                    Some(s) => specs.push(s.clone()),
+                    Some(s) => specs.push(s),
                     None => {
                         failed = true;
                         f.breach(
@@ -841,7 +844,7 @@ fn resolve_gpu(
             {
                 notes.push(format!("{PREFIX}gpu={name} ignored: {}'s node selector asks for {}", g.role, s.name));
             }
-            specs.into_iter().next().map(|s| (s, GpuSource::NodeSelector))
+            specs.into_iter().next().map(|s| (Cow::Borrowed(s), GpuSource::NodeSelector))
         };
         let Some((mut spec, source)) = base else {
             failed = true;
@@ -851,7 +854,7 @@ fn resolve_gpu(
             g.mig.iter().filter(|(_, n)| *n > 0).min_by_key(|(p, _)| mig_profile(p).map(|x| x.1))
         {
             match mig_slice(&spec, profile) {
-                Some(s) => spec = s,
+                Some(s) => spec = Cow::Owned(s),
                 None => {
                     failed = true;
                     f.breach(
@@ -997,7 +1000,7 @@ struct Patched {
 /// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
 /// cost. `None` when no patch can make it fit.
 fn patch_plan(
-    obj: &Value,
+    obj: &Json<'_>,
     w: &Workload,
     job: &Job,
     choice: &GpuChoice,
@@ -1121,7 +1124,7 @@ fn patch_plan(
 }
 
 /// Operations that set every GPU pod template's `nvidia.com/gpu.product` node selector.
-fn pin_product(obj: &Value, w: &Workload, product: &str) -> Vec<PatchOp> {
+fn pin_product(obj: &Json<'_>, w: &Workload, product: &str) -> Vec<PatchOp> {
     w.gpu_pods()
         .map(|g| {
             let sel = format!("{}/nodeSelector", g.pod_template_pointer);
@@ -1163,14 +1166,14 @@ fn w_unconstrained(w: &Workload) -> bool {
 /// (estimated cost, else price per hour) it fits on. When it fits on none, the largest such
 /// type, so the denial names the best the cluster can do. `None` when the inventory has no
 /// GPU type of the catalog.
-fn choose_from_inventory(
+fn choose_from_inventory<'s>(
     job: &Job,
     w: &Workload,
     devices: u64,
     view: ClusterView<'_>,
     policy: &Policy,
-    settings: &Settings,
-) -> Option<GpuChoice> {
+    settings: &'s Settings,
+) -> Option<GpuChoice<'s>> {
     let per_pod = w.gpu_pods().map(|g| g.gpus_per_pod).max().unwrap_or(0);
     let pools: Vec<(&GpuPool, &GpuSpec)> =
         view.inventory.full_gpu_pools().filter_map(|p| Some((p, settings.catalog.find(&p.gpu)?))).collect();
@@ -1213,7 +1216,7 @@ fn choose_from_inventory(
             )
         }
     };
-    Some(GpuChoice { spec: spec.clone(), source: GpuSource::Inventory, notes: vec![note] })
+    Some(GpuChoice { spec: Cow::Borrowed(spec), source: GpuSource::Inventory, notes: vec![note] })
 }
 
 /// What the inventory says about the plan that will run: its GPU type must exist in the
@@ -1277,26 +1280,26 @@ fn cluster_findings(
     }
 }
 
-fn current_replicas(obj: &Value, ptr: &str) -> String {
-    obj.pointer(ptr).map_or_else(|| "default".to_string(), Value::to_string)
+fn current_replicas(obj: &Json<'_>, ptr: &str) -> String {
+    obj.pointer(ptr).map_or_else(|| "default".to_string(), Json::to_string)
 }
 
-fn has_affinity_on_product(obj: &Value, g: &PodGroup) -> bool {
+fn has_affinity_on_product(obj: &Json<'_>, g: &PodGroup) -> bool {
     let ptr = format!(
         "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
         g.pod_template_pointer
     );
     // Any term with an expression on the product label pins it (serialising the terms and
     // searching the text would also match a label *value* that happens to contain the key).
-    let expressions = obj.pointer(&ptr).and_then(Value::as_array).into_iter().flatten().flat_map(|term| {
-        ["matchExpressions", "matchFields"].into_iter().filter_map(|k| term.get(k).and_then(Value::as_array)).flatten()
+    let expressions = obj.pointer(&ptr).and_then(Json::as_array).into_iter().flatten().flat_map(|term| {
+        ["matchExpressions", "matchFields"].into_iter().filter_map(|k| term.get(k).and_then(Json::as_array)).flatten()
     });
-    expressions.into_iter().any(|e| e.get("key").and_then(Value::as_str) == Some(workload::PRODUCT_LABEL))
+    expressions.into_iter().any(|e| e.get("key").and_then(Json::as_str) == Some(workload::PRODUCT_LABEL))
 }
 
 /// The output annotations, as `add` operations (creating `metadata.annotations` if absent).
 fn output_annotations(
-    obj: &Value,
+    obj: &Json<'_>,
     e: &Evaluation,
     total_bytes: u64,
     compute: Option<estimate::Compute>,
@@ -1311,7 +1314,7 @@ fn output_annotations(
         ("estimated-cost-usd", request::render_output_amount(compute.map(|c| c.cost_usd))),
         ("decision", e.decision.as_str().to_string()),
     ];
-    let existing = obj.pointer("/metadata/annotations").and_then(Value::as_object);
+    let existing = obj.pointer("/metadata/annotations").and_then(Json::as_object);
     if existing.is_none() {
         let map: serde_json::Map<String, Value> =
             values.iter().map(|(k, v)| (format!("{PREFIX}{k}"), json!(v))).collect();
@@ -1323,7 +1326,7 @@ fn output_annotations(
     values
         .iter()
         .filter(|(k, v)| {
-            existing.and_then(|a| a.get(&format!("{PREFIX}{k}"))).and_then(Value::as_str) != Some(v.as_str())
+            existing.and_then(|a| a.get(&format!("{PREFIX}{k}"))).and_then(Json::as_str) != Some(v.as_str())
         })
         .map(|(k, v)| {
             PatchOp::add(format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}{k}"))), json!(v))

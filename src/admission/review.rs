@@ -11,8 +11,10 @@ use super::patch;
 use super::{Answer, Endpoint, Record};
 use crate::cluster::ClusterView;
 use crate::config::Settings;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use crate::json::{Json, Pruned};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::borrow::Cow;
 
 /// The AdmissionReview `apiVersion` served.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -24,121 +26,73 @@ pub const MAX_WARNING_CHARS: usize = 120;
 /// At most this many warnings per response (the API server truncates long lists).
 pub const MAX_WARNINGS: usize = 12;
 
+// Strings borrow from the body where they hold no escapes (`Cow`), as the object does
+// ([`Json`]): a review allocates little more than the object's arrays.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
-    api_version: Option<String>,
-    kind: Option<String>,
-    request: Option<RequestIn>,
+struct ReviewIn<'a> {
+    #[serde(borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn {
-    uid: Option<String>,
-    kind: Option<Gvk>,
-    namespace: Option<String>,
-    operation: Option<String>,
-    #[serde(default, deserialize_with = "pruned")]
-    object: Option<Value>,
-    #[serde(default, deserialize_with = "pruned")]
-    old_object: Option<Value>,
+struct RequestIn<'a> {
+    #[serde(borrow)]
+    uid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Gvk<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "pruned")]
+    object: Option<Json<'a>>,
+    #[serde(default, borrow, deserialize_with = "pruned")]
+    old_object: Option<Json<'a>>,
     dry_run: Option<bool>,
 }
 
-/// Object fields vramgate never reads, skipped while parsing (still checked as JSON, never
-/// copied): they are most of a real object's bytes (`managedFields`, the
-/// `last-applied-configuration` annotation, container environments and commands), and
-/// building them into a `serde_json::Value` was most of a review's cost. The admitted object
-/// itself is untouched: the API server keeps it, and patches only name fields that are kept.
-pub const SKIPPED_FIELDS: &[&str] = &[
-    "managedFields",
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "env",
-    "envFrom",
-    "command",
-    "args",
-    "volumeMounts",
-    "volumeDevices",
-    "volumes",
-    "ports",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
-    "lifecycle",
-    "status",
-];
-
-fn pruned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    serde::de::DeserializeSeed::deserialize(Pruned, d).map(|v| Some(v).filter(|v| !v.is_null()))
-}
-
-/// A `serde_json::Value` built without the [`SKIPPED_FIELDS`].
-struct Pruned;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Pruned {
-    type Value = Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(v.into())
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(v.into())
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(v.into())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element_seed(Pruned)? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if SKIPPED_FIELDS.contains(&key.as_ref()) {
-                map.next_value::<serde::de::IgnoredAny>()?;
-            } else {
-                out.insert(key.into_owned(), map.next_value_seed(Pruned)?);
-            }
-        }
-        Ok(Value::Object(out))
-    }
-}
-
 #[derive(Deserialize)]
-struct Gvk {
-    #[serde(default)]
-    kind: String,
+struct Gvk<'a> {
+    #[serde(default, borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// Whether `key` names an object field vramgate never reads, skipped while parsing (still
+/// checked as JSON, never copied): these are most of a real object's bytes (`managedFields`,
+/// the `last-applied-configuration` annotation, container environments and commands), and
+/// building them was most of a review's parsing cost. The admitted object itself is
+/// untouched: the API server keeps it, and patches only name fields that are kept. A `match`
+/// rather than a list: it runs for every key of every review.
+#[must_use]
+pub fn skipped_field(key: &str) -> bool {
+    matches!(
+        key,
+        "managedFields"
+            | "kubectl.kubernetes.io/last-applied-configuration"
+            | "env"
+            | "envFrom"
+            | "command"
+            | "args"
+            | "volumeMounts"
+            | "volumeDevices"
+            | "volumes"
+            | "ports"
+            | "livenessProbe"
+            | "readinessProbe"
+            | "startupProbe"
+            | "lifecycle"
+            | "status"
+    )
+}
+
+fn pruned<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json<'a>>, D::Error> {
+    serde::de::DeserializeSeed::deserialize(Pruned::new(skipped_field), d).map(|v| Some(v).filter(|v| !v.is_null()))
 }
 
 fn bad_request(problems: &[String]) -> Answer {
@@ -150,7 +104,7 @@ fn bad_request(problems: &[String]) -> Answer {
 #[must_use]
 pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
     // JSON is UTF-8 (RFC 8259 section 8.1). Checked first, over the whole body: serde skips
-    // unread fields (and `SKIPPED_FIELDS`) without checking their bytes, so a body with
+    // unread fields (and [`skipped_field`]s) without checking their bytes, so a body with
     // invalid UTF-8 there was answered 200 (found by the `review_body` fuzz target).
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -215,37 +169,86 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
         cluster,
     };
     // DELETE and CONNECT may carry no object: `evaluate` skips them before reading it.
-    let eval = evaluate(object.as_ref().unwrap_or(&Value::Null), &ctx);
-    let kind = req.kind.map(|k| k.kind).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
+    let eval = evaluate(object.as_ref().unwrap_or(&Json::Null), &ctx);
+    let kind = req.kind.map(|k| k.kind.into_owned()).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
     respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval)
 }
 
+/// The response AdmissionReview, serialised straight from borrowed fields. Members are
+/// declared in alphabetical order: the bytes are those a `serde_json::Value` (a sorted map)
+/// gave before, so captured responses stay comparable.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_annotations: Option<AuditOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut>,
+    uid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct AuditOut {
+    decision: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    code: u16,
+    message: String,
+    reason: &'static str,
+}
+
 fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dry_run: bool, e: &Evaluation) -> Answer {
-    let mut response = serde_json::Map::new();
-    response.insert("uid".into(), json!(uid));
+    let mut response = ResponseOut {
+        allowed: true,
+        audit_annotations: (e.decision != Decision::Skip)
+            .then(|| AuditOut { decision: e.decision.as_str(), reason: e.reason.as_str() }),
+        patch: None,
+        patch_type: None,
+        status: None,
+        uid,
+        warnings: None,
+    };
     let decision = match endpoint {
         Endpoint::Validate => {
-            response.insert("allowed".into(), json!(e.allowed()));
+            response.allowed = e.allowed();
             if e.decision == Decision::Deny {
-                response.insert(
-                    "status".into(),
-                    json!({ "code": 403, "reason": "Forbidden", "message": format!("vramgate: {}", e.messages.join("; ")) }),
-                );
+                response.status = Some(StatusOut {
+                    code: 403,
+                    message: format!("vramgate: {}", e.messages.join("; ")),
+                    reason: "Forbidden",
+                });
             } else if e.decision == Decision::Warn {
-                response.insert("warnings".into(), json!(warnings(&e.messages)));
+                response.warnings = Some(warnings(&e.messages));
             }
             e.decision
         }
         Endpoint::Mutate => {
             // The mutating webhook never denies (the validating one does, after it); it
             // speaks only when it changed something, so kubectl does not print advice twice.
-            response.insert("allowed".into(), json!(true));
             if !e.patch.is_empty() {
-                response.insert("patchType".into(), json!("JSONPatch"));
-                response.insert("patch".into(), json!(patch::to_base64(&e.patch)));
+                response.patch_type = Some("JSONPatch");
+                response.patch = Some(patch::to_base64(&e.patch));
             }
             if e.reason == super::Reason::Patched {
-                response.insert("warnings".into(), json!(warnings(&e.messages)));
+                response.warnings = Some(warnings(&e.messages));
                 Decision::Warn
             } else if e.decision == Decision::Skip {
                 Decision::Skip
@@ -254,11 +257,7 @@ fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dr
             }
         }
     };
-    if e.decision != Decision::Skip {
-        response
-            .insert("auditAnnotations".into(), json!({ "decision": e.decision.as_str(), "reason": e.reason.as_str() }));
-    }
-    let review = json!({ "apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response });
+    let review = ReviewOut { api_version: API_VERSION, kind: "AdmissionReview", response };
     let record = Record {
         endpoint,
         operation: operation.as_str().to_string(),

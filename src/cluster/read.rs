@@ -96,7 +96,7 @@ impl PodRecord {
     pub fn from_pod(pod: &Pod, cfg: &ExtractConfig) -> Self {
         let gpus = serde_json::to_value(pod)
             .ok()
-            .and_then(|v| match workload::extract(&v, cfg) {
+            .and_then(|v| match workload::extract(&(&v).into(), cfg) {
                 Ok(Extracted::Workload(w)) => Some(w.total_gpus()),
                 _ => None,
             })

@@ -263,10 +263,14 @@ fn fits_with(job: &mut Job, gpu: &GpuSpec, gpus: u32) -> bool {
 /// fits `gpu` under its own strategy. Per-GPU memory never rises with the data-parallel degree,
 /// so a binary search finds it.
 pub fn min_gpus(job: &Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u32> {
-    let unit = step.max(1).saturating_mul(job.tensor_parallel.max(1)).saturating_mul(job.pipeline_parallel.max(1));
     // One clone for the whole search: only the GPU count changes between probes.
-    let mut j = job.clone();
-    fewest(u64::from(max_gpus / unit), |k| fits_with(&mut j, gpu, k as u32 * unit)).map(|k| k as u32 * unit)
+    min_gpus_probing(&mut job.clone(), gpu, step, max_gpus)
+}
+
+/// [`min_gpus`] on a job the search may change: `job.gpus` is left at the last count probed.
+fn min_gpus_probing(job: &mut Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u32> {
+    let unit = step.max(1).saturating_mul(job.tensor_parallel.max(1)).saturating_mul(job.pipeline_parallel.max(1));
+    fewest(u64::from(max_gpus / unit), |k| fits_with(job, gpu, k as u32 * unit)).map(|k| k as u32 * unit)
 }
 
 /// The least `k` in `1..=max_k` for which `fits(k)` holds, given that it keeps holding once it
@@ -334,16 +338,18 @@ pub fn cheapest_plan(job: &Job, search: &PlanSearch<'_>) -> Option<Plan> {
         checkpointing.push(true);
     }
     let mut best: Option<(u32, f64, Plan)> = None;
+    // One copy of the job for the whole search: each candidate sets every field it changes.
+    let mut j = job.clone();
     for gpu in &search.gpus {
         for &strategy in &strategies {
             for &ac in &checkpointing {
-                let mut j = job.clone();
                 j.strategy = strategy;
                 j.activation_checkpointing = ac;
+                j.gpus = job.gpus;
                 if validate(&j, gpu).is_err() {
                     continue;
                 }
-                let Some(n) = min_gpus(&j, gpu, search.gpu_step, search.max_gpus) else { continue };
+                let Some(n) = min_gpus_probing(&mut j, gpu, search.gpu_step, search.max_gpus) else { continue };
                 j.gpus = n;
                 let c = compute::compute(&j, gpu);
                 let usd_per_hour = gpu.usd_per_hour * n as f64;

@@ -365,7 +365,19 @@ fn squash(s: &str) -> String {
 /// (`meta-llama/Llama-2-7b-hf`) or the part of an id after the `/` (`Llama-2-7b-hf`); failing
 /// that, the same match ignoring `-`, `_` and spaces (`llama_2_7b`), if it hits one preset only.
 pub fn find_preset(name: &str) -> Option<&'static ModelPreset> {
-    let q = name.trim().to_lowercase();
+    // Keys are ASCII: an ASCII case-insensitive hit is the hit the full search below would
+    // find, without a lowercased copy of every key (this runs on every admission review).
+    let trimmed = name.trim();
+    let raw_keys = |p: &'static ModelPreset| {
+        std::iter::once(p.name)
+            .chain(p.aliases.iter().copied())
+            .chain(p.hf_ids.iter().copied())
+            .chain(p.hf_ids.iter().filter_map(|id| id.split_once('/').map(|(_, tail)| tail)))
+    };
+    if let Some(p) = PRESETS.iter().find(|p| raw_keys(p).any(|k| k.eq_ignore_ascii_case(trimmed))) {
+        return Some(p);
+    }
+    let q = trimmed.to_lowercase();
     if q.is_empty() {
         return None;
     }
@@ -500,11 +512,25 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for p in presets() {
             for k in keys(p) {
+                assert!(k.is_ascii(), "find_preset's fast path assumes ASCII keys; {k} is not");
                 if let Some(other) = seen.insert(squash(&k), p.name) {
                     assert_eq!(other, p.name, "key {k} is shared");
                 }
             }
         }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_separators() {
+        for (query, name) in [
+            ("LLAMA-2-7B", "llama-2-7b"),
+            ("  meta-llama/Llama-2-7b-hf ", "llama-2-7b"),
+            ("Llama-2-7b-HF", "llama-2-7b"),
+            ("llama_2_7b", "llama-2-7b"),
+        ] {
+            assert_eq!(find_preset(query).map(|p| p.name), Some(name), "{query}");
+        }
+        assert!(find_preset("llama-2-7").is_none());
     }
 
     #[test]

@@ -6,13 +6,13 @@
 //! create Jobs suspended and unsuspend them once admitted, and it is that admitted Job whose
 //! GPUs matter.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
-pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
@@ -21,7 +21,7 @@ pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut 
 }
 
 /// Concurrent pods of a JobSpec at `spec_ptr`; also used for JobSet's inner Jobs.
-pub(super) fn job_pods(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) -> u64 {
+pub(super) fn job_pods(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> u64 {
     let parallelism = fields::count(spec, "parallelism", spec_ptr, 1, errs);
     match fields::opt_count(spec, "completions", spec_ptr, errs) {
         Some(completions) => parallelism.min(completions),
@@ -29,7 +29,7 @@ pub(super) fn job_pods(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Err
     }
 }
 
-fn job_scale(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) -> Scale {
+fn job_scale(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> Scale {
     let pods = job_pods(spec, spec_ptr, errs);
     Scale { pods, replicas_pointer: Some(child(spec_ptr, "parallelism")), pods_per_replica: 1 }
 }

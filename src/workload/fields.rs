@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
 use super::WorkloadError;
 
@@ -53,39 +53,24 @@ pub(super) fn index(base: &str, i: usize) -> String {
     format!("{base}/{i}")
 }
 
-/// Describes a value for an error message, short enough to read even when the value is a
-/// megabyte string or a huge array.
-pub(super) fn describe(v: &Value) -> String {
-    const MAX_CHARS: usize = 64;
-    match v {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut short: String = s.chars().take(MAX_CHARS).collect();
-            if short.len() < s.len() {
-                short.push('…');
-            }
-            format!("'{short}'")
-        }
-        Value::Array(a) => format!("an array of {} items", a.len()),
-        Value::Object(_) => "an object".to_owned(),
-    }
+/// Describes a value for an error message ([`Json::describe`]).
+pub(super) fn describe(v: &Json<'_>) -> String {
+    v.describe()
 }
 
 /// A field, with `null` read as absent.
-pub(super) fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(super) fn field<'a>(obj: &'a Object<'a>, key: &str) -> Option<&'a Json<'a>> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
 /// An optional field of the type `get` extracts; a wrong type is an error (saying it must be
 /// `expected`) and reads as absent.
 fn typed<'a, T>(
-    obj: &'a Map<String, Value>,
+    obj: &'a Object<'a>,
     key: &str,
     base: &str,
     expected: &str,
-    get: impl FnOnce(&'a Value) -> Option<T>,
+    get: impl FnOnce(&'a Json<'a>) -> Option<T>,
     errs: &mut Errors,
 ) -> Option<T> {
     let v = field(obj, key)?;
@@ -97,7 +82,7 @@ fn typed<'a, T>(
 }
 
 /// Whether a required field is present; its absence is reported.
-fn present(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> bool {
+fn present(obj: &Object<'_>, key: &str, base: &str, errs: &mut Errors) -> bool {
     let here = field(obj, key).is_some();
     if !here {
         errs.push(child(base, key), format!("{key} is required"));
@@ -106,53 +91,43 @@ fn present(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -
 }
 
 /// An optional object field; a wrong type is an error and reads as absent.
-pub(super) fn opt_object<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    base: &str,
-    errs: &mut Errors,
-) -> Option<&'a Map<String, Value>> {
-    typed(obj, key, base, "an object", Value::as_object, errs)
+pub(super) fn opt_object<'a>(obj: &'a Object<'a>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a Object<'a>> {
+    typed(obj, key, base, "an object", Json::as_object, errs)
 }
 
 /// A required object field: absence is an error too.
 pub(super) fn required_object<'a>(
-    obj: &'a Map<String, Value>,
+    obj: &'a Object<'a>,
     key: &str,
     base: &str,
     errs: &mut Errors,
-) -> Option<&'a Map<String, Value>> {
+) -> Option<&'a Object<'a>> {
     present(obj, key, base, errs).then(|| opt_object(obj, key, base, errs)).flatten()
 }
 
 /// An optional array field; a wrong type is an error and reads as absent.
-pub(super) fn opt_array<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    base: &str,
-    errs: &mut Errors,
-) -> Option<&'a Vec<Value>> {
-    typed(obj, key, base, "a list", Value::as_array, errs)
+pub(super) fn opt_array<'a>(obj: &'a Object<'a>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a [Json<'a>]> {
+    typed(obj, key, base, "a list", Json::as_array, errs)
 }
 
 /// A required array field: absence is an error too.
 pub(super) fn required_array<'a>(
-    obj: &'a Map<String, Value>,
+    obj: &'a Object<'a>,
     key: &str,
     base: &str,
     errs: &mut Errors,
-) -> Option<&'a Vec<Value>> {
+) -> Option<&'a [Json<'a>]> {
     present(obj, key, base, errs).then(|| opt_array(obj, key, base, errs)).flatten()
 }
 
 /// The object items of `list` (at `list_ptr`) with their index and pointer; an item that is not
 /// an object is reported as "a `what` must be an object" and skipped.
 pub(super) fn object_items<'a>(
-    list: &'a [Value],
+    list: &'a [Json<'a>],
     list_ptr: &str,
     what: &str,
     errs: &mut Errors,
-) -> Vec<(usize, String, &'a Map<String, Value>)> {
+) -> Vec<(usize, String, &'a Object<'a>)> {
     let mut out = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let ptr = index(list_ptr, i);
@@ -165,24 +140,19 @@ pub(super) fn object_items<'a>(
 }
 
 /// An optional string field; a wrong type is an error and reads as absent.
-pub(super) fn opt_string<'a>(obj: &'a Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
-    typed(obj, key, base, "a string", Value::as_str, errs)
+pub(super) fn opt_string<'a>(obj: &'a Object<'a>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
+    typed(obj, key, base, "a string", Json::as_str, errs)
 }
 
 /// A required string field.
-pub(super) fn required_string<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    base: &str,
-    errs: &mut Errors,
-) -> Option<&'a str> {
+pub(super) fn required_string<'a>(obj: &'a Object<'a>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
     present(obj, key, base, errs).then(|| opt_string(obj, key, base, errs)).flatten()
 }
 
 /// An optional string field naming something, or `fallback` when absent or empty (Kubernetes
 /// operators name unnamed groups by index).
 pub(super) fn name_or(
-    obj: &Map<String, Value>,
+    obj: &Object<'_>,
     key: &str,
     base: &str,
     fallback: impl FnOnce() -> String,
@@ -192,51 +162,36 @@ pub(super) fn name_or(
 }
 
 /// An optional boolean field.
-pub(super) fn opt_bool(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<bool> {
-    typed(obj, key, base, "true or false", Value::as_bool, errs)
+pub(super) fn opt_bool(obj: &Object<'_>, key: &str, base: &str, errs: &mut Errors) -> Option<bool> {
+    typed(obj, key, base, "true or false", Json::as_bool, errs)
 }
 
 /// An optional count (replicas, parallelism, size, ...): a JSON integer from 0 to
 /// [`MAX_COUNT`]. Like Kubernetes' int32 fields, `3.0` and `"3"` are rejected: the API server
 /// would refuse them, so accepting them here would approve an object that can never run.
-pub(super) fn opt_count(obj: &Map<String, Value>, key: &str, base: &str, errs: &mut Errors) -> Option<u64> {
+pub(super) fn opt_count(obj: &Object<'_>, key: &str, base: &str, errs: &mut Errors) -> Option<u64> {
     opt_count_up_to(obj, key, base, MAX_COUNT, errs)
 }
 
 /// [`opt_count`] with another upper bound, for fields whose documented default is larger
 /// (KubeRay's `maxReplicas` defaults to the int32 maximum).
-pub(super) fn opt_count_up_to(
-    obj: &Map<String, Value>,
-    key: &str,
-    base: &str,
-    max: u64,
-    errs: &mut Errors,
-) -> Option<u64> {
+pub(super) fn opt_count_up_to(obj: &Object<'_>, key: &str, base: &str, max: u64, errs: &mut Errors) -> Option<u64> {
     let v = field(obj, key)?;
-    let accepted = format!("a whole number from 0 to {max}");
-    match v {
-        Value::Number(n) => match n.as_u64() {
-            Some(c) if c <= max => return Some(c),
-            _ => errs.push(child(base, key), format!("{key} must be {accepted}, got {n}")),
-        },
-        _ => errs.push(child(base, key), format!("{key} must be {accepted}, got {}", describe(v))),
+    if let Some(c) = v.as_u64().filter(|&c| c <= max) {
+        return Some(c);
     }
+    errs.push(child(base, key), format!("{key} must be a whole number from 0 to {max}, got {}", describe(v)));
     None
 }
 
 /// A count with the kind's default when absent. A bad value was reported; it reads as the
 /// default so the rest of the object is still checked.
-pub(super) fn count(obj: &Map<String, Value>, key: &str, base: &str, default: u64, errs: &mut Errors) -> u64 {
+pub(super) fn count(obj: &Object<'_>, key: &str, base: &str, default: u64, errs: &mut Errors) -> u64 {
     opt_count(obj, key, base, errs).unwrap_or(default)
 }
 
 /// A `map[string]string` field such as labels or annotations.
-pub(super) fn string_map(
-    obj: &Map<String, Value>,
-    key: &str,
-    base: &str,
-    errs: &mut Errors,
-) -> BTreeMap<String, String> {
+pub(super) fn string_map(obj: &Object<'_>, key: &str, base: &str, errs: &mut Errors) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(m) = opt_object(obj, key, base, errs) else {
         return out;
@@ -244,11 +199,11 @@ pub(super) fn string_map(
     let here = child(base, key);
     for (k, v) in m {
         match v {
-            Value::String(s) => {
-                out.insert(k.clone(), s.clone());
+            Json::String(s) => {
+                out.insert(k.to_owned(), s.to_string());
             }
             // Kubernetes drops a null map value on decode; it is not an error.
-            Value::Null => {}
+            Json::Null => {}
             other => errs.push(child(&here, k), format!("{k} must be a string, got {}", describe(other))),
         }
     }

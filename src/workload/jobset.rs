@@ -3,13 +3,13 @@
 //! `batch/v1 Job` rule). The group's role is the replicated Job's `name`, and `replicas` is
 //! the field that scales it (by a whole Job's pods at a time).
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup, batch};
 
-pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };

@@ -12,22 +12,17 @@
 //! Other replica types are errors: the operators reject them, so the job could never run.
 //! Types are visited in a fixed order, not map order, so the groups' order is stable.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors, child, describe};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
-pub(super) fn pytorch_groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn pytorch_groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     replica_groups(root, "pytorchReplicaSpecs", &[("Master", 1), ("Worker", 1)], cfg, errs)
 }
 
-pub(super) fn mpi_groups(
-    root: &Map<String, Value>,
-    version: &str,
-    cfg: &ExtractConfig,
-    errs: &mut Errors,
-) -> Vec<PodGroup> {
+pub(super) fn mpi_groups(root: &Object<'_>, version: &str, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let worker_default = if version == "v2beta1" { 0 } else { 1 };
     replica_groups(root, "mpiReplicaSpecs", &[("Launcher", 1), ("Worker", worker_default)], cfg, errs)
 }
@@ -35,7 +30,7 @@ pub(super) fn mpi_groups(
 /// Groups of `spec[key]`, a map from replica type to replica spec; `types` lists the accepted
 /// types, in output order, with their default `replicas`.
 fn replica_groups(
-    root: &Map<String, Value>,
+    root: &Object<'_>,
     key: &str,
     types: &[(&str, u64)],
     cfg: &ExtractConfig,
@@ -50,7 +45,7 @@ fn replica_groups(
     let specs_ptr = child("/spec", key);
     let accepted: Vec<&str> = types.iter().map(|(t, _)| *t).collect();
     for name in specs.keys() {
-        if !accepted.contains(&name.as_str()) {
+        if !accepted.contains(&name) {
             errs.push(
                 child(&specs_ptr, name),
                 format!("unknown replica type '{name}'; accepted: {}", accepted.join(", ")),

@@ -6,7 +6,7 @@
 //! scaled by `/spec/replicas`; the worker group is always listed (possibly with 0 pods) so
 //! its template is checked even when `size` is 1.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors};
 use super::podspec::{self, Scale};
@@ -14,7 +14,7 @@ use super::{ExtractConfig, PodGroup};
 
 const LWT: &str = "/spec/leaderWorkerTemplate";
 
-pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };

@@ -27,8 +27,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::json::Json;
 use serde::Serialize;
-use serde_json::Value;
 
 use fields::Errors;
 pub use podspec::PRODUCT_LABEL;
@@ -224,7 +224,7 @@ pub struct WorkloadError {
 /// Every problem found in the object, each with the pointer of its field: a missing or
 /// non-string `apiVersion`/`kind`, wrong JSON types, invalid replica counts, GPU quantities
 /// that are not whole numbers, MIG mixed with full GPUs in one pod, missing pod templates.
-pub fn extract(obj: &Value, cfg: &ExtractConfig) -> Result<Extracted, Vec<WorkloadError>> {
+pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<WorkloadError>> {
     let mut errs = Errors::default();
     let Some(root) = obj.as_object() else {
         errs.push("", format!("the object must be a JSON object, got {}", fields::describe(obj)));

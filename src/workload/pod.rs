@@ -1,12 +1,12 @@
 //! `v1 Pod`: one pod, from `/spec`. Nothing scales it, so the group has no replicas pointer.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
-pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
 use super::fields::{self, Errors, child, describe, field, index};
 use super::{ExtractConfig, PodGroup};
@@ -61,7 +61,7 @@ impl Scale {
 pub(super) fn template_group(
     role: &str,
     scale: Scale,
-    holder: &Map<String, Value>,
+    holder: &Object<'_>,
     holder_ptr: &str,
     cfg: &ExtractConfig,
     errs: &mut Errors,
@@ -74,7 +74,7 @@ pub(super) fn template_group(
 pub(super) fn template_group_at(
     role: &str,
     scale: Scale,
-    holder: &Map<String, Value>,
+    holder: &Object<'_>,
     key: &str,
     holder_ptr: &str,
     cfg: &ExtractConfig,
@@ -90,7 +90,7 @@ pub(super) fn template_group_at(
 pub(super) fn group(
     role: &str,
     scale: Scale,
-    spec: &Map<String, Value>,
+    spec: &Object<'_>,
     spec_ptr: &str,
     cfg: &ExtractConfig,
     errs: &mut Errors,
@@ -124,7 +124,7 @@ struct ContainerGpus {
     mig: BTreeMap<String, u64>,
 }
 
-fn pod_shape(spec: &Map<String, Value>, spec_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> PodShape {
+fn pod_shape(spec: &Object<'_>, spec_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> PodShape {
     let app = containers(spec, "containers", spec_ptr, false, cfg, errs);
     let init = containers(spec, "initContainers", spec_ptr, true, cfg, errs);
     if field(spec, "containers").is_none() {
@@ -220,7 +220,7 @@ fn winning_pointers(app: &[(bool, ContainerGpus)], init: &[(bool, ContainerGpus)
 
 /// Reads `spec[key]` (a container list). For init containers the bool marks sidecars.
 fn containers(
-    spec: &Map<String, Value>,
+    spec: &Object<'_>,
     key: &str,
     spec_ptr: &str,
     init: bool,
@@ -259,7 +259,7 @@ fn classify<'a>(name: &'a str, cfg: &ExtractConfig) -> Resource<'a> {
     }
 }
 
-fn container_gpus(c: &Map<String, Value>, c_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> ContainerGpus {
+fn container_gpus(c: &Object<'_>, c_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> ContainerGpus {
     let mut out = ContainerGpus::default();
     let Some(resources) = fields::opt_object(c, "resources", c_ptr, errs) else {
         return out;
@@ -271,7 +271,7 @@ fn container_gpus(c: &Map<String, Value>, c_ptr: &str, cfg: &ExtractConfig, errs
     let q_ptr = child(&r_ptr, "requests");
 
     // Every GPU-like name either side mentions, once each.
-    let names: BTreeSet<&String> = limits
+    let names: BTreeSet<&str> = limits
         .into_iter()
         .chain(requests)
         .flat_map(|m| m.keys())
@@ -283,7 +283,7 @@ fn container_gpus(c: &Map<String, Value>, c_ptr: &str, cfg: &ExtractConfig, errs
             Resource::Mig(_) => "MIG devices",
             _ => "GPUs",
         };
-        let read = |m: Option<&Map<String, Value>>, base: &str, errs: &mut Errors| {
+        let read = |m: Option<&Object<'_>>, base: &str, errs: &mut Errors| {
             let v = m.and_then(|m| field(m, name))?;
             let path = child(base, name);
             let n = quantity(v, name, unit, &path, errs)?;
@@ -332,15 +332,15 @@ fn container_gpus(c: &Map<String, Value>, c_ptr: &str, cfg: &ExtractConfig, errs
 /// YAML `8.0` decodes), or a string of decimal digits. Kubernetes would also take quantity
 /// spellings such as `1e1` or `1k`; nobody counts GPUs that way, so such a value is far more
 /// likely a mistake than intent, and the error says how to write it.
-fn quantity(v: &Value, name: &str, unit: &str, path: &str, errs: &mut Errors) -> Option<u64> {
+fn quantity(v: &Json<'_>, name: &str, unit: &str, path: &str, errs: &mut Errors) -> Option<u64> {
     let parsed = match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
+        Json::Number(n) => n.as_u64().or_else(|| {
             n.as_f64()
                 .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f <= MAX_EXACT_FLOAT)
                 // The filter above makes this cast exact.
                 .map(|f| f as u64)
         }),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<u64>().ok(),
+        Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<u64>().ok(),
         _ => None,
     };
     if parsed.is_none() {
@@ -361,7 +361,7 @@ fn quantity(v: &Value, name: &str, unit: &str, path: &str, errs: &mut Errors) ->
 /// `nodeSelector` must match; of the required node affinity, any one `nodeSelectorTerm` must
 /// match, and within a term all expressions must. So a term constrains the product only when
 /// one of its expressions is `In`; if any term leaves the product open, the affinity does.
-fn node_constraints(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) -> (Vec<String>, Option<u64>) {
+fn node_constraints(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> (Vec<String>, Option<u64>) {
     let selector = fields::string_map(spec, "nodeSelector", spec_ptr, errs);
     let terms = required_terms(spec, spec_ptr, errs);
 
@@ -400,7 +400,7 @@ struct Term {
 }
 
 /// The required node-affinity terms, or `None` when there are none (no constraint).
-fn required_terms(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) -> Option<Vec<Term>> {
+fn required_terms(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> Option<Vec<Term>> {
     let mut ptr = spec_ptr.to_owned();
     let mut obj = spec;
     for key in ["affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"] {
@@ -417,7 +417,7 @@ fn required_terms(spec: &Map<String, Value>, spec_ptr: &str, errs: &mut Errors) 
     (!terms.is_empty()).then_some(terms)
 }
 
-fn term(t: &Map<String, Value>, t_ptr: &str, errs: &mut Errors) -> Term {
+fn term(t: &Object<'_>, t_ptr: &str, errs: &mut Errors) -> Term {
     let mut out = Term { products: None, memory_floor: None };
     let Some(exprs) = fields::opt_array(t, "matchExpressions", t_ptr, errs) else {
         return out;
@@ -457,7 +457,7 @@ fn term(t: &Map<String, Value>, t_ptr: &str, errs: &mut Errors) -> Term {
 }
 
 /// The `values` of a match expression, each with its pointer.
-fn string_list<'a>(e: &'a Map<String, Value>, e_ptr: &str, errs: &mut Errors) -> Vec<(&'a str, String)> {
+fn string_list<'a>(e: &'a Object<'a>, e_ptr: &str, errs: &mut Errors) -> Vec<(&'a str, String)> {
     let Some(values) = fields::opt_array(e, "values", e_ptr, errs) else {
         return Vec::new();
     };
@@ -481,7 +481,7 @@ fn mib(v: &str, path: &str, errs: &mut Errors) -> Option<u64> {
             path,
             format!(
                 "{MEMORY_LABEL} must be the GPU memory in MiB as digits (e.g. \"81920\"), got {}",
-                describe(&Value::String(v.to_owned()))
+                describe(&Json::from(v))
             ),
         );
     }

@@ -12,7 +12,7 @@
 //! cluster with `clusterSelector` creates no pods of its own, so it has no groups. The small
 //! submitter pod a RayJob may start is CPU-only and not modelled.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
@@ -21,14 +21,14 @@ use super::{ExtractConfig, PodGroup};
 /// KubeRay's default `maxReplicas` (int32 max).
 const MAX_REPLICAS_DEFAULT: u64 = 2_147_483_647;
 
-pub(super) fn raycluster_groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn raycluster_groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
     cluster_groups(spec, "/spec", cfg, errs)
 }
 
-pub(super) fn rayjob_groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn rayjob_groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
@@ -47,7 +47,7 @@ pub(super) fn rayjob_groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs
 }
 
 /// Groups of a RayClusterSpec at `ptr`.
-fn cluster_groups(cluster: &Map<String, Value>, ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+fn cluster_groups(cluster: &Object<'_>, ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let mut out = Vec::new();
     if let Some(head) = fields::required_object(cluster, "headGroupSpec", ptr, errs) {
         let head_ptr = child(ptr, "headGroupSpec");

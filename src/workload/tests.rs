@@ -22,7 +22,7 @@ fn yaml(text: &str) -> Value {
 }
 
 fn run(obj: &Value) -> Result<Extracted, Vec<WorkloadError>> {
-    extract(obj, &ExtractConfig::default())
+    extract(&obj.into(), &ExtractConfig::default())
 }
 
 fn workload(obj: &Value) -> Workload {
@@ -545,7 +545,7 @@ fn extra_gpu_resource_names_come_from_the_config() {
         ..ExtractConfig::default()
     };
     let obj = pod_with_limits(json!({"amd.com/gpu": 2, "nvidia.com/gpu": 1}));
-    let Ok(Extracted::Workload(w)) = extract(&obj, &cfg) else {
+    let Ok(Extracted::Workload(w)) = extract(&(&obj).into(), &cfg) else {
         panic!("expected a workload");
     };
     assert_eq!(w.groups[0].gpus_per_pod, 3);

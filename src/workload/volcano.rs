@@ -3,13 +3,13 @@
 //! and a task without a `name` is named `default<i>` as Volcano's mutating webhook does.
 //! `minAvailable` is the gang-scheduling floor, not the pod count, so it is not read.
 
-use serde_json::{Map, Value};
+use crate::json::Object;
 
 use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
-pub(super) fn groups(root: &Map<String, Value>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
+pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
