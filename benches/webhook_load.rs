@@ -8,8 +8,9 @@
 //!
 //! Scenarios, for both endpoints: 1 connection (latency) and 16 connections (throughput),
 //! each bounded by a request count and a time limit, repeated 3 times; the medians are
-//! printed as a markdown table. Client and server share the machine's cores, so the numbers
-//! are a floor for the server alone.
+//! printed as a markdown table, with the process's CPU time per review (client and servers
+//! together, from `/proc/self/task/*/schedstat` on Linux). Client and server share the
+//! machine's cores, so the numbers are a floor for the server alone.
 //!
 //! Run: `cargo bench --bench webhook_load`.
 
@@ -63,6 +64,8 @@ const THROUGHPUT: Scenario = Scenario { connections: 16, max_requests: 20_000, m
 struct Run {
     requests: usize,
     elapsed: Duration,
+    /// CPU time of this whole process (client and servers) during the run, where known.
+    cpu: Option<Duration>,
     p50: Duration,
     p99: Duration,
     statuses: BTreeMap<u16, usize>,
@@ -71,6 +74,11 @@ struct Run {
 impl Run {
     fn throughput(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU seconds per request, client and server together.
+    fn cpu_per_request(&self) -> Option<f64> {
+        Some(self.cpu?.as_secs_f64() / self.requests.max(1) as f64)
     }
 }
 
@@ -169,11 +177,12 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
             for (s, (scenario_name, scenario)) in scenarios.iter().enumerate() {
                 let run = run_scenario(*addr, path, &client, &body, *scenario).await?;
                 eprintln!(
-                    "rep {} {name:<20} {scenario_name:<15} {:>6} req in {:>6.2?}: {:>8.0} req/s, p50 {:?}, p99 {:?}, statuses {:?}",
+                    "rep {} {name:<20} {scenario_name:<15} {:>6} req in {:>6.2?}: {:>8.0} req/s, CPU {} per review, p50 {:?}, p99 {:?}, statuses {:?}",
                     repetition + 1,
                     run.requests,
                     run.elapsed,
                     run.throughput(),
+                    run.cpu_per_request().map_or_else(|| "?".to_owned(), micros),
                     run.p50,
                     run.p99,
                     run.statuses
@@ -185,9 +194,9 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "| endpoint | connections | requests/run | throughput (reviews/s) | p50 | p99 | HTTP statuses (last run) |"
+        "| endpoint | connections | requests/run | throughput (reviews/s) | CPU per review | p50 | p99 | HTTP statuses (last run) |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     let mut median_throughput = vec![[0.0; 2]; targets.len()];
     for (t, (name, _, _)) in targets.iter().enumerate() {
         for (s, (_, scenario)) in scenarios.iter().enumerate() {
@@ -197,10 +206,12 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
             let p50 = median(reps.iter().map(|r| r.p50.as_secs_f64()).collect());
             let p99 = median(reps.iter().map(|r| r.p99.as_secs_f64()).collect());
             let requests = median(reps.iter().map(|r| r.requests as f64).collect());
+            let cpu = reps.iter().map(Run::cpu_per_request).collect::<Option<Vec<_>>>().map(median);
             let statuses = reps.last().map(|r| format!("{:?}", r.statuses)).unwrap_or_default();
             println!(
-                "| {name} | {} | {requests:.0} | {throughput:.0} | {} | {} | {statuses} |",
+                "| {name} | {} | {requests:.0} | {throughput:.0} | {} | {} | {} | {statuses} |",
                 scenario.connections,
+                cpu.map_or_else(|| "?".to_owned(), micros),
                 micros(p50),
                 micros(p99)
             );
@@ -301,6 +312,7 @@ async fn run_scenario(
     }
 
     let remaining = Arc::new(AtomicI64::new(scenario.max_requests));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let deadline = started + scenario.max_time;
     let mut tasks = Vec::with_capacity(senders.len());
@@ -329,14 +341,27 @@ async fn run_scenario(
         }
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     latencies.sort_unstable();
     Ok(Run {
         requests: latencies.len(),
         elapsed,
+        cpu,
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
         statuses,
     })
+}
+
+/// CPU time used so far by all of this process's threads (Linux: the sum of
+/// `/proc/self/task/*/schedstat`, nanoseconds on CPU); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let mut nanos = 0_u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let text = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        nanos += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(nanos))
 }
 
 /// One TLS connection with an HTTP/1.1 client on it (driven by a spawned task).
