@@ -61,11 +61,6 @@ impl<'a> Object<'a> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// Adds a member at the end (it wins over an earlier one with the same key).
-    pub fn push(&mut self, key: impl Into<Cow<'a, str>>, value: Json<'a>) {
-        self.0.push((key.into(), value));
-    }
 }
 
 impl<'o, 'a> IntoIterator for &'o Object<'a> {
