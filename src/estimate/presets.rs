@@ -346,14 +346,19 @@ pub fn presets() -> &'static [ModelPreset] {
     PRESETS
 }
 
-/// Every lookup key of a preset, lower-cased: its name, aliases, Hugging Face ids and the part
-/// of each id after the `/`.
-fn keys(p: &ModelPreset) -> impl Iterator<Item = String> + '_ {
+/// Every lookup key of a preset as written: its name, aliases, Hugging Face ids and the part
+/// of each id after the `/`. All ASCII (a test holds it), so comparing them
+/// ASCII-case-insensitively with a lower-cased query is a case-insensitive match.
+fn raw_keys(p: &ModelPreset) -> impl Iterator<Item = &'static str> + '_ {
     std::iter::once(p.name)
         .chain(p.aliases.iter().copied())
         .chain(p.hf_ids.iter().copied())
         .chain(p.hf_ids.iter().filter_map(|id| id.split_once('/').map(|(_, tail)| tail)))
-        .map(str::to_lowercase)
+}
+
+/// [`raw_keys`], lower-cased.
+fn keys(p: &ModelPreset) -> impl Iterator<Item = String> + '_ {
+    raw_keys(p).map(str::to_lowercase)
 }
 
 /// `-`, `_` and spaces removed (dots kept, so `3.1-8b` never collides with `31-8b`).
@@ -365,23 +370,12 @@ fn squash(s: &str) -> String {
 /// (`meta-llama/Llama-2-7b-hf`) or the part of an id after the `/` (`Llama-2-7b-hf`); failing
 /// that, the same match ignoring `-`, `_` and spaces (`llama_2_7b`), if it hits one preset only.
 pub fn find_preset(name: &str) -> Option<&'static ModelPreset> {
-    // Keys are ASCII: an ASCII case-insensitive hit is the hit the full search below would
-    // find, without a lowercased copy of every key (this runs on every admission review).
-    let trimmed = name.trim();
-    let raw_keys = |p: &'static ModelPreset| {
-        std::iter::once(p.name)
-            .chain(p.aliases.iter().copied())
-            .chain(p.hf_ids.iter().copied())
-            .chain(p.hf_ids.iter().filter_map(|id| id.split_once('/').map(|(_, tail)| tail)))
-    };
-    if let Some(p) = PRESETS.iter().find(|p| raw_keys(p).any(|k| k.eq_ignore_ascii_case(trimmed))) {
-        return Some(p);
-    }
-    let q = trimmed.to_lowercase();
+    let q = name.trim().to_lowercase();
     if q.is_empty() {
         return None;
     }
-    if let Some(p) = PRESETS.iter().find(|p| keys(p).any(|k| k == q)) {
+    // No lower-cased copy of every key: this runs on every admission review.
+    if let Some(p) = PRESETS.iter().find(|p| raw_keys(p).any(|k| k.eq_ignore_ascii_case(&q))) {
         return Some(p);
     }
     let q = squash(&q);
@@ -512,7 +506,7 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for p in presets() {
             for k in keys(p) {
-                assert!(k.is_ascii(), "find_preset's fast path assumes ASCII keys; {k} is not");
+                assert!(k.is_ascii(), "find_preset compares keys as ASCII; {k} is not");
                 if let Some(other) = seen.insert(squash(&k), p.name) {
                     assert_eq!(other, p.name, "key {k} is shared");
                 }
