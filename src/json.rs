@@ -19,9 +19,8 @@ pub use serde_json::Number;
 use serde_json::Value;
 
 /// A JSON value whose strings borrow from the parsed text where they can.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
-    #[default]
     Null,
     Bool(bool),
     Number(Number),
@@ -31,7 +30,7 @@ pub enum Json<'a> {
 }
 
 /// A JSON object: its members in document order.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Object<'a>(Vec<(Cow<'a, str>, Json<'a>)>);
 
 impl<'a> Object<'a> {
@@ -174,32 +173,6 @@ impl<'a> Json<'a> {
         }
         Some(here)
     }
-
-    /// Parses `text`, leaving out the members whose key `skip` accepts, at any depth: they are
-    /// still checked as JSON (serde_json skips them without recursion, so they may nest deeper
-    /// than its limit of 128 levels for built values), but cost no allocation.
-    ///
-    /// # Errors
-    /// serde_json's error for text that is not one JSON value.
-    pub fn parse_pruned(text: &'a str, skip: fn(&str) -> bool) -> Result<Self, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let value = Pruned::new(skip).deserialize(&mut de)?;
-        de.end()?;
-        Ok(value)
-    }
-
-    /// This value as a `serde_json::Value` (copies every string).
-    #[must_use]
-    pub fn to_value(&self) -> Value {
-        match self {
-            Self::Null => Value::Null,
-            Self::Bool(b) => Value::Bool(*b),
-            Self::Number(n) => Value::Number(n.clone()),
-            Self::String(s) => Value::String(s.clone().into_owned()),
-            Self::Array(a) => Value::Array(a.iter().map(Json::to_value).collect()),
-            Self::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.to_owned(), v.to_value())).collect()),
-        }
-    }
 }
 
 /// An array index token as RFC 6901 spells it: digits, no leading zero.
@@ -337,7 +310,9 @@ impl<'de: 'a, 'a> Visitor<'de> for Pruned<'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'a>, A::Error> {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(Key(key)) = map.next_key::<Key<'a>>()? {
+        // A key is read as a value: serde_json hands it to `visit_borrowed_str` like a string.
+        while let Some(key) = map.next_key_seed(self)? {
+            let Json::String(key) = key else { return Err(de::Error::custom("an object key must be a string")) };
             if (self.skip)(&key) {
                 map.next_value::<de::IgnoredAny>()?;
             } else {
@@ -348,53 +323,41 @@ impl<'de: 'a, 'a> Visitor<'de> for Pruned<'a> {
     }
 }
 
-/// An object key, borrowed where the text allows.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
-            type Value = Key<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(KeyVisitor(std::marker::PhantomData))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `text` parsed as the review path parses an object, without the members `skip` accepts.
+    fn parse_pruned(text: &str, skip: fn(&str) -> bool) -> Result<Json<'_>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let doc = Pruned::new(skip).deserialize(&mut de)?;
+        de.end()?;
+        Ok(doc)
+    }
+
+    /// The document as a `serde_json::Value`, through its `Serialize`.
+    fn value(doc: &Json<'_>) -> Value {
+        serde_json::to_value(doc).unwrap()
+    }
+
     #[test]
     fn strings_without_escapes_are_borrowed_and_escaped_ones_decoded() {
         let text = r#"{"a": "plain", "b": "tab\there", "c\/d": [1, -2, 2.5, true, null]}"#;
-        let doc = Json::parse_pruned(text, |_| false).unwrap();
+        let doc = parse_pruned(text, |_| false).unwrap();
         assert!(matches!(doc.get("a"), Some(Json::String(Cow::Borrowed("plain")))));
         assert_eq!(doc.get("b").and_then(Json::as_str), Some("tab\there"));
-        assert_eq!(doc.to_value(), serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(value(&doc), serde_json::from_str::<Value>(text).unwrap());
     }
 
     #[test]
     fn skipped_members_are_left_out_at_any_depth_but_still_checked() {
-        let doc = Json::parse_pruned(r#"{"keep": {"env": [1], "x": 1}, "env": "y"}"#, |k| k == "env").unwrap();
-        assert_eq!(doc.to_value(), json!({"keep": {"x": 1}}));
+        let doc = parse_pruned(r#"{"keep": {"env": [1], "x": 1}, "env": "y"}"#, |k| k == "env").unwrap();
+        assert_eq!(value(&doc), json!({"keep": {"x": 1}}));
         for bad in
             [r#"{"env": [1,, 2]}"#, r#"{"env": {"a" 1}}"#, r#"{"env": "\q"}"#, r#"{"env": [1,]}"#, r#"{"env": 01}"#]
         {
-            assert!(Json::parse_pruned(bad, |k| k == "env").is_err(), "a skipped member is still checked: {bad}");
+            assert!(parse_pruned(bad, |k| k == "env").is_err(), "a skipped member is still checked: {bad}");
         }
     }
 
@@ -404,7 +367,7 @@ mod tests {
         let doc = Json::from(&v);
         for ptr in ["", "/metadata", "/metadata/annotations/vramgate.io~1model", "/metadata/annotations/a~0b", "/l/0/x"]
         {
-            assert_eq!(doc.pointer(ptr).map(Json::to_value).as_ref(), v.pointer(ptr), "{ptr}");
+            assert_eq!(doc.pointer(ptr).map(value).as_ref(), v.pointer(ptr), "{ptr}");
         }
         for missing in ["/l/00/x", "/l/1", "/l/-", "metadata", "/metadata/x"] {
             assert_eq!(doc.pointer(missing), None, "{missing}");
@@ -414,8 +377,8 @@ mod tests {
 
     #[test]
     fn the_last_of_duplicate_keys_wins() {
-        let doc = Json::parse_pruned(r#"{"a": 1, "a": 2}"#, |_| false).unwrap();
+        let doc = parse_pruned(r#"{"a": 1, "a": 2}"#, |_| false).unwrap();
         let expected: Value = serde_json::from_str(r#"{"a": 1, "a": 2}"#).unwrap();
-        assert_eq!(doc.get("a").map(Json::to_value).as_ref(), expected.get("a"));
+        assert_eq!(doc.get("a").map(value).as_ref(), expected.get("a"));
     }
 }

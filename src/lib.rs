@@ -1,8 +1,9 @@
 //! vramgate: GPU memory, GPU count and cost of LLM jobs, checked at Kubernetes admission.
 //!
 //! Modules in reading order: [`estimate`] is the pure engine; [`request`] turns `vramgate.io/`
-//! keys into a job; [`workload`] reads Kubernetes objects; [`admission`] decides; [`config`]
-//! holds policy; [`server`] and [`cli`] are the imperative shell.
+//! keys into a job; [`workload`] reads Kubernetes objects (a borrowed [`json::Json`]);
+//! [`admission`] decides; [`config`] holds policy; [`server`] and [`cli`] are the imperative
+//! shell.
 #![forbid(unsafe_code)]
 
 pub mod admission;

@@ -53,11 +53,6 @@ pub(super) fn index(base: &str, i: usize) -> String {
     format!("{base}/{i}")
 }
 
-/// Describes a value for an error message ([`Json::describe`]).
-pub(super) fn describe(v: &Json<'_>) -> String {
-    v.describe()
-}
-
 /// A field, with `null` read as absent.
 pub(super) fn field<'a>(obj: &'a Object<'a>, key: &str) -> Option<&'a Json<'a>> {
     obj.get(key).filter(|v| !v.is_null())
@@ -76,7 +71,7 @@ fn typed<'a, T>(
     let v = field(obj, key)?;
     let t = get(v);
     if t.is_none() {
-        errs.push(child(base, key), format!("{key} must be {expected}, got {}", describe(v)));
+        errs.push(child(base, key), format!("{key} must be {expected}, got {}", v.describe()));
     }
     t
 }
@@ -133,7 +128,7 @@ pub(super) fn object_items<'a>(
         let ptr = index(list_ptr, i);
         match v.as_object() {
             Some(m) => out.push((i, ptr, m)),
-            None => errs.push(ptr, format!("a {what} must be an object, got {}", describe(v))),
+            None => errs.push(ptr, format!("a {what} must be an object, got {}", v.describe())),
         }
     }
     out
@@ -180,7 +175,7 @@ pub(super) fn opt_count_up_to(obj: &Object<'_>, key: &str, base: &str, max: u64,
     if let Some(c) = v.as_u64().filter(|&c| c <= max) {
         return Some(c);
     }
-    errs.push(child(base, key), format!("{key} must be a whole number from 0 to {max}, got {}", describe(v)));
+    errs.push(child(base, key), format!("{key} must be a whole number from 0 to {max}, got {}", v.describe()));
     None
 }
 
@@ -204,7 +199,7 @@ pub(super) fn string_map(obj: &Object<'_>, key: &str, base: &str, errs: &mut Err
             }
             // Kubernetes drops a null map value on decode; it is not an error.
             Json::Null => {}
-            other => errs.push(child(&here, k), format!("{k} must be a string, got {}", describe(other))),
+            other => errs.push(child(&here, k), format!("{k} must be a string, got {}", other.describe())),
         }
     }
     out

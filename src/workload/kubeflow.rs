@@ -14,7 +14,7 @@
 
 use crate::json::Object;
 
-use super::fields::{self, Errors, child, describe};
+use super::fields::{self, Errors, child};
 use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
@@ -59,7 +59,7 @@ fn replica_groups(
         };
         let rs_ptr = child(&specs_ptr, rtype);
         let Some(rs) = rs.as_object() else {
-            errs.push(rs_ptr, format!("{rtype} must be an object, got {}", describe(rs)));
+            errs.push(rs_ptr, format!("{rtype} must be an object, got {}", rs.describe()));
             continue;
         };
         let replicas = fields::count(rs, "replicas", &rs_ptr, default, errs);

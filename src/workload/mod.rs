@@ -227,7 +227,7 @@ pub struct WorkloadError {
 pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<WorkloadError>> {
     let mut errs = Errors::default();
     let Some(root) = obj.as_object() else {
-        errs.push("", format!("the object must be a JSON object, got {}", fields::describe(obj)));
+        errs.push("", format!("the object must be a JSON object, got {}", obj.describe()));
         return Err(errs.into_vec());
     };
     let api_version = fields::required_string(root, "apiVersion", "", &mut errs);

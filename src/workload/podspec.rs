@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::json::{Json, Object};
 
-use super::fields::{self, Errors, child, describe, field, index};
+use super::fields::{self, Errors, child, field, index};
 use super::{ExtractConfig, PodGroup};
 
 /// GPU-relevant node labels published by NVIDIA GPU feature discovery.
@@ -349,7 +349,7 @@ fn quantity(v: &Json<'_>, name: &str, unit: &str, path: &str, errs: &mut Errors)
             format!(
                 "{name} must be a whole number of {unit}, got {}; write a plain count such as 1 \
                  or \"8\"",
-                describe(v)
+                v.describe()
             ),
         );
     }
@@ -467,7 +467,7 @@ fn string_list<'a>(e: &'a Object<'a>, e_ptr: &str, errs: &mut Errors) -> Vec<(&'
         let p = index(&v_ptr, i);
         match v.as_str() {
             Some(s) => out.push((s, p)),
-            None => errs.push(p, format!("a value must be a string, got {}", describe(v))),
+            None => errs.push(p, format!("a value must be a string, got {}", v.describe())),
         }
     }
     out
@@ -481,7 +481,7 @@ fn mib(v: &str, path: &str, errs: &mut Errors) -> Option<u64> {
             path,
             format!(
                 "{MEMORY_LABEL} must be the GPU memory in MiB as digits (e.g. \"81920\"), got {}",
-                describe(&Json::from(v))
+                Json::from(v).describe()
             ),
         );
     }
