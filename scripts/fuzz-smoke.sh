@@ -38,7 +38,22 @@ fi
 echo "fuzz-smoke: ${fuzz[*]} ${sanitizer[*]}, ${seconds}s per target: $targets"
 
 cd fuzz
-"${fuzz[@]}" build -O "${sanitizer[@]}"
+# A failed link prints the whole linker command line first (tens of kilobytes) and the reason
+# last, which a CI log may cut. So the reason's lines, and the machine's free disk and memory
+# (the usual causes on a small CI machine), are printed again on their own. One retry with a
+# single job halves the peak memory and scratch space of linking the instrumented binaries.
+build_log="$(mktemp)"
+if ! "${fuzz[@]}" build -O "${sanitizer[@]}" 2>&1 | tee "$build_log"; then
+    echo "fuzz-smoke: build failed; the linker's and compiler's reasons:"
+    grep -E 'ld: |collect2|[Nn]o space|[Kk]illed|signal|undefined reference|^error' "$build_log" |
+        cut -c1-300 | tail -n 20 || true
+    echo "fuzz-smoke: free disk and memory here:"
+    df -h . || true
+    free -m || true
+    echo "fuzz-smoke: retrying the build with one job"
+    CARGO_BUILD_JOBS=1 "${fuzz[@]}" build -O "${sanitizer[@]}"
+fi
+rm -f "$build_log"
 
 failed=()
 for t in $targets; do
