@@ -2,11 +2,14 @@
 //!
 //! Starts, in this process, (a) the real webhook (`serve_with`, port 0, a development
 //! certificate) and (b) a do-nothing endpoint on the same TLS and accept stack
-//! (`serve_tls`) that reads the body and returns a fixed AdmissionReview. Clients are
+//! (`serve_tls`) that reads the body and returns a fixed AdmissionReview, (c) the real server
+//! with a fixed answer instead of the decision, and (d) the real server that only reads the
+//! body as JSON (serde's `IgnoredAny`: checked, nothing built) before the fixed answer: the
+//! floor any webhook that reads its review pays. Clients are
 //! tokio-rustls + hyper HTTP/1.1 connections with keep-alive, one per task, each POSTing a
 //! ~4 KB `batch/v1` Job AdmissionReview.
 //!
-//! Scenarios, for both endpoints: 1 connection (latency) and 16 connections (throughput),
+//! Scenarios, for every endpoint: 1 connection (latency) and 16 connections (throughput),
 //! each bounded by a request count and a time limit, repeated 3 times; the medians are
 //! printed as a markdown table, with the process's CPU time per review (client and servers
 //! together, from `/proc/self/task/*/schedstat` on Linux). Client and server share the
@@ -141,10 +144,26 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     let fixed_state = vramgate::server::AppState::with_answer(Settings::default(), fixed_answer);
     let fixed_server = tokio::spawn(serve_tls(
         listener,
-        tls_config,
+        tls_config.clone(),
         vramgate::server::webhook_router(fixed_state),
         async move {
             let _ = fixed_stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+
+    // (d) As (c), but the body is first read as JSON and thrown away: what no webhook that
+    // reads its review can avoid, so the ratio no decision can beat on this machine.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let parsed = listener.local_addr()?;
+    let (stop_parsed, parsed_stopped) = oneshot::channel::<()>();
+    let parsed_state = vramgate::server::AppState::with_answer(Settings::default(), read_then_fixed_answer);
+    let parsed_server = tokio::spawn(serve_tls(
+        listener,
+        tls_config,
+        vramgate::server::webhook_router(parsed_state),
+        async move {
+            let _ = parsed_stopped.await;
         },
         Duration::from_secs(1),
     ));
@@ -166,6 +185,7 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
         ("vramgate /validate", real, "/validate"),
         ("do-nothing", nothing, "/validate"),
         ("vramgate, fixed answer", fixed, "/validate"),
+        ("vramgate, JSON read, fixed answer", parsed, "/validate"),
     ];
     let smoke = |s: Scenario| if quick { Scenario { max_requests: 64, ..s } } else { s };
     let scenarios = [("1 connection", smoke(LATENCY)), ("16 connections", smoke(THROUGHPUT))];
@@ -236,15 +256,24 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
         micros(sum / count.max(1.0))
     );
 
-    let ratio = median_throughput[2][1] / median_throughput[1][1];
-    println!("server with a fixed answer / do-nothing throughput, 16 connections: {:.0}%", ratio * 100.0);
+    for (s, (scenario_name, _)) in scenarios.iter().enumerate() {
+        let fixed = median_throughput[2][s] / median_throughput[1][s];
+        let read = median_throughput[3][s] / median_throughput[1][s];
+        println!(
+            "server with a fixed answer / do-nothing throughput, {scenario_name}: {:.0}%; with the body read as JSON first: {:.0}%",
+            fixed * 100.0,
+            read * 100.0
+        );
+    }
 
     let _ = stop_real.send(());
     let _ = stop_nothing.send(());
     let _ = stop_fixed.send(());
+    let _ = stop_parsed.send(());
     real_server.await?.context("webhook")?;
     nothing_server.await?;
     fixed_server.await?;
+    parsed_server.await?;
     Ok(())
 }
 
@@ -270,6 +299,15 @@ fn fixed_answer(_: &Settings, endpoint: Endpoint, _: &[u8]) -> admission::Answer
             cost_usd: Some(410.0),
             overprovisioned_cost_usd: Some(0.0),
         }),
+    }
+}
+
+/// The answer of target (d): the body read as JSON and dropped (a 400 if it is not JSON, so
+/// the read cannot be optimised away), then target (c)'s fixed answer.
+fn read_then_fixed_answer(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> admission::Answer {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Ok(_) => fixed_answer(settings, endpoint, body),
+        Err(e) => admission::Answer { status: 400, body: e.to_string().into_bytes(), record: None },
     }
 }
 
