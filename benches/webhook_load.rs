@@ -123,50 +123,17 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     let cert_path = dir.join(tls::DEV_CERT_FILE);
     let loaded = tls::load_pem_files(&cert_path, &dir.join(tls::DEV_KEY_FILE))?;
     let tls_config = Arc::new(tls::server_config(Arc::new(SwappableCert::new(loaded.certified)))?);
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let nothing = listener.local_addr()?;
-    let (stop_nothing, nothing_stopped) = oneshot::channel::<()>();
-    let nothing_server = tokio::spawn(serve_tls(
-        listener,
-        tls_config.clone(),
-        do_nothing_router(),
-        async move {
-            let _ = nothing_stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let nothing = Baseline::start(tls_config.clone(), do_nothing_router()).await?;
 
     // (c) The real server (router, body limit, metrics, timing) with a decision that returns
     // a fixed answer: separates the transport's cost from the decision's.
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let fixed = listener.local_addr()?;
-    let (stop_fixed, fixed_stopped) = oneshot::channel::<()>();
     let fixed_state = vramgate::server::AppState::with_answer(Settings::default(), fixed_answer);
-    let fixed_server = tokio::spawn(serve_tls(
-        listener,
-        tls_config.clone(),
-        vramgate::server::webhook_router(fixed_state),
-        async move {
-            let _ = fixed_stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let fixed = Baseline::start(tls_config.clone(), vramgate::server::webhook_router(fixed_state)).await?;
 
     // (d) As (c), but the body is first read as JSON and thrown away: what no webhook that
     // reads its review can avoid, so the ratio no decision can beat on this machine.
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let parsed = listener.local_addr()?;
-    let (stop_parsed, parsed_stopped) = oneshot::channel::<()>();
     let parsed_state = vramgate::server::AppState::with_answer(Settings::default(), read_then_fixed_answer);
-    let parsed_server = tokio::spawn(serve_tls(
-        listener,
-        tls_config,
-        vramgate::server::webhook_router(parsed_state),
-        async move {
-            let _ = parsed_stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let parsed = Baseline::start(tls_config, vramgate::server::webhook_router(parsed_state)).await?;
 
     let client = client_config(&cert_path)?;
     let body = Bytes::from(job_review());
@@ -183,9 +150,9 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
 
     let targets = [
         ("vramgate /validate", real, "/validate"),
-        ("do-nothing", nothing, "/validate"),
-        ("vramgate, fixed answer", fixed, "/validate"),
-        ("vramgate, JSON read, fixed answer", parsed, "/validate"),
+        ("do-nothing", nothing.addr, "/validate"),
+        ("vramgate, fixed answer", fixed.addr, "/validate"),
+        ("vramgate, JSON read, fixed answer", parsed.addr, "/validate"),
     ];
     let smoke = |s: Scenario| if quick { Scenario { max_requests: 64, ..s } } else { s };
     let scenarios = [("1 connection", smoke(LATENCY)), ("16 connections", smoke(THROUGHPUT))];
@@ -267,14 +234,42 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     }
 
     let _ = stop_real.send(());
-    let _ = stop_nothing.send(());
-    let _ = stop_fixed.send(());
-    let _ = stop_parsed.send(());
     real_server.await?.context("webhook")?;
-    nothing_server.await?;
-    fixed_server.await?;
-    parsed_server.await?;
+    for baseline in [nothing, fixed, parsed] {
+        baseline.stop().await?;
+    }
     Ok(())
+}
+
+/// A baseline endpoint: `router` served by [`serve_tls`] (the webhook's TLS and accept loop)
+/// on a free loopback port, until [`Baseline::stop`].
+struct Baseline {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Baseline {
+    async fn start(tls_config: Arc<rustls::ServerConfig>, router: Router) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_tls(
+            listener,
+            tls_config,
+            router,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        Ok(Self { addr, stop, server })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        Ok(self.server.await?)
+    }
 }
 
 /// The answer of target (c): what `admission::answer` returns for an allowed review, and the
