@@ -41,7 +41,7 @@ cd fuzz
 # A failed link prints the whole linker command line first (tens of kilobytes) and the reason
 # last, which a CI log may cut. So the reason's lines, and the machine's free disk and memory
 # (the usual causes on a small CI machine), are printed again on their own. One retry with a
-# single job halves the peak memory and scratch space of linking the instrumented binaries.
+# single job links one instrumented binary at a time instead of one per core.
 build_log="$(mktemp)"
 if ! "${fuzz[@]}" build -O "${sanitizer[@]}" 2>&1 | tee "$build_log"; then
     echo "fuzz-smoke: build failed; the linker's and compiler's reasons:"
