@@ -43,12 +43,12 @@ impl<'a> Object<'a> {
 
     /// The keys in document order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_ref())
+        self.iter().map(|(k, _)| k)
     }
 
     /// The members in document order, as `(key, value)`.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+        self.into_iter()
     }
 
     #[must_use]

@@ -804,7 +804,7 @@ fn resolve_gpu<'s>(
         let base: Option<(Cow<'s, GpuSpec>, GpuSource)> = if g.gpu_products.is_empty() {
             match (g.gpu_memory_mib, &fallback) {
                 (Some(mib), Some((spec, _))) => {
-                    let mut s = spec.clone().into_owned();
+                    let mut s = GpuSpec::clone(spec);
                     s.memory_bytes = mib.saturating_mul(MIB);
                     s.name = format!("{} ({mib} MiB)", spec.name);
                     Some((Cow::Owned(s), GpuSource::GpuMemoryLabel))
