@@ -177,6 +177,14 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
                     run.p99,
                     run.statuses
                 );
+                // Every endpoint answers this review 200; anything else (a refused body, a
+                // failed parse) would make the comparison meaningless, so the run stops here,
+                // in the smoke run that `cargo test --all-targets` makes too.
+                anyhow::ensure!(
+                    run.statuses.keys().all(|&status| status == 200),
+                    "{name}, {scenario_name}: every review should be answered 200, got {:?}",
+                    run.statuses
+                );
                 runs[t][s].push(run);
             }
         }
