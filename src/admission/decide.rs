@@ -839,6 +839,13 @@ fn devices_requested(w: &Workload) -> u64 {
     })
 }
 
+/// What is decided of one GPU pod group: role, pods, GPUs and MIG devices per pod.
+type GroupShape<'w> = (&'w str, u64, u64, &'w [(String, u64)]);
+
+fn decided_shape(w: &Workload) -> Vec<GroupShape<'_>> {
+    w.gpu_pods().map(|g| (g.role.as_str(), g.pods, g.gpus_per_pod, g.mig.as_slice())).collect()
+}
+
 /// Whether an UPDATE leaves everything vramgate decides on as it was: per GPU pod group its
 /// role, pods, GPUs and MIG devices per pod; the GPU type the job resolves to (so a product
 /// selector naming the type it was already judged on is no change); and the input
@@ -851,9 +858,6 @@ fn same_gpu_shape(old: &Workload, new: &Workload, policy: &Policy, settings: &Se
             .filter(|(k, _)| !OUTPUT_KEYS.contains(&k.as_str()))
             .collect()
     };
-    let groups = |w: &Workload| -> Vec<(String, u64, u64, Vec<(String, u64)>)> {
-        w.gpu_pods().map(|g| (g.role.clone(), g.pods, g.gpus_per_pod, g.mig.clone())).collect()
-    };
     // The GPU type as judged, with the annotation as written (the inputs compared above).
     let gpu = |w: &Workload| -> Option<(String, u64, bool)> {
         let annotated = w.annotations.get(&format!("{PREFIX}gpu")).map(String::as_str);
@@ -861,7 +865,7 @@ fn same_gpu_shape(old: &Workload, new: &Workload, policy: &Policy, settings: &Se
         // With an inventory, a job that names no type gets one from it: keep that distinction.
         Some((choice.spec.name.clone(), choice.spec.memory_bytes, inventory && w_unconstrained(w)))
     };
-    inputs(old) == inputs(new) && groups(old) == groups(new) && gpu(old) == gpu(new)
+    inputs(old) == inputs(new) && decided_shape(old) == decided_shape(new) && gpu(old) == gpu(new)
 }
 
 /// The GPU a job is judged on.
