@@ -245,6 +245,33 @@ pub struct ClusterFile {
     pub enforce_inventory: Option<bool>,
 }
 
+/// How the validating webhook judges an UPDATE (`policy.update`). The mutating webhook never
+/// changes an object on UPDATE, whatever this says: controllers (autoscalers, queueing
+/// systems) own an admitted object's replicas and GPU type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdatePolicy {
+    /// An UPDATE that raises neither the GPUs asked for nor the estimated cost (total and per
+    /// hour) is never denied: its breaches become warnings, unless the job no longer fits its
+    /// GPUs' memory at all. An UPDATE that raises either is judged like a CREATE.
+    Lenient,
+    /// Every UPDATE is judged like a CREATE.
+    Strict,
+    /// UPDATEs are not judged.
+    Skip,
+}
+
+impl UpdatePolicy {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lenient => "lenient",
+            Self::Strict => "strict",
+            Self::Skip => "skip",
+        }
+    }
+}
+
 /// What the webhook does with a job that breaks policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -288,6 +315,8 @@ pub struct Policy {
     pub patch_gpu_types: Vec<String>,
     /// With a cluster inventory: how a job that names no GPU type gets one.
     pub gpu_choice: GpuChoice,
+    /// How an UPDATE is judged.
+    pub update: UpdatePolicy,
 }
 
 impl Default for Policy {
@@ -301,6 +330,7 @@ impl Default for Policy {
             overprovision_factor: DEFAULT_OVERPROVISION_FACTOR,
             patch_gpu_types: Vec::new(),
             gpu_choice: GpuChoice::Smallest,
+            update: UpdatePolicy::Lenient,
         }
     }
 }
@@ -320,6 +350,7 @@ pub struct PolicyFile {
     pub overprovision_factor: Option<f64>,
     pub patch_gpu_types: Option<Vec<String>>,
     pub gpu_choice: Option<GpuChoice>,
+    pub update: Option<UpdatePolicy>,
 }
 
 fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
@@ -337,6 +368,7 @@ impl PolicyFile {
             overprovision_factor: self.overprovision_factor.unwrap_or(base.overprovision_factor),
             patch_gpu_types: self.patch_gpu_types.clone().unwrap_or_else(|| base.patch_gpu_types.clone()),
             gpu_choice: self.gpu_choice.unwrap_or(base.gpu_choice),
+            update: self.update.unwrap_or(base.update),
         }
     }
 }

@@ -683,3 +683,266 @@ fn a_gpu_product_pinned_by_required_affinity_is_never_patched_to_another_type() 
     let (a, _) = call(&s, Endpoint::Mutate, &review_of(&free, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched));
 }
+
+// ------------------------------------------------------------------ patch semantics (issue 12)
+
+/// The JSON Patch of a mutate answer, with every path written once.
+fn assert_no_duplicate_paths(patch: &Value) {
+    let paths: Vec<&str> = patch.as_array().unwrap().iter().map(|op| op["path"].as_str().unwrap()).collect();
+    let mut unique = paths.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), paths.len(), "duplicate operations in {patch}");
+}
+
+fn llama_70b_annotations() -> Value {
+    json!({"vramgate.io/model": "llama-2-70b", "vramgate.io/precision": "bf16-mixed",
+           "vramgate.io/strategy": "zero3", "vramgate.io/activation-checkpointing": "true",
+           "vramgate.io/sequence-length": "4096", "vramgate.io/training-tokens": "10B"})
+}
+
+#[test]
+fn a_patched_job_keeps_all_its_completions_and_the_warning_names_each_field() {
+    let s = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    // The real Kueue Job, asked for 100 completions one pod at a time, on 8 GPUs per pod.
+    let mut obj = yaml(&fixture("manifests/job-gpu-parallelism3-kueue.yaml"));
+    obj["metadata"]["annotations"] = llama_70b_annotations();
+    obj["spec"]["parallelism"] = json!(1);
+    obj["spec"]["completions"] = json!(100);
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"nvidia.com/gpu": 8}, "limits": {"nvidia.com/gpu": 8}});
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
+    let patched = apply(&obj, &decoded_patch(&v));
+    let j: k8s_openapi::api::batch::v1::Job = serde_json::from_value(patched.clone()).expect("still a Job");
+    let spec = j.spec.unwrap();
+    let parallelism = spec.parallelism.unwrap();
+    assert!(parallelism > 1, "scaled out: {parallelism}");
+    assert_eq!(spec.completions, Some(100), "requested work is never removed");
+    let w = v["response"]["warnings"][0].as_str().unwrap();
+    assert!(w.contains(&format!("parallelism 1 -> {parallelism}")) && w.contains("completions 100 kept"), "{w}");
+    let (after, _) = validate(&s, &patched);
+    assert_eq!(record(&after), (Decision::Allow, Reason::Fits), "{patched}");
+    // Completions below the new parallelism are raised to it, and the warning says so.
+    obj["spec"]["completions"] = json!(1);
+    let (_, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    let patched = apply(&obj, &decoded_patch(&v));
+    assert_eq!(patched["spec"]["completions"], patched["spec"]["parallelism"]);
+    let w = v["response"]["warnings"][0].as_str().unwrap();
+    assert!(w.contains(&format!("completions 1 -> {}", patched["spec"]["parallelism"])), "{w}");
+}
+
+#[test]
+fn a_ray_worker_group_is_never_patched_beyond_its_max_replicas_and_the_denial_says_why() {
+    let s = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    // The real RayJob: its GPU group is pinned to exactly 4 one-GPU workers.
+    let mut obj = yaml(&fixture("manifests/rayjob-pytorch-4gpu-workers.yaml"));
+    obj["metadata"]["annotations"] = llama_70b_annotations();
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(record(&a).1, Reason::DoesNotFit, "no patch within minReplicas..maxReplicas: {v}");
+    if v["response"].get("patch").is_some() {
+        let patch = decoded_patch(&v);
+        assert!(
+            patch
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|op| op["path"].as_str().unwrap().starts_with("/metadata/annotations")),
+            "{patch}"
+        );
+    }
+    let (a, v) = validate(&s, &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("not patched: gpu-group would need") && msg.contains("maxReplicas"), "{msg}");
+    // With the bound lifted the same job is patched, and validation agrees with the result.
+    obj["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["maxReplicas"] = json!(1000);
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
+    let patched = apply(&obj, &decoded_patch(&v));
+    assert_eq!(record(&validate(&s, &patched).0), (Decision::Allow, Reason::Fits));
+}
+
+#[test]
+fn an_elastic_pytorchjob_is_patched_only_within_its_elastic_policy() {
+    let s = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    let unbounded = pytorchjob(&llama_70b_annotations(), 0, Some("NVIDIA-H100-80GB-HBM3"));
+    let (_, v) = call(&s, Endpoint::Mutate, &review_of(&unbounded, "CREATE", "research"));
+    let needed =
+        apply(&unbounded, &decoded_patch(&v))["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"].as_u64().unwrap();
+    assert!(needed >= 1, "{v}");
+    // maxReplicas below what it needs: not patched, and the denial names the bound.
+    let mut tight = unbounded.clone();
+    tight["spec"]["elasticPolicy"] = json!({"minReplicas": 0, "maxReplicas": needed - 1});
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&tight, "CREATE", "research"));
+    assert_eq!(record(&a).1, Reason::DoesNotFit, "{v}");
+    let (_, v) = validate(&s, &tight);
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("elasticPolicy.maxReplicas"), "{msg}");
+    // A minReplicas above what it needs: the patch starts there.
+    let mut floor = unbounded.clone();
+    floor["spec"]["elasticPolicy"] = json!({"minReplicas": needed + 2, "maxReplicas": needed + 4});
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&floor, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
+    let patched = apply(&floor, &decoded_patch(&v));
+    assert_eq!(patched["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"], json!(needed + 2));
+}
+
+#[test]
+fn a_leaderworkerset_without_leader_template_gets_each_patch_operation_once() {
+    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
+    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
+                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
+                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
+                     "vramgate.io/micro-batch-size": "4"});
+    let obj = json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": meta(&ann),
+        "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2,
+            "workerTemplate": template(1, Some("NVIDIA-A100-SXM4-80GB"))}}});
+    let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
+    assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
+    let patch = decoded_patch(&v);
+    assert_no_duplicate_paths(&patch);
+    let patched = apply(&obj, &patch);
+    let spec = &patched["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"];
+    assert_eq!(spec["nodeSelector"]["nvidia.com/gpu.product"], "NVIDIA-H200");
+    let _: k8s_openapi::api::core::v1::PodTemplateSpec =
+        serde_json::from_value(patched["spec"]["leaderWorkerTemplate"]["workerTemplate"].clone()).unwrap();
+    let r = validate(&s, &patched).0.record.unwrap();
+    assert_eq!((r.decision, r.gpu.as_str()), (Decision::Allow, "H200"));
+}
+
+#[test]
+fn a_bare_pod_is_never_advised_more_gpus_than_one_node_holds() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&llama_70b_annotations()),
+                     "spec": pod_spec(1, None)});
+    let (a, v) = validate(&Settings::default(), &pod);
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    let asked: Vec<u64> =
+        msg.match_indices("request ").filter_map(|(i, _)| msg[i + 8..].split(' ').next()?.parse().ok()).collect();
+    assert!(asked.iter().all(|n| *n <= 8), "a pod runs on one node of at most 8 GPUs: {msg}");
+    assert!(msg.contains("multi-pod workload"), "{msg}");
+    // The same job as a PyTorchJob can spread over nodes, so it is told how many GPUs it needs.
+    let (_, v) = validate(&Settings::default(), &pytorchjob(&llama_70b_annotations(), 0, None));
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("request ") && !msg.contains("multi-pod"), "{msg}");
+}
+
+// ------------------------------------------------------------------ UPDATE semantics (issue 12)
+
+fn update_review(old: &Value, new: &Value) -> Value {
+    let mut review = review_of(new, "UPDATE", "research");
+    review["request"]["oldObject"] = old.clone();
+    review
+}
+
+/// A RayCluster of `workers` workers with `gpus` GPUs each, annotated as [`fits_annotations`]
+/// without `training-tokens` (so its cost is unknown).
+fn raycluster(workers: u64, gpus: u64) -> Value {
+    let mut ann = fits_annotations();
+    ann.as_object_mut().unwrap().remove("vramgate.io/training-tokens");
+    json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": meta(&ann), "spec": {
+        "headGroupSpec": {"rayStartParams": {}, "template": template(0, None)},
+        "workerGroupSpecs": [{"groupName": "gpu", "replicas": workers, "minReplicas": 0, "maxReplicas": 16,
+                              "rayStartParams": {}, "template": template(gpus, None)}]}})
+}
+
+#[test]
+fn an_autoscaler_scale_down_is_allowed_under_lenient_and_still_judged_under_strict() {
+    // A cost cap the cluster was created before: with no training-tokens its cost is unknown.
+    let lenient = Settings::from_yaml("policy: {max_cost_usd: 5000}\n").unwrap();
+    let strict = Settings::from_yaml("policy: {max_cost_usd: 5000, update: strict}\n").unwrap();
+    let (eight, two) = (raycluster(8, 8), raycluster(2, 8));
+    assert_eq!(record(&validate(&lenient, &eight).0), (Decision::Deny, Reason::CostUnknown));
+    let (a, v) = call(&lenient, Endpoint::Validate, &update_review(&eight, &two));
+    assert_eq!(record(&a), (Decision::Warn, Reason::CostUnknown), "{v}");
+    assert_eq!(v["response"]["allowed"], true);
+    let w = v["response"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("this update raises neither GPUs nor cost")), "{w:?}");
+    let (a, _) = call(&strict, Endpoint::Validate, &update_review(&eight, &two));
+    assert_eq!(record(&a), (Decision::Deny, Reason::CostUnknown));
+    // Scaling back up raises GPUs: judged like a CREATE even under lenient.
+    let (a, _) = call(&lenient, Endpoint::Validate, &update_review(&two, &eight));
+    assert_eq!(record(&a), (Decision::Deny, Reason::CostUnknown));
+    // policy.update: skip judges no UPDATE at all.
+    let skip = Settings::from_yaml("policy: {max_cost_usd: 5000}\nnamespaces: {research: {update: skip}}\n").unwrap();
+    let (a, _) = call(&skip, Endpoint::Validate, &update_review(&two, &eight));
+    assert_eq!(record(&a), (Decision::Skip, Reason::Update));
+}
+
+#[test]
+fn an_update_that_leaves_the_job_unable_to_run_is_denied_saying_so() {
+    let s = Settings::from_yaml("policy: {max_cost_usd: 5000}\n").unwrap();
+    // Llama 2 13B with ZeRO-3 fits 8 one-GPU workers, not 2.
+    let (eight, two) = (raycluster(8, 1), raycluster(2, 1));
+    let (a, v) = call(&s, Endpoint::Validate, &update_review(&eight, &two));
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit), "{v}");
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("vramgate: this update leaves the job unable to run: needs"), "{msg}");
+    assert!(
+        msg.contains(
+            "cost is unknown: set vramgate.io/training-tokens (e.g. 20B) (allowed: this update raises neither"
+        ),
+        "the cost breach is only a warning on a scale-down: {msg}"
+    );
+}
+
+#[test]
+fn the_mutating_webhook_changes_nothing_on_update() {
+    let s = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    let old = job(&llama_70b_annotations(), 2, 8, None);
+    let new = job(&llama_70b_annotations(), 1, 8, Some("NVIDIA-A100-SXM4-80GB"));
+    // The same object as a CREATE would be patched.
+    let (a, _) = call(&s, Endpoint::Mutate, &review_of(&new, "CREATE", "research"));
+    assert_eq!(record(&a).1, Reason::Patched);
+    let (a, v) = call(&s, Endpoint::Mutate, &update_review(&old, &new));
+    assert_eq!(record(&a), (Decision::Skip, Reason::Update), "{v}");
+    assert!(v["response"].get("patch").is_none(), "a queueing controller's choice is not reverted: {v}");
+    assert_eq!(v["response"]["allowed"], true);
+}
+
+#[test]
+fn an_update_that_moves_pointers_or_names_the_same_gpu_is_unchanged() {
+    let ann =
+        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let old = job(&ann, 1, 8, None);
+    // A CPU-only sidecar inserted before the trainer moves its container index.
+    let mut new = old.clone();
+    let containers = new["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap();
+    containers
+        .insert(0, json!({"name": "log-shipper", "image": "fluent-bit:3", "resources": {"limits": {"cpu": "1"}}}));
+    let (a, _) = call(&Settings::default(), Endpoint::Validate, &update_review(&old, &new));
+    assert_eq!(record(&a), (Decision::Skip, Reason::Unchanged));
+    // A product selector naming the GPU it was already judged on (the default H100).
+    new["spec"]["template"]["spec"]["nodeSelector"] = json!({"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"});
+    let (a, _) = call(&Settings::default(), Endpoint::Validate, &update_review(&old, &new));
+    assert_eq!(record(&a), (Decision::Skip, Reason::Unchanged));
+}
+
+// ------------------------------------------------------------------ pods of workloads (issue 12)
+
+#[test]
+fn a_pod_owned_by_a_supported_workload_is_skipped_while_a_lone_one_is_judged() {
+    // The pod a PyTorchJob of 8 x 8 GPUs creates: the template's annotations, 8 GPUs.
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&llama_70b_annotations()),
+                         "spec": pod_spec(8, None)});
+    let (a, _) = validate(&Settings::default(), &pod);
+    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit), "alone, it does not fit");
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+        "name": "train", "uid": "6d9f0a1e-4c1b-4a8e-9b57-3f1c2d0e5a77", "controller": true, "blockOwnerDeletion": true}]);
+    for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+        let (a, v) = call(&Settings::default(), endpoint, &review_of(&pod, "CREATE", "research"));
+        assert_eq!(record(&a), (Decision::Skip, Reason::OwnedPod), "{v}");
+        assert_eq!(v["response"]["allowed"], true);
+        assert!(v["response"].get("patch").is_none());
+        assert!(!a.record.unwrap().counts_as_admission(), "counted with its owner, never alone");
+    }
+    // Owned by a kind vramgate does not read (a ReplicaSet), or not as controller: judged.
+    pod["metadata"]["ownerReferences"][0]["apiVersion"] = json!("apps/v1");
+    pod["metadata"]["ownerReferences"][0]["kind"] = json!("ReplicaSet");
+    assert_eq!(record(&validate(&Settings::default(), &pod).0), (Decision::Deny, Reason::DoesNotFit));
+    pod["metadata"]["ownerReferences"][0]["apiVersion"] = json!("kubeflow.org/v1");
+    pod["metadata"]["ownerReferences"][0]["kind"] = json!("PyTorchJob");
+    pod["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+    assert_eq!(record(&validate(&Settings::default(), &pod).0), (Decision::Deny, Reason::DoesNotFit));
+}

@@ -10,9 +10,9 @@
 //! `warn` and are only counted in `audit`; advice warns in `enforce` and `warn`.
 
 use super::Endpoint;
-use super::patch::{PatchOp, escape_token};
+use super::patch::{self, PatchOp, escape_token};
 use crate::cluster::{ClusterView, GpuPool};
-use crate::config::{GpuChoice as Choose, Mode, Policy, Settings};
+use crate::config::{GpuChoice as Choose, Mode, Policy, Settings, UpdatePolicy};
 use crate::estimate::units::{Gib, MIB};
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
 use crate::json::Json;
@@ -98,6 +98,12 @@ pub enum Reason {
     Operation,
     /// An UPDATE that changes neither the pods' GPUs nor the annotations.
     Unchanged,
+    /// A Pod whose controller (owner reference with `controller: true`) is a kind vramgate
+    /// reads: judged, and counted, with its owner.
+    OwnedPod,
+    /// An UPDATE that the namespace's `policy.update` does not judge (`skip`), or any UPDATE
+    /// at the mutating webhook, which changes nothing on UPDATE.
+    Update,
 }
 
 impl Reason {
@@ -122,6 +128,8 @@ impl Reason {
             Self::UnsupportedKind => "unsupported-kind",
             Self::Operation => "operation",
             Self::Unchanged => "unchanged",
+            Self::OwnedPod => "owned-pod",
+            Self::Update => "update",
         }
     }
 }
@@ -267,6 +275,26 @@ impl Findings {
         }
         (Decision::Allow, Reason::Fits)
     }
+    /// The findings of an UPDATE that raises neither GPUs nor spend (`policy.update:
+    /// lenient`): not fitting in memory stays a breach, said to be this update's doing; every
+    /// other breach becomes advice.
+    fn for_lenient_update(&self) -> Self {
+        let out = self.0.iter().map(|f| match (f.severity, f.reason) {
+            (Severity::Breach, Reason::DoesNotFit) => {
+                Finding { message: format!("this update leaves the job unable to run: {}", f.message), ..f.clone() }
+            }
+            (Severity::Breach, _) => Finding {
+                severity: Severity::Advice,
+                reason: f.reason,
+                message: format!(
+                    "{} (allowed: this update raises neither GPUs nor cost; policy.update: lenient)",
+                    f.message
+                ),
+            },
+            _ => f.clone(),
+        });
+        Self(out.collect())
+    }
     fn messages(&self) -> Vec<String> {
         // Breaches first, then advice, each in the order found.
         let mut m: Vec<String> =
@@ -294,6 +322,8 @@ struct Subject<'a> {
     namespace: String,
     name: Option<String>,
     policy: &'a Policy,
+    /// An UPDATE that raises neither GPUs nor spend, under `policy.update: lenient`.
+    lenient_update: bool,
 }
 
 impl<'a> Subject<'a> {
@@ -304,11 +334,19 @@ impl<'a> Subject<'a> {
             name: str_at(obj, "/metadata/name").or_else(|| str_at(obj, "/metadata/generateName")).map(str::to_string),
             policy: ctx.settings.policy(&namespace),
             namespace,
+            lenient_update: false,
         }
     }
 
     /// An evaluation with `findings` decided under this subject's mode.
     fn decide(&self, f: &Findings, gpus_requested: u64, estimate: Option<Report>) -> Evaluation {
+        let lenient;
+        let f = if self.lenient_update {
+            lenient = f.for_lenient_update();
+            &lenient
+        } else {
+            f
+        };
         let (decision, reason) = f.decide(self.policy.mode);
         self.evaluation(decision, reason, f.messages(), gpus_requested, estimate)
     }
@@ -352,12 +390,64 @@ struct Screened {
 }
 
 /// Decides one object.
+///
+/// An UPDATE under `policy.update: lenient` that the validating webhook would deny is
+/// compared with its old object, judged as a CREATE: when it raises neither the devices asked
+/// for nor the estimated spend (per hour and in total), it is judged again with its breaches
+/// turned into warnings, except a job that no longer fits its GPUs' memory.
 #[must_use]
 pub fn evaluate(obj: &Json<'_>, ctx: &Context<'_>) -> Evaluation {
-    let subject = Subject::of(obj, ctx);
+    let (e, spend) = evaluate_as(obj, ctx, false);
+    let lenient = ctx.operation == Operation::Update
+        && ctx.endpoint == Endpoint::Validate
+        && e.decision == Decision::Deny
+        && ctx.settings.policy(&e.namespace).update == UpdatePolicy::Lenient;
+    let Some(old) = ctx.old_object.filter(|_| lenient) else {
+        return e;
+    };
+    let as_created = Context { operation: Operation::Create, old_object: None, ..*ctx };
+    let (_, old_spend) = evaluate_as(old, &as_created, false);
+    match (spend, old_spend) {
+        (Some(new), Some(old)) if !new.raises(&old) => evaluate_as(obj, ctx, true).0,
+        _ => e,
+    }
+}
+
+/// [`evaluate`] without the UPDATE comparison; `lenient_update`: breaches other than not
+/// fitting in memory are warnings. Also returns what the job would spend, when estimated.
+fn evaluate_as(obj: &Json<'_>, ctx: &Context<'_>, lenient_update: bool) -> (Evaluation, Option<Spend>) {
+    let mut subject = Subject::of(obj, ctx);
+    subject.lenient_update = lenient_update;
     match screen(obj, ctx, &subject) {
         Ok(s) => judge(obj, ctx, &subject, s),
-        Err(e) => *e,
+        Err(e) => (*e, None),
+    }
+}
+
+/// What a judged job holds and spends, to tell an UPDATE that raises either.
+#[derive(Debug, Clone, Copy)]
+struct Spend {
+    /// Full GPUs plus MIG devices asked for.
+    devices: u64,
+    /// Price per hour of the GPUs that will run (the patched plan, if any).
+    usd_per_hour: f64,
+    /// Estimated cost of the whole run; `None` without `training-tokens`.
+    cost_usd: Option<f64>,
+}
+
+impl Spend {
+    /// Whether `self` (the new object) asks for more devices or spends more than `old`. A cost
+    /// known on one side only cannot be compared, so it counts as raised.
+    fn raises(&self, old: &Spend) -> bool {
+        // Relative slack for float noise in prices computed the same way.
+        let more = |new: f64, old: f64| new > old + old.abs() * 1e-9;
+        self.devices > old.devices
+            || more(self.usd_per_hour, old.usd_per_hour)
+            || match (self.cost_usd, old.cost_usd) {
+                (None, None) => false,
+                (Some(n), Some(o)) => more(n, o),
+                _ => true,
+            }
     }
 }
 
@@ -394,13 +484,37 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
         }
     };
 
-    if ctx.operation == Operation::Update
-        && let Some(old) = ctx.old_object
-        && let Ok(Extracted::Workload(old_w)) = workload::extract(old, &settings.extract)
-        && same_gpu_shape(&old_w, &workload)
+    // A Pod its controller created from a template: the controller's object was judged (and
+    // counted) as a whole; judging each pod alone would deny the pods of an admitted job.
+    // A forged owner reference buys nothing lasting: the garbage collector deletes a
+    // dependent whose owner does not exist (Kubernetes docs, "Owners and dependents").
+    if workload.kind == workload::WorkloadKind::Pod
+        && let Some(owner) = &workload.controller
+        && owner.workload_kind().is_some()
     {
-        let message = "update changes neither GPUs nor vramgate.io/ annotations; decided at creation";
-        return Err(Box::new(subject.skip(Reason::Unchanged, message.into(), devices_requested(&workload))));
+        let message = format!("pod of {}/{}, judged with its owner", owner.kind, owner.name);
+        return Err(Box::new(subject.skip(Reason::OwnedPod, message, 0)));
+    }
+
+    if ctx.operation == Operation::Update {
+        let devices = devices_requested(&workload);
+        if ctx.endpoint == Endpoint::Mutate {
+            // Controllers own an admitted object's replicas and GPU type: a patch on UPDATE
+            // would revert an autoscaler's or a queueing controller's choice.
+            let message = "UPDATE: the mutating webhook changes nothing on update; the validating webhook judges it";
+            return Err(Box::new(subject.skip(Reason::Update, message.into(), devices)));
+        }
+        if policy.update == UpdatePolicy::Skip {
+            let message = format!("UPDATE not judged: namespace '{}' has policy.update: skip", subject.namespace);
+            return Err(Box::new(subject.skip(Reason::Update, message, devices)));
+        }
+        if let Some(old) = ctx.old_object
+            && let Ok(Extracted::Workload(old_w)) = workload::extract(old, &settings.extract)
+            && same_gpu_shape(&old_w, &workload, policy, settings, ctx.cluster.is_some())
+        {
+            let message = "update changes neither GPUs nor vramgate.io/ annotations; decided at creation";
+            return Err(Box::new(subject.skip(Reason::Unchanged, message.into(), devices)));
+        }
     }
 
     let fields = request::fields_from_annotations(&workload.annotations);
@@ -456,7 +570,7 @@ struct Outcome<'a> {
 }
 
 /// Estimates a screened workload and turns the estimate into findings.
-fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> Evaluation {
+fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> (Evaluation, Option<Spend>) {
     let settings = ctx.settings;
     let policy = subject.policy;
     let Screened { workload, request: req, devices } = s;
@@ -473,7 +587,7 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         );
     }
     let Some(choice) = resolve_gpu(&workload, req.gpu.as_deref(), policy, settings, &mut f) else {
-        return subject.decide(&f, devices, None);
+        return (subject.decide(&f, devices, None), None);
     };
 
     let mut job = req.job;
@@ -500,11 +614,11 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
             let mut e = subject.decide(&f, devices, None);
             e.gpu = Some(choice.spec.name.clone());
             e.gpu_source = Some(choice.source);
-            return e;
+            return (e, None);
         }
     };
     // The plan the advice names (computed only for a job that does not fit).
-    let max_gpus = cluster_max_gpus(ctx.cluster, &choice.spec.name, settings.max_gpus);
+    let (max_gpus, _) = advice_max_gpus(ctx.cluster, &choice.spec.name, &workload, settings.max_gpus);
     let cheapest_plan =
         (estimate.decision == Fit::DoesNotFit).then(|| advice_plan(&job, &choice.spec, &workload, max_gpus)).flatten();
     let report = Report { estimate, cheapest_plan };
@@ -547,6 +661,11 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         f.advice(Reason::Fits, m);
     }
 
+    let spend = Spend {
+        devices,
+        usd_per_hour: outcome.gpu.usd_per_hour * f64::from(outcome.gpus),
+        cost_usd: compute.map(|c| c.cost_usd),
+    };
     let mut e = subject.decide(&f, devices, Some(report));
     e.gpu = Some(choice.spec.name.clone());
     e.gpu_source = Some(choice.source);
@@ -554,9 +673,9 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
     if ctx.endpoint == Endpoint::Mutate {
         let mut patch = outcome.patch;
         patch.extend(output_annotations(obj, &e, outcome.total_bytes, compute));
-        e.patch = patch;
+        e.patch = patch::dedupe(patch);
     }
-    e
+    (e, Some(spend))
 }
 
 /// Near capacity is advice; not fitting is a breach, unless the mutating webhook may patch the
@@ -591,11 +710,14 @@ fn fit_findings<'s>(
             as_asked
         }
         Fit::DoesNotFit => {
-            let patched = (ctx.endpoint == Endpoint::Mutate && subject.policy.patch)
-                .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster))
-                .flatten();
+            // The validating webhook searches too, only to say why no patch was made.
+            let patched = if subject.policy.patch {
+                patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster)
+            } else {
+                Err(None)
+            };
             match patched {
-                Some(p) => {
+                Ok(p) if ctx.endpoint == Endpoint::Mutate => {
                     f.advice(Reason::Patched, p.message);
                     Outcome {
                         gpus: p.plan.gpus,
@@ -604,10 +726,15 @@ fn fit_findings<'s>(
                         patch: p.ops,
                     }
                 }
-                None => {
+                not_patched => {
                     let plan = report.cheapest_plan.as_ref();
-                    let max_gpus = cluster_max_gpus(ctx.cluster, &choice.spec.name, ctx.settings.max_gpus);
-                    let message = does_not_fit_message(job, &choice.spec, plan, est, max_gpus);
+                    let (max_gpus, one_pod) =
+                        advice_max_gpus(ctx.cluster, &choice.spec.name, workload, ctx.settings.max_gpus);
+                    let mut message = does_not_fit_message(job, &choice.spec, plan, est, max_gpus, one_pod);
+                    if let Err(Some(why)) = not_patched {
+                        message.push_str("; ");
+                        message.push_str(&why);
+                    }
                     f.breach(Reason::DoesNotFit, message);
                     as_asked
                 }
@@ -712,15 +839,33 @@ fn devices_requested(w: &Workload) -> u64 {
     })
 }
 
-/// Whether an UPDATE leaves everything vramgate decides on as it was.
-fn same_gpu_shape(old: &Workload, new: &Workload) -> bool {
+/// What is decided of one GPU pod group: role, pods, GPUs and MIG devices per pod.
+type GroupShape<'w> = (&'w str, u64, u64, &'w [(String, u64)]);
+
+fn decided_shape(w: &Workload) -> Vec<GroupShape<'_>> {
+    w.gpu_pods().map(|g| (g.role.as_str(), g.pods, g.gpus_per_pod, g.mig.as_slice())).collect()
+}
+
+/// Whether an UPDATE leaves everything vramgate decides on as it was: per GPU pod group its
+/// role, pods, GPUs and MIG devices per pod; the GPU type the job resolves to (so a product
+/// selector naming the type it was already judged on is no change); and the input
+/// annotations. Pointers are not compared: a CPU-only container inserted before the GPU one
+/// moves them without changing anything decided.
+fn same_gpu_shape(old: &Workload, new: &Workload, policy: &Policy, settings: &Settings, inventory: bool) -> bool {
     let inputs = |w: &Workload| -> BTreeMap<String, String> {
         request::fields_from_annotations(&w.annotations)
             .into_iter()
             .filter(|(k, _)| !OUTPUT_KEYS.contains(&k.as_str()))
             .collect()
     };
-    old.groups == new.groups && inputs(old) == inputs(new)
+    // The GPU type as judged, with the annotation as written (the inputs compared above).
+    let gpu = |w: &Workload| -> Option<(String, u64, bool)> {
+        let annotated = w.annotations.get(&format!("{PREFIX}gpu")).map(String::as_str);
+        let choice = resolve_gpu(w, annotated, policy, settings, &mut Findings::default())?;
+        // With an inventory, a job that names no type gets one from it: keep that distinction.
+        Some((choice.spec.name.clone(), choice.spec.memory_bytes, inventory && w_unconstrained(w)))
+    };
+    inputs(old) == inputs(new) && decided_shape(old) == decided_shape(new) && gpu(old) == gpu(new)
 }
 
 /// The GPU a job is judged on.
@@ -951,6 +1096,7 @@ fn does_not_fit_message(
     plan: Option<&Plan>,
     est: &estimate::Estimate,
     max_gpus: u32,
+    one_pod: bool,
 ) -> String {
     let head = format!(
         "needs {} per GPU with {} on {} x {} ({})",
@@ -980,6 +1126,13 @@ fn does_not_fit_message(
                 changes.join(", ")
             )
         }
+        None if one_pod => format!(
+            "{head}; no plan with up to {max_gpus} {} GPUs fits in one pod, even with zero3/fsdp and activation \
+             checkpointing, and one pod cannot span nodes ({max_gpus} GPUs per node): run it as a multi-pod \
+             workload (PyTorchJob, JobSet, LeaderWorkerSet), or use LoRA/QLoRA, a smaller micro-batch or \
+             sequence, or a larger GPU",
+            gpu.name
+        ),
         None => format!(
             "{head}; no plan with up to {max_gpus} {} GPUs fits, even with zero3/fsdp and activation checkpointing: \
              use LoRA/QLoRA, a smaller micro-batch or sequence, or a larger GPU",
@@ -998,7 +1151,8 @@ struct Patched {
 /// The cheapest patch that fits: GPU count through the scaling group's replicas (in whole
 /// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
 /// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
-/// cost. `None` when no patch can make it fit.
+/// cost. `Err` when no patch can make it fit, with the reason when the workload's own bounds
+/// on its replicas are what prevents it.
 fn patch_plan(
     obj: &Json<'_>,
     w: &Workload,
@@ -1007,7 +1161,7 @@ fn patch_plan(
     policy: &Policy,
     settings: &Settings,
     cluster: Option<ClusterView<'_>>,
-) -> Option<Patched> {
+) -> Result<Patched, Option<String>> {
     // MIG slices and memory-label GPUs are not patched: their type is not a catalog product.
     let can_change_type = choice.source != GpuSource::GpuMemoryLabel
         && w.gpu_pods().all(|g| g.mig.is_empty() && !has_affinity_on_product(obj, g));
@@ -1035,7 +1189,12 @@ fn patch_plan(
         types.retain(|t| view.inventory.pool(&t.name).is_some_and(|p| per_pod <= p.max_gpus_per_node));
     }
     let step = scaling_step(w);
+    // A patch only adds capacity: the replicas field never goes below what it holds now (nor
+    // below the workload's own minimum), and never above the workload's own maximum.
+    let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(obj, s.group));
     let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
+    // The fewest replicas that would fit were the workload's own maximum lifted, per type.
+    let mut beyond_bound: Option<u64> = None;
     // One clone for the whole search: only the GPU count changes between probes.
     let mut j = job.clone();
     for gpu in types {
@@ -1046,14 +1205,29 @@ fn patch_plan(
             let count = |k: u64| u32::try_from(s.others + k * u64::from(s.step)).ok();
             let max_gpus = cluster_max_gpus(cluster, &gpu.name, settings.max_gpus);
             let max_k = (u64::from(max_gpus).saturating_sub(s.others)) / u64::from(s.step);
-            let fewest = estimate::fewest(max_k, |k| {
+            let mut fits_at = |k: u64| {
                 let Some(n) = count(k) else { return false };
                 j.gpus = n;
                 estimate::validate(&j, gpu).is_ok()
                     && Fit::judge(memory::per_gpu(&j).total_bytes, gpu.memory_bytes) == Fit::Fits
-            });
-            if let Some((k, n)) = fewest.and_then(|k| Some((k, count(k)?))) {
-                candidates.push((n, Some(k)));
+            };
+            // k = lowest_k + i - 1 for i in 1..=n: the fewest replicas from lowest_k up.
+            let search = |hi: u64, fits_at: &mut dyn FnMut(u64) -> bool| {
+                let n = hi.saturating_add(1).saturating_sub(lowest_k);
+                estimate::fewest(n, |i| fits_at(lowest_k + i - 1)).map(|i| lowest_k + i - 1)
+            };
+            match search(max_k.min(highest_k), &mut fits_at) {
+                Some(k) => {
+                    if let Some(n) = count(k).filter(|n| *n != job.gpus || replicas_field_below(obj, s.group, k)) {
+                        candidates.push((n, Some(k)));
+                    }
+                }
+                None if highest_k < max_k => {
+                    if let Some(k) = search(max_k, &mut fits_at) {
+                        beyond_bound = Some(beyond_bound.map_or(k, |b| b.min(k)));
+                    }
+                }
+                None => {}
             }
         }
         for (n, k) in candidates {
@@ -1084,35 +1258,53 @@ fn patch_plan(
             }
         }
     }
-    let (_, _, plan, replicas) = best?;
+    let Some((_, _, plan, replicas)) = best else {
+        // Say why when the workload's own maximum is what stops the patch.
+        return Err(step.zip(beyond_bound).map(|(s, k)| {
+            format!(
+                "not patched: {} would need {k} replicas, above its own maximum of {highest_k} ({})",
+                s.group.role,
+                bound_field(w.kind)
+            )
+        }));
+    };
     let mut ops = Vec::new();
     let mut changes = Vec::new();
     if let (Some(k), Some(s)) = (replicas, step) {
-        let ptr = s.group.replicas_pointer.clone()?;
+        let ptr = s.group.replicas_pointer.clone().ok_or(None)?;
         ops.push(PatchOp::add(ptr.clone(), json!(k)));
-        // A batch/v1 Job runs min(parallelism, completions) pods: raise completions with it.
+        changes.push(format!("{} {} {} -> {k}", s.group.role, last_token(&ptr), current_replicas(obj, &ptr)));
+        // A batch/v1 Job runs min(parallelism, completions) pods: completions rise to at
+        // least the new parallelism, and are never lowered (that would drop requested work).
         if w.kind == workload::WorkloadKind::Job
             && let Some(c) = ptr.strip_suffix("/parallelism").map(|p| format!("{p}/completions"))
-            && obj.pointer(&c).is_some()
+            && let Some(completions) = obj.pointer(&c)
         {
-            ops.push(PatchOp::add(c, json!(k)));
+            match completions.as_u64() {
+                Some(have) if have >= k => changes.push(format!("completions {have} kept")),
+                _ => {
+                    changes.push(format!("completions {completions} -> {k}"));
+                    ops.push(PatchOp::add(c, json!(k)));
+                }
+            }
         }
-        changes.push(format!("{} replicas {} -> {k}", s.group.role, current_replicas(obj, &ptr)));
     }
     if plan.gpu != choice.spec.name {
-        let gpu = settings.catalog.find(&plan.gpu)?;
-        let product = cluster_product(cluster, gpu)?;
+        let gpu = settings.catalog.find(&plan.gpu).ok_or(None)?;
+        let product = cluster_product(cluster, gpu).ok_or(None)?;
         ops.extend(pin_product(obj, w, &product));
+        let mut fields = format!("{}={product}", workload::PRODUCT_LABEL);
         if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
             ops.push(PatchOp::add(
                 format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}gpu"))),
                 json!(gpu.name),
             ));
+            fields.push_str(&format!(", {PREFIX}gpu={}", gpu.name));
         }
-        changes.push(format!("GPU {} -> {}", choice.spec.name, gpu.name));
+        changes.push(format!("GPU {} -> {} (node selector {fields})", choice.spec.name, gpu.name));
     }
     if ops.is_empty() {
-        return None;
+        return Err(None);
     }
     let message = format!(
         "patched to fit: {}; now {} GPUs at {} each",
@@ -1120,7 +1312,37 @@ fn patch_plan(
         plan.gpus,
         Gib(plan.per_gpu_total_bytes)
     );
-    Some(Patched { plan, ops, message })
+    Ok(Patched { plan, ops: patch::dedupe(ops), message })
+}
+
+/// The replicas a patch may set on `g`'s replicas field, `(lowest, highest)`: from what the
+/// field holds now (or the pods it runs, when absent) and the workload's own minimum, up to
+/// the workload's own maximum.
+fn replica_range(obj: &Json<'_>, g: &PodGroup) -> (u64, u64) {
+    let running = g.pods.checked_div(g.pods_per_replica).unwrap_or(0);
+    let written = g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).unwrap_or(0);
+    let (min, max) = g.replicas_bounds.unwrap_or((0, u64::MAX));
+    (running.max(written).max(min), max)
+}
+
+/// Whether the replicas field of `g` holds less than `k` (a Job whose completions cap its
+/// pods may run fewer pods than its parallelism: raising it is still a change).
+fn replicas_field_below(obj: &Json<'_>, g: &PodGroup, k: u64) -> bool {
+    g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).is_some_and(|v| v < k)
+}
+
+/// The field holding a kind's own bound on its replicas, as a user writes it.
+fn bound_field(kind: workload::WorkloadKind) -> &'static str {
+    match kind {
+        workload::WorkloadKind::PyTorchJob => "spec.elasticPolicy.maxReplicas",
+        workload::WorkloadKind::RayCluster | workload::WorkloadKind::RayJob => "the worker group's maxReplicas",
+        _ => "its bound",
+    }
+}
+
+/// The last reference token of a pointer (`/spec/parallelism` → `parallelism`).
+fn last_token(ptr: &str) -> &str {
+    ptr.rsplit('/').next().unwrap_or(ptr)
 }
 
 /// Operations that set every GPU pod template's `nvidia.com/gpu.product` node selector.
@@ -1144,6 +1366,27 @@ fn cluster_product(cluster: Option<ClusterView<'_>>, gpu: &GpuSpec) -> Option<St
         Some(view) => view.inventory.pool(&gpu.name)?.products.first().cloned(),
         None => gpu.gfd_products.first().cloned(),
     }
+}
+
+/// GPUs on one node when no inventory says: 8, the count on NVIDIA's HGX/DGX A100, H100 and
+/// H200 systems (NVIDIA DGX H100/H200 user guide), the largest common GPU server.
+const TYPICAL_GPUS_PER_NODE: u32 = 8;
+
+/// The most GPUs advice may name for `w` on `gpu`, and whether `w` is one pod that nothing
+/// scales (a bare Pod): such a pod runs on one node, so advice never asks it for more GPUs
+/// than a node holds (the inventory's largest node of that type, else
+/// [`TYPICAL_GPUS_PER_NODE`]).
+fn advice_max_gpus(cluster: Option<ClusterView<'_>>, gpu: &str, w: &Workload, max_gpus: u32) -> (u32, bool) {
+    let max_gpus = cluster_max_gpus(cluster, gpu, max_gpus);
+    let one_pod = scaling_step(w).is_none() && w.gpu_pods().map(|g| g.pods).sum::<u64>() == 1;
+    if !one_pod {
+        return (max_gpus, false);
+    }
+    let per_node = match cluster.and_then(|v| v.inventory.pool(gpu)) {
+        Some(p) => u32::try_from(p.max_gpus_per_node).unwrap_or(u32::MAX),
+        None => TYPICAL_GPUS_PER_NODE,
+    };
+    (max_gpus.min(per_node), true)
 }
 
 /// The most GPUs of type `gpu` a plan may propose: the configured `max_gpus`, and with an

@@ -34,6 +34,19 @@ pub fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// `ops` with each path written once: where several operations set the same path (two pod
+/// groups sharing one template, as a LeaderWorkerSet without `leaderTemplate` does), the last
+/// one is kept, at its place, so the result of applying the patch is unchanged.
+#[must_use]
+pub fn dedupe(ops: Vec<PatchOp>) -> Vec<PatchOp> {
+    let mut out: Vec<PatchOp> = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.retain(|o| o.path != op.path);
+        out.push(op);
+    }
+    out
+}
+
 /// The JSON bytes of a patch.
 #[must_use]
 pub fn to_json(ops: &[PatchOp]) -> Vec<u8> {
@@ -71,6 +84,12 @@ mod tests {
             std::str::from_utf8(&decoded).unwrap(),
             r#"[{"op":"add","path":"/metadata/annotations/vramgate.io~1decision","value":"allow"}]"#
         );
+    }
+
+    #[test]
+    fn dedupe_keeps_one_operation_per_path_the_last_one() {
+        let ops = vec![PatchOp::add("/a", json!(1)), PatchOp::add("/b", json!(2)), PatchOp::add("/a", json!(3))];
+        assert_eq!(dedupe(ops), vec![PatchOp::add("/b", json!(2)), PatchOp::add("/a", json!(3))]);
     }
 
     #[test]

@@ -31,5 +31,5 @@ pub(super) fn job_pods(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> 
 
 fn job_scale(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> Scale {
     let pods = job_pods(spec, spec_ptr, errs);
-    Scale { pods, replicas_pointer: Some(child(spec_ptr, "parallelism")), pods_per_replica: 1 }
+    Scale { pods, replicas_pointer: Some(child(spec_ptr, "parallelism")), pods_per_replica: 1, replicas_bounds: None }
 }

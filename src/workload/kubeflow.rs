@@ -9,6 +9,11 @@
 //! - MPIJob v1 (the training-operator's): no per-type defaulting there, so the Kubeflow
 //!   common default of 1 is used, which never undercounts.
 //!
+//! A PyTorchJob's `spec.elasticPolicy.minReplicas` / `maxReplicas` bound its `Worker`
+//! replicas (the training-operator's `ElasticPolicy`: the limits the job may be scaled
+//! between, passed to torchrun as `--nnodes=min:max`); they are recorded as the Worker
+//! group's replicas bounds so a patch stays within them.
+//!
 //! Other replica types are errors: the operators reject them, so the job could never run.
 //! Types are visited in a fixed order, not map order, so the groups' order is stable.
 
@@ -19,7 +24,23 @@ use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
 pub(super) fn pytorch_groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
-    replica_groups(root, "pytorchReplicaSpecs", &[("Master", 1), ("Worker", 1)], cfg, errs)
+    let mut groups = replica_groups(root, "pytorchReplicaSpecs", &[("Master", 1), ("Worker", 1)], cfg, errs);
+    if let Some(bounds) = elastic_bounds(root, errs) {
+        for g in groups.iter_mut().filter(|g| g.role == "Worker") {
+            g.replicas_bounds = Some(bounds);
+        }
+    }
+    groups
+}
+
+/// `(min, max)` Worker replicas of `spec.elasticPolicy`, when it sets either; an unset one
+/// is unbounded on its side (the training-operator defaults both to null).
+fn elastic_bounds(root: &Object<'_>, errs: &mut Errors) -> Option<(u64, u64)> {
+    let spec = fields::field(root, "spec")?.as_object()?;
+    let policy = fields::opt_object(spec, "elasticPolicy", "/spec", errs)?;
+    let min = fields::opt_count(policy, "minReplicas", "/spec/elasticPolicy", errs);
+    let max = fields::opt_count(policy, "maxReplicas", "/spec/elasticPolicy", errs);
+    (min.is_some() || max.is_some()).then(|| (min.unwrap_or(0), max.unwrap_or(fields::MAX_COUNT)))
 }
 
 pub(super) fn mpi_groups(root: &Object<'_>, version: &str, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {

@@ -42,6 +42,7 @@ pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) 
             pods: worker_scale.pods,
             replicas_pointer: worker_scale.replicas_pointer,
             pods_per_replica: worker_scale.pods_per_replica,
+            replicas_bounds: worker_scale.replicas_bounds,
             ..leader.clone()
         };
         return vec![leader, worker];

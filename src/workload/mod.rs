@@ -27,7 +27,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::json::Json;
+use crate::json::{self, Json};
 use serde::Serialize;
 
 use fields::Errors;
@@ -138,6 +138,27 @@ pub struct Workload {
     /// One entry per pod template, in manifest order. Empty for a RayJob that submits to an
     /// existing cluster (`clusterSelector`).
     pub groups: Vec<PodGroup>,
+    /// The `metadata.ownerReferences` entry with `controller: true`, if any: the object that
+    /// created this one (a PyTorchJob for its pods, a Job for its pods).
+    pub controller: Option<OwnerRef>,
+}
+
+/// A controller owner reference (`metadata.ownerReferences[i]` with `controller: true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnerRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl OwnerRef {
+    /// The owner's kind when it is one vramgate reads (matched on API group, version and kind,
+    /// as [`WorkloadKind::from_type`] does).
+    #[must_use]
+    pub fn workload_kind(&self) -> Option<WorkloadKind> {
+        let (group, version) = self.api_version.rsplit_once('/').unwrap_or(("", &self.api_version));
+        WorkloadKind::from_type(group, version, &self.kind)
+    }
 }
 
 impl Workload {
@@ -171,6 +192,10 @@ pub struct PodGroup {
     /// Pods added per unit of the field at `replicas_pointer` (a JobSet replica is a Job of
     /// `parallelism` pods, a Ray replica spans `numOfHosts` pods); 0 without a pointer.
     pub pods_per_replica: u64,
+    /// The values the field at `replicas_pointer` may take by the workload's own rules, as
+    /// `(min, max)`: a Ray worker group's `minReplicas`/`maxReplicas`, a PyTorchJob Worker's
+    /// `elasticPolicy.minReplicas`/`maxReplicas`. `None`: the kind sets no bound.
+    pub replicas_bounds: Option<(u64, u64)>,
     /// Full GPUs per pod: Kubernetes' effective pod request, the larger of (sum over regular
     /// and restartable-sidecar containers) and (the largest init-container request plus the
     /// sidecars started before it).
@@ -242,7 +267,7 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
     };
 
     let meta = fields::opt_object(root, "metadata", "", &mut errs);
-    let (namespace, name, annotations, labels) = match meta {
+    let (namespace, name, annotations, labels, controller) = match meta {
         Some(m) => {
             let namespace = fields::opt_string(m, "namespace", "/metadata", &mut errs);
             let name = fields::opt_string(m, "name", "/metadata", &mut errs);
@@ -252,9 +277,10 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
                 name.or(generate).map(str::to_owned),
                 fields::string_map(m, "annotations", "/metadata", &mut errs),
                 fields::string_map(m, "labels", "/metadata", &mut errs),
+                controller_owner(m, &mut errs),
             )
         }
-        None => (None, None, BTreeMap::new(), BTreeMap::new()),
+        None => (None, None, BTreeMap::new(), BTreeMap::new(), None),
     };
 
     let groups = match kind {
@@ -280,5 +306,26 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
         annotations,
         labels,
         groups,
+        controller,
     }))
+}
+
+/// The `metadata.ownerReferences` entry marked `controller: true` (Kubernetes allows at most
+/// one). Entries without it are owners too, but only the controller creates and manages the
+/// object. A malformed entry is reported, not skipped.
+fn controller_owner(meta: &json::Object<'_>, errs: &mut Errors) -> Option<OwnerRef> {
+    let list = fields::opt_array(meta, "ownerReferences", "/metadata", errs)?;
+    let mut found = None;
+    for (_, ptr, entry) in fields::object_items(list, "/metadata/ownerReferences", "owner reference", errs) {
+        let api_version = fields::required_string(entry, "apiVersion", &ptr, errs);
+        let kind = fields::required_string(entry, "kind", &ptr, errs);
+        let name = fields::required_string(entry, "name", &ptr, errs);
+        if fields::opt_bool(entry, "controller", &ptr, errs) != Some(true) {
+            continue;
+        }
+        if let (Some(a), Some(k), Some(n), None) = (api_version, kind, name, &found) {
+            found = Some(OwnerRef { api_version: a.to_owned(), kind: k.to_owned(), name: n.to_owned() });
+        }
+    }
+    found
 }

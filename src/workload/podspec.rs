@@ -38,12 +38,13 @@ pub(super) struct Scale {
     pub(super) pods: u64,
     pub(super) replicas_pointer: Option<String>,
     pub(super) pods_per_replica: u64,
+    pub(super) replicas_bounds: Option<(u64, u64)>,
 }
 
 impl Scale {
     /// A group nothing scales (a Pod, a Ray head): always one pod.
     pub(super) fn single() -> Self {
-        Self { pods: 1, replicas_pointer: None, pods_per_replica: 0 }
+        Self { pods: 1, replicas_pointer: None, pods_per_replica: 0, replicas_bounds: None }
     }
 
     /// `replicas` units of `per_replica` pods each, scaled by the field at `pointer`.
@@ -52,7 +53,13 @@ impl Scale {
             pods: replicas.saturating_mul(per_replica),
             replicas_pointer: Some(pointer),
             pods_per_replica: per_replica,
+            replicas_bounds: None,
         }
+    }
+
+    /// The same scale, with the workload's own bounds on its replicas field.
+    pub(super) fn bounded(self, bounds: Option<(u64, u64)>) -> Self {
+        Self { replicas_bounds: bounds, ..self }
     }
 }
 
@@ -105,6 +112,7 @@ pub(super) fn group(
         pods: scale.pods,
         replicas_pointer: scale.replicas_pointer,
         pods_per_replica: scale.pods_per_replica,
+        replicas_bounds: scale.replicas_bounds,
         gpus_per_pod: shape.gpus_per_pod,
         mig: shape.mig,
         gpu_limit_pointers: shape.gpu_pointers,

@@ -6,7 +6,8 @@
 //! `[minReplicas, maxReplicas]` (defaults 0 and 2147483647; a missing `replicas` means
 //! `minReplicas`), times `numOfHosts` (default 1, multi-host TPU-style groups). The
 //! autoscaler may later move between min and max; admission judges what is asked for now.
-//! The role is the group's `groupName`, else `worker-group-<i>`.
+//! The role is the group's `groupName`, else `worker-group-<i>`. The group records
+//! `[minReplicas, maxReplicas]` as its replicas bounds, so a patch stays within them.
 //!
 //! A RayJob's cluster is `spec.rayClusterSpec`; a RayJob that instead names an existing
 //! cluster with `clusterSelector` creates no pods of its own, so it has no groups. The small
@@ -71,7 +72,9 @@ fn cluster_groups(cluster: &Object<'_>, ptr: &str, cfg: &ExtractConfig, errs: &m
             Some(r) if r >= min => r,
             _ => min,
         };
-        let scale = Scale::replicas(desired, hosts, child(&wg_ptr, "replicas"));
+        // KubeRay clamps `replicas` into [minReplicas, maxReplicas]: a patch outside them
+        // would not change what runs.
+        let scale = Scale::replicas(desired, hosts, child(&wg_ptr, "replicas")).bounded(Some((min, max)));
         out.extend(podspec::template_group(&role, scale, wg, &wg_ptr, cfg, errs));
     }
     out

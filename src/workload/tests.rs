@@ -877,3 +877,57 @@ fn several_random_replacements_at_once_never_panic() {
         let _ = run(&obj);
     }
 }
+
+// ---------------------------------------------------------------- bounds and owners
+
+#[test]
+fn ray_and_elastic_pytorch_groups_carry_their_own_replica_bounds() {
+    // The real RayJob pins its GPU worker group with minReplicas = maxReplicas = 4.
+    let w = workload(&yaml(RAYJOB));
+    assert_eq!(group(&w, "gpu-group").replicas_bounds, Some((4, 4)));
+    assert_eq!(group(&w, "head").replicas_bounds, None, "nothing scales the head");
+    // A Ray group without bounds gets KubeRay's defaults, 0 and the int32 maximum.
+    let rc = workload(&json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "spec": {
+        "headGroupSpec": {"template": template(0)},
+        "workerGroupSpecs": [{"groupName": "g", "replicas": 2, "template": template(1)}]}}));
+    assert_eq!(group(&rc, "g").replicas_bounds, Some((0, 2_147_483_647)));
+    // elasticPolicy bounds a PyTorchJob's Workers, not its Master.
+    let mut pt = yaml(FAST_LLM);
+    pt["spec"]["elasticPolicy"] = json!({"minReplicas": 2, "maxReplicas": 5});
+    let w = workload(&pt);
+    assert_eq!(group(&w, "Worker").replicas_bounds, Some((2, 5)));
+    assert_eq!(group(&w, "Master").replicas_bounds, None);
+    pt["spec"]["elasticPolicy"] = json!({"minReplicas": 2});
+    assert_eq!(group(&workload(&pt), "Worker").replicas_bounds, Some((2, super::fields::MAX_COUNT)));
+    // A bad bound is an error naming the field, never a silent "unbounded".
+    pt["spec"]["elasticPolicy"] = json!({"maxReplicas": "5"});
+    assert_error(&errors(&pt), "/spec/elasticPolicy/maxReplicas", &["maxReplicas", "whole number", "'5'"]);
+    // Without elasticPolicy the Worker group is unbounded, as before.
+    assert_eq!(group(&workload(&yaml(FAST_LLM)), "Worker").replicas_bounds, None);
+}
+
+#[test]
+fn the_controller_owner_reference_is_read_and_malformed_ones_are_errors() {
+    let mut pod = pod_with_limits(json!({"nvidia.com/gpu": 8}));
+    assert_eq!(workload(&pod).controller, None);
+    pod["metadata"]["ownerReferences"] = json!([
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "not-the-controller", "uid": "u1"},
+        {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "name": "train", "uid": "u2",
+         "controller": true, "blockOwnerDeletion": true}
+    ]);
+    let owner = workload(&pod).controller.expect("the controller entry");
+    assert_eq!(
+        (owner.api_version.as_str(), owner.kind.as_str(), owner.name.as_str()),
+        ("kubeflow.org/v1", "PyTorchJob", "train")
+    );
+    assert_eq!(owner.workload_kind(), Some(WorkloadKind::PyTorchJob));
+    // Kinds are matched on group too: an apps/v1 ReplicaSet or a Job of another group is not ours.
+    pod["metadata"]["ownerReferences"][1]["apiVersion"] = json!("apps/v1");
+    pod["metadata"]["ownerReferences"][1]["kind"] = json!("ReplicaSet");
+    assert_eq!(workload(&pod).controller.unwrap().workload_kind(), None);
+    pod["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "controller": "yes"}]);
+    assert_error(&errors(&pod), "/metadata/ownerReferences/0/controller", &["controller", "true or false"]);
+    pod["metadata"]["ownerReferences"] = json!({"kind": "Job"});
+    assert_error(&errors(&pod), "/metadata/ownerReferences", &["a list"]);
+}

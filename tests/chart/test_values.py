@@ -53,6 +53,8 @@ BAD = {
     "config source": ({"config": {"source": "api"}}, "/config/source"),
     "gpu_choice": ({"config": {"policy": {"gpu_choice": "fastest"}}}, "/config/policy/gpu_choice"),
     "namespace gpu_choice": ({"config": {"namespaces": {"research": {"gpu_choice": "biggest"}}}}, "gpu_choice"),
+    "update policy": ({"config": {"policy": {"update": "never"}}}, "/config/policy/update"),
+    "namespace update policy": ({"config": {"namespaces": {"research": {"update": "loose"}}}}, "update"),
     "cluster section in config": ({"config": {"cluster": {"team_label": "team"}}}, "additional properties 'cluster'"),
     "cluster enabled as text": ({"cluster": {"enabled": "yes"}}, "/cluster/enabled"),
     "team label not a label key": ({"cluster": {"teamLabel": "my team"}}, "/cluster/teamLabel"),
