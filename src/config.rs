@@ -563,6 +563,7 @@ impl Settings {
     /// # Errors
     /// Every problem found, each with its key's path.
     pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigError>> {
+        check_size_and_nesting(text)?;
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
@@ -775,6 +776,43 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Largest config file accepted: 256 KiB. A config is a few kilobytes (a catalog of a hundred
+/// GPUs is about 50 KiB); a ConfigMap holds at most 1 MiB
+/// (<https://kubernetes.io/docs/concepts/configuration/configmap/#motivation>).
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+/// Most flow collections (`[` and `{` characters) a config file may hold: 1,024. The YAML
+/// parser's work grows with the number of tokens times the flow nesting depth (libyaml checks
+/// every open flow level at each token), so 128 KiB of `[` took it 14 s; a bound on the
+/// openers bounds the depth whatever the quoting. Block-style nesting (indentation) is not
+/// limited here: its depth is bounded by the file size and by the deserializer's recursion
+/// limit of 128.
+pub const MAX_CONFIG_FLOW_COLLECTIONS: usize = 1024;
+
+/// Refuses a config text over [`MAX_CONFIG_BYTES`] or with more than
+/// [`MAX_CONFIG_FLOW_COLLECTIONS`] flow collections, before any parsing.
+fn check_size_and_nesting(text: &str) -> Result<(), Vec<ConfigError>> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(vec![ConfigError {
+            path: String::new(),
+            message: format!(
+                "the config is {} bytes; accepted: at most {MAX_CONFIG_BYTES} bytes (256 KiB)",
+                text.len()
+            ),
+        }]);
+    }
+    let openers = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if openers > MAX_CONFIG_FLOW_COLLECTIONS {
+        return Err(vec![ConfigError {
+            path: String::new(),
+            message: format!(
+                "the config holds {openers} `[` or `{{` characters (flow collections, nested as deep as that); \
+                 accepted: at most {MAX_CONFIG_FLOW_COLLECTIONS} (write deep structures in block style)"
+            ),
+        }]);
+    }
+    Ok(())
+}
+
 /// Reads and validates a config file. The one impure function of this module.
 ///
 /// # Errors
@@ -790,6 +828,21 @@ pub fn load_file(path: &std::path::Path) -> Result<Settings, Vec<ConfigError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12, item 10: 128 KiB of nested `[` took the YAML parser 14 s before it failed;
+    /// now it is refused before parsing, with the limit named. So is a file over the size cap.
+    #[test]
+    fn a_deeply_nested_or_oversized_config_is_refused_before_parsing() {
+        let e = Settings::from_yaml(&"[".repeat(128 * 1024)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].message.contains("131072 `[` or `{`") && e[0].message.contains("at most 1024"), "{e:?}");
+        let e = Settings::from_yaml(&format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES))).unwrap_err();
+        assert!(e[0].message.contains("at most 262144 bytes"), "{e:?}");
+        // At the limits, a config still loads.
+        let ok = format!("{}max_gpus: 8\n", "# padding\n".repeat(100));
+        assert_eq!(Settings::from_yaml(&ok).unwrap().max_gpus, 8);
+        assert!(Settings::from_yaml(&format!("resources: {{gpu: [{}]}}\n", "nvidia.com/gpu")).is_ok());
+    }
 
     #[test]
     fn an_empty_file_is_the_built_in_defaults() {

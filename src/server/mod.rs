@@ -243,6 +243,10 @@ pub async fn serve_with(
     let key_pem = fs::read(&key_path).with_context(|| format!("cannot read key {}", key_path.display()))?;
     let loaded = tls::parse_pem_pair(&cert_pem, &key_pem)
         .with_context(|| format!("bad certificate/key {} / {}", cert_path.display(), key_path.display()))?;
+    // A client refuses a certificate outside its validity period: serving one is an outage.
+    if let Some(why) = loaded.invalid_at(tls::unix_now()) {
+        anyhow::bail!("unusable certificate {}: {why}", cert_path.display());
+    }
 
     // The API server, when something is read from it. Decisions never wait on it: the
     // watchers run in the background and reviews read their last result.
@@ -307,6 +311,7 @@ pub async fn serve_with(
             key: key_path.clone(),
             last: Seen::Contents((cert_pem, key_pem)),
             resolver,
+            pending: None,
         };
         let config_watch = opts
             .config_path
