@@ -182,13 +182,13 @@ pub(super) fn parse_config(bytes: &[u8]) -> Result<Settings, Vec<String>> {
     }
 }
 
-/// Whether a YAML text holds no content: only blank lines, comments, document markers, or a
-/// lone null (`~`, `null`).
+/// Whether a YAML text holds no content: only blank lines, comments, directives, document
+/// markers, or a lone null (`~`, `null`).
 fn says_nothing(text: &str) -> bool {
     let content: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && *l != "---" && *l != "...")
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('%') && *l != "---" && *l != "...")
         .collect();
     match content.as_slice() {
         [] => true,
@@ -207,9 +207,14 @@ mod tests {
     /// Issue 12, item 10: a config that says nothing is refused, not taken for the defaults.
     #[test]
     fn a_config_that_says_nothing_is_refused() {
-        for text in
-            ["", "\n  \n", "# all settings removed\n# by mistake\n", "---\n# nothing\n...\n", "~\n", "null # no\n"]
-        {
+        for text in [
+            "",
+            "\n  \n",
+            "# all settings removed\n# by mistake\n",
+            "%YAML 1.2\n---\n# nothing\n...\n",
+            "~\n",
+            "null # no\n",
+        ] {
             let errors = parse_config(text.as_bytes()).unwrap_err();
             assert!(errors[0].contains("the config is empty"), "{text:?}: {errors:?}");
         }
