@@ -562,10 +562,10 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
-    const IN_FLIGHT: usize = 6;
-    let dir = TempDir::new("sigterm");
+/// Starts the real binary with `serve --dev` on free ports (its development certificate and
+/// its log, `serve.log`, under `dir`; `RUST_LOG=warn`) and waits until `/readyz` answers 200.
+/// Returns it with its webhook and metrics addresses and a client trusting its certificate.
+async fn start_binary(dir: &TempDir) -> (Binary, SocketAddr, SocketAddr, Arc<ClientConfig>) {
     let (webhook, metrics) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
         .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{webhook}")])
@@ -603,7 +603,59 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
     }
     let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
     let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
-    let config = client_config(&der, tls::PROTOCOL_VERSIONS);
+    (child, webhook_addr, metrics_addr, client_config(&der, tls::PROTOCOL_VERSIONS))
+}
+
+/// Sends SIGTERM (what the kubelet sends; sent directly: a minimal image has no `kill`).
+fn sigterm(child: &Binary) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits i32"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+}
+
+/// Waits (at most [`STEP`]) for the binary to exit; its exit code.
+async fn exit_code(child: &mut Binary) -> Option<i32> {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "vramgate did not exit within {STEP:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 12, item 13: failed TLS handshakes are logged at most once per `WARN_INTERVAL` (10 s),
+/// not once each. (Before the fix, 20 plain-HTTP requests to the TLS port made 20 WARN lines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_are_logged_at_most_once_per_interval() {
+    let dir = TempDir::new("handshake-log");
+    let (mut child, webhook_addr, _, config) = start_binary(&dir).await;
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(webhook_addr).await.expect("connect");
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 256];
+        // The server refuses the handshake (an alert) and closes.
+        loop {
+            match tokio::time::timeout(STEP, tcp.read(&mut buf)).await.expect("closed in time") {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    // The webhook still serves.
+    assert_review(&review(webhook_addr, config, "/validate", REVIEW).await);
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child).await, Some(0));
+    let log = std::fs::read_to_string(dir.path("serve.log")).expect("serve.log");
+    let lines = log.lines().filter(|l| l.contains("TLS handshake failed")).count();
+    assert_eq!(lines, 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
+    const IN_FLIGHT: usize = 6;
+    let dir = TempDir::new("sigterm");
+    let (mut child, webhook_addr, metrics_addr, config) = start_binary(&dir).await;
 
     // Load: reviews in flight, each with half its body sent.
     let mut in_flight = Vec::new();
@@ -620,9 +672,7 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    // What the kubelet sends; sent directly (a minimal image has no `kill` command).
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits i32"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+    sigterm(&child);
     // Shutdown has started once /readyz turns 503 (the probe server stays up while the
     // webhook drains); then the reviews in flight finish.
     eventually("shutdown to start", || async {
@@ -646,15 +696,7 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
         assert_review(&reply);
     }
 
-    let deadline = Instant::now() + STEP;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "vramgate did not exit within {STEP:?} of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(exit_code(&mut child).await, Some(0));
 }
 
 /// Awaits every task, in order.
