@@ -39,18 +39,25 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest `server.max_header_bytes` accepted: hyper's smallest read buffer.
 pub const MIN_MAX_HEADER_BYTES: usize = 8192;
-/// Default limit of one review, from its headers read to its response ready (waiting for a
-/// review slot and reading the body included): 30 s, the longest the API server ever waits for
-/// a webhook (`timeoutSeconds` is 1 to 30 s).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default limit of reading one review body: 10 s, the API server's default `timeoutSeconds`.
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit of one review, from its headers read to its response ready (reading the body
+/// and waiting for a review slot included): 4 s. Every server timeout a review can wait on
+/// (this one, the body read timeout, the handshake timeout) stays below the webhook's
+/// `timeoutSeconds`, 5 s in the chart (the API server's own default is 10 s, its maximum 30 s:
+/// <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#timeouts>),
+/// so the server gives up on a review, and frees what it holds, before the API server does.
+/// `tests/faults.rs` checks these defaults against the chart's `webhook.timeoutSeconds`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+/// Default limit of reading one review body: 3 s, inside the request timeout. The body is read
+/// before a review slot is taken, so a slow body holds only its own connection.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default longest wait for a request's headers, idle keep-alive time included. Longer than the
 /// idle timeout of the API server's HTTP client (Go's `http.Transport`, 90 s in Kubernetes), so
 /// the client closes an idle connection before the server does.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default longest TLS handshake: 10 s, the API server's default `timeoutSeconds`.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest TLS handshake: 3 s, below the chart's 5 s webhook timeout (see
+/// [`DEFAULT_REQUEST_TIMEOUT`]): a connection slot held by a stalled handshake is one an
+/// honest review may be waiting for.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default number of reviews in progress at once (body read and answer); more wait for a slot
 /// within the request timeout. Review bodies held at once are at most this x the body limit
 /// (8 x 7 MiB = 56 MiB), within the chart's 128 MiB memory limit.
@@ -58,6 +65,15 @@ pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 8;
 /// Default number of open webhook connections; beyond it, new connections wait in the kernel's
 /// accept queue until one closes.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default number of open connections to the plain-HTTP probe and metrics port; beyond it, new
+/// connections wait in the accept queue. The kubelet's probes and a Prometheus scrape need a
+/// few; the cap keeps idle connections from using up the process's file descriptors (which
+/// would stop the webhook accepting).
+pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 64;
+/// Default longest wait for a request's head on the probe and metrics port, idle keep-alive
+/// time included: 30 s, so an idle or half-sent connection is closed well within a minute.
+/// Prometheus and the kubelet reconnect when a kept-alive connection was closed.
+pub const DEFAULT_METRICS_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The webhook server's limits, as written (`server:`): every field optional. Read at start;
 /// a reload that changes them is logged and takes effect at the next start.
@@ -73,6 +89,8 @@ pub struct ServerFile {
     pub max_concurrent_reviews: Option<u64>,
     pub max_connections: Option<u64>,
     pub client_ca_file: Option<PathBuf>,
+    pub metrics_max_connections: Option<u64>,
+    pub metrics_header_read_timeout_seconds: Option<f64>,
 }
 
 /// The webhook server's limits, resolved.
@@ -82,22 +100,29 @@ pub struct ServerLimits {
     pub max_body_bytes: usize,
     /// Largest request head (hyper's read buffer); larger ones get 431.
     pub max_header_bytes: usize,
-    /// Longest a review may take, slot wait and body read included; then 503.
+    /// Longest a review may take, body read and slot wait included; then 503.
     pub request_timeout: Duration,
-    /// Longest a review body may take to arrive; then 408.
+    /// Longest a review body may take to arrive (read before a review slot is taken); then
+    /// 408.
     pub body_read_timeout: Duration,
     /// Longest wait for a request's headers (idle keep-alive included); then the connection
     /// closes.
     pub header_read_timeout: Duration,
     /// Longest TLS handshake; then the connection closes.
     pub handshake_timeout: Duration,
-    /// Reviews in progress at once; more wait for a slot within `request_timeout`.
+    /// Reviews answered at once; more wait for a slot within `request_timeout`. Also bounds
+    /// the review bodies held at once to this x `max_body_bytes`.
     pub max_concurrent_reviews: usize,
     /// Open webhook connections at once; more wait in the accept queue.
     pub max_connections: usize,
     /// PEM CA bundle that webhook clients' certificates must chain to (mutual TLS); `None`: no
     /// client certificate asked for.
     pub client_ca_file: Option<PathBuf>,
+    /// Open connections to the probe and metrics port at once; more wait in the accept queue.
+    pub metrics_max_connections: usize,
+    /// Longest wait for a request's head on the probe and metrics port (idle keep-alive
+    /// included); then the connection closes.
+    pub metrics_header_read_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -112,6 +137,8 @@ impl Default for ServerLimits {
             max_concurrent_reviews: DEFAULT_MAX_CONCURRENT_REVIEWS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             client_ca_file: None,
+            metrics_max_connections: DEFAULT_METRICS_MAX_CONNECTIONS,
+            metrics_header_read_timeout: DEFAULT_METRICS_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -144,6 +171,8 @@ impl ServerFile {
         let max_concurrent_reviews =
             count("max_concurrent_reviews", self.max_concurrent_reviews, 1, 65_536, d.max_concurrent_reviews);
         let max_connections = count("max_connections", self.max_connections, 1, 65_536, d.max_connections);
+        let metrics_max_connections =
+            count("metrics_max_connections", self.metrics_max_connections, 1, 65_536, d.metrics_max_connections);
         let mut seconds = |key: &str, value: Option<f64>, default: Duration| -> Duration {
             match value {
                 None => default,
@@ -164,6 +193,11 @@ impl ServerFile {
             seconds("header_read_timeout_seconds", self.header_read_timeout_seconds, d.header_read_timeout);
         let handshake_timeout =
             seconds("handshake_timeout_seconds", self.handshake_timeout_seconds, d.handshake_timeout);
+        let metrics_header_read_timeout = seconds(
+            "metrics_header_read_timeout_seconds",
+            self.metrics_header_read_timeout_seconds,
+            d.metrics_header_read_timeout,
+        );
         if self.client_ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             errs.push(ConfigError {
                 path: "server.client_ca_file".into(),
@@ -180,6 +214,8 @@ impl ServerFile {
             max_concurrent_reviews,
             max_connections,
             client_ca_file: self.client_ca_file.clone(),
+            metrics_max_connections,
+            metrics_header_read_timeout,
         }
     }
 }
@@ -559,6 +595,7 @@ impl Settings {
     /// # Errors
     /// Every problem found, each with its key's path.
     pub fn from_yaml(text: &str) -> Result<Self, Vec<ConfigError>> {
+        check_size_and_nesting(text)?;
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
@@ -771,6 +808,43 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Largest config file accepted: 256 KiB. A config is a few kilobytes (a catalog of a hundred
+/// GPUs is about 50 KiB); a ConfigMap holds at most 1 MiB
+/// (<https://kubernetes.io/docs/concepts/configuration/configmap/#motivation>).
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+/// Most flow collections (`[` and `{` characters) a config file may hold: 1,024. The YAML
+/// parser's work grows with the number of tokens times the flow nesting depth (libyaml checks
+/// every open flow level at each token), so 128 KiB of `[` took it 14 s; a bound on the
+/// openers bounds the depth whatever the quoting. Block-style nesting (indentation) is not
+/// limited here: its depth is bounded by the file size and by the deserializer's recursion
+/// limit of 128.
+pub const MAX_CONFIG_FLOW_COLLECTIONS: usize = 1024;
+
+/// Refuses a config text over [`MAX_CONFIG_BYTES`] or with more than
+/// [`MAX_CONFIG_FLOW_COLLECTIONS`] flow collections, before any parsing.
+fn check_size_and_nesting(text: &str) -> Result<(), Vec<ConfigError>> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(vec![ConfigError {
+            path: String::new(),
+            message: format!(
+                "the config is {} bytes; accepted: at most {MAX_CONFIG_BYTES} bytes (256 KiB)",
+                text.len()
+            ),
+        }]);
+    }
+    let openers = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if openers > MAX_CONFIG_FLOW_COLLECTIONS {
+        return Err(vec![ConfigError {
+            path: String::new(),
+            message: format!(
+                "the config holds {openers} `[` or `{{` characters (flow collections, nested as deep as that); \
+                 accepted: at most {MAX_CONFIG_FLOW_COLLECTIONS} (write deep structures in block style)"
+            ),
+        }]);
+    }
+    Ok(())
+}
+
 /// Reads and validates a config file. The one impure function of this module.
 ///
 /// # Errors
@@ -786,6 +860,21 @@ pub fn load_file(path: &std::path::Path) -> Result<Settings, Vec<ConfigError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12, item 10: 128 KiB of nested `[` took the YAML parser 14 s before it failed;
+    /// now it is refused before parsing, with the limit named. So is a file over the size cap.
+    #[test]
+    fn a_deeply_nested_or_oversized_config_is_refused_before_parsing() {
+        let e = Settings::from_yaml(&"[".repeat(128 * 1024)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].message.contains("131072 `[` or `{`") && e[0].message.contains("at most 1024"), "{e:?}");
+        let e = Settings::from_yaml(&format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES))).unwrap_err();
+        assert!(e[0].message.contains("at most 262144 bytes"), "{e:?}");
+        // At the limits, a config still loads.
+        let ok = format!("{}max_gpus: 8\n", "# padding\n".repeat(100));
+        assert_eq!(Settings::from_yaml(&ok).unwrap().max_gpus, 8);
+        assert!(Settings::from_yaml(&format!("resources: {{gpu: [{}]}}\n", "nvidia.com/gpu")).is_ok());
+    }
 
     #[test]
     fn an_empty_file_is_the_built_in_defaults() {

@@ -256,3 +256,29 @@ fn the_readme_shows_what_check_prints_for_the_shipped_examples() {
     let readme = std::fs::read_to_string(root("README.md")).unwrap();
     assert!(readme.contains(table.trim_end()), "README's `vramgate check` example is stale; now:\n{table}");
 }
+
+/// Issue 12, item 13: stdout closed by its reader (`vramgate ... | head -1`) ends the command
+/// quietly with the exit code its result has, not 2 ("unusable input") with an error. The
+/// pipe's read end is closed before the binary starts, so its first write fails with EPIPE.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_keeps_the_commands_exit_code() {
+    let run = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_vramgate"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, err) = run(&["catalog"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(err, "");
+    let (code, err) =
+        run(&["estimate", "--model", "llama-2-13b", "--precision", "fp32", "--gpu", "a100-80gb", "--gpus", "8"]);
+    assert_eq!(code, Some(1), "does not fit: {err}");
+    assert_eq!(err, "");
+}

@@ -572,6 +572,11 @@ async fn a_config_map_config_reloads_on_change_and_keeps_the_last_good_one() {
     api.watch_events(path, &[("MODIFIED", cm("policy: {mode: block}\n", 3))]).await;
     scrape_until(&run.state, "the refusal", |t| reloads(t, "failure") == Some(1.0)).await;
     assert_eq!(mode(&run.state), "warn");
+    // A value emptied to comments only is refused too, not taken for the defaults (enforce):
+    // issue 12, item 10.
+    api.watch_events(path, &[("MODIFIED", cm("# everything removed\n", 4))]).await;
+    scrape_until(&run.state, "the refusal of the empty config", |t| reloads(t, "failure") == Some(2.0)).await;
+    assert_eq!(mode(&run.state), "warn");
 
     // Only the one ConfigMap, by name, with the verbs of `configMapRole`.
     let api = run.stop().await;

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -332,6 +333,114 @@ async fn a_reload_does_not_change_the_limits_fixed_at_start() {
     server.shut_down().await;
 }
 
+/// Issue 12, item 2: four clients trickling their bodies, more than `max_concurrent_reviews`,
+/// must not hold the review slots; an honest review is answered within the chart's webhook
+/// timeout. The body and request timeouts are set longer than that (the old defaults), so
+/// only the order of body read and slot decides. (Before the fix a slot was taken before the
+/// body was read: the honest review waited behind the slow bodies for 10 s or more.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_hold_the_review_slots_honest_reviews_wait_for() {
+    let server = start(
+        "slow-bodies",
+        "server: {max_concurrent_reviews: 2, body_read_timeout_seconds: 10, request_timeout_seconds: 30}\n",
+    )
+    .await;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+        tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..1]).as_bytes()).await.expect("write");
+        let done = done.clone();
+        // One body byte every 100 ms, for at most 6 s, until the test is done.
+        slow.push(tokio::spawn(async move {
+            for i in 1..60 {
+                if done.load(Ordering::SeqCst) || tls.write_all(&REVIEW.as_bytes()[i..=i]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let honest = tokio::time::timeout(
+        chart_webhook_timeout(),
+        review(server.addrs.webhook, server.client(), "/validate", REVIEW),
+    )
+    .await
+    .expect("the honest review is answered within the chart's webhook timeout");
+    assert_review(&honest);
+    done.store(true, Ordering::SeqCst);
+    for task in slow {
+        tokio::time::timeout(STEP, task).await.expect("the slow client stops").expect("task");
+    }
+    server.shut_down().await;
+}
+
+/// `webhook.timeoutSeconds` in the chart's values.yaml.
+fn chart_webhook_timeout() -> Duration {
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../charts/vramgate/values.yaml")).expect("values.yaml");
+    Duration::from_secs(values["webhook"]["timeoutSeconds"].as_u64().expect("webhook.timeoutSeconds"))
+}
+
+/// Issue 12, item 2: every server timeout a review can wait on (the whole review, its body, the
+/// handshake of its connection) is below the webhook timeout the chart sets, with the config
+/// the chart renders (its `config:` values, `source` left out, as `vramgate.configFile` does).
+#[test]
+fn the_review_path_timeouts_are_below_the_charts_webhook_timeout() {
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../charts/vramgate/values.yaml")).expect("values.yaml");
+    let mut config = values["config"].clone();
+    config.as_mapping_mut().expect("config is a mapping").remove("source");
+    let settings = Settings::from_yaml(&serde_yaml_ng::to_string(&config).expect("yaml")).expect("the chart's config");
+    let webhook = chart_webhook_timeout();
+    let limits = &settings.server;
+    for (name, timeout) in [
+        ("request_timeout", limits.request_timeout),
+        ("body_read_timeout", limits.body_read_timeout),
+        ("handshake_timeout", limits.handshake_timeout),
+    ] {
+        assert!(timeout < webhook, "server.{name} {timeout:?} is not below webhook.timeoutSeconds {webhook:?}");
+    }
+    assert!(limits.body_read_timeout < limits.request_timeout, "a slow body gets its own 408 first");
+}
+
+/// Issue 12, item 11: the probe and metrics port holds at most `metrics_max_connections` open
+/// connections, closes idle ones at `metrics_header_read_timeout_seconds`, and the webhook
+/// keeps accepting meanwhile. (Before the fix the port had neither: the third connection was
+/// served at once and idle ones stayed open for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_port_caps_its_connections_and_closes_idle_ones() {
+    let server =
+        start("metrics-idle", "server: {metrics_max_connections: 2, metrics_header_read_timeout_seconds: 1}\n").await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(server.addrs.metrics).await.expect("connect"));
+    }
+    // Beyond the cap: a probe waits while the two idle connections hold the slots.
+    let addr = server.addrs.metrics;
+    let probe = tokio::spawn(async move { get_plain(addr, "/healthz").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!probe.is_finished(), "a connection was served beyond metrics_max_connections: 2");
+    // The webhook still accepts and answers.
+    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    // The idle connections are closed by the server at the header read timeout...
+    for tcp in &mut idle {
+        let mut buf = [0u8; 256];
+        loop {
+            match tokio::time::timeout(STEP, tcp.read(&mut buf)).await.expect("closed by the server in time") {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {} // hyper may answer 408 before closing
+            }
+        }
+    }
+    // ...and the waiting probe is then served.
+    let reply = tokio::time::timeout(STEP, probe).await.expect("the probe in time").expect("task");
+    assert_eq!(reply.status, Some(200), "{reply:?}");
+    assert_eq!(reply.body, "ok");
+    server.shut_down().await;
+}
+
 /// Panics on a body of `boom`; answers every other review as the server does.
 fn panics_on_boom(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
     assert!(body != b"boom", "a bug in the review");
@@ -401,7 +510,7 @@ async fn a_panic_outside_the_review_ends_that_connection_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_certificate_files_keep_the_last_good_one_until_good_files_return() {
-    let server = start("cert-removed", "").await;
+    let server = start("cert-removed", "policy: {mode: enforce}\n").await;
     let cert_path = server.dir.path("tls.crt");
     let key_path = server.dir.path("tls.key");
     let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
@@ -453,10 +562,10 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
-    const IN_FLIGHT: usize = 6;
-    let dir = TempDir::new("sigterm");
+/// Starts the real binary with `serve --dev` on free ports (its development certificate and
+/// its log, `serve.log`, under `dir`; `RUST_LOG=warn`) and waits until `/readyz` answers 200.
+/// Returns it with its webhook and metrics addresses and a client trusting its certificate.
+async fn start_binary(dir: &TempDir) -> (Binary, SocketAddr, SocketAddr, Arc<ClientConfig>) {
     let (webhook, metrics) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
         .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{webhook}")])
@@ -494,7 +603,59 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
     }
     let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
     let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
-    let config = client_config(&der, tls::PROTOCOL_VERSIONS);
+    (child, webhook_addr, metrics_addr, client_config(&der, tls::PROTOCOL_VERSIONS))
+}
+
+/// Sends SIGTERM (what the kubelet sends; sent directly: a minimal image has no `kill`).
+fn sigterm(child: &Binary) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits i32"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+}
+
+/// Waits (at most [`STEP`]) for the binary to exit; its exit code.
+async fn exit_code(child: &mut Binary) -> Option<i32> {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "vramgate did not exit within {STEP:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 12, item 13: failed TLS handshakes are logged at most once per `WARN_INTERVAL` (10 s),
+/// not once each. (Before the fix, 20 plain-HTTP requests to the TLS port made 20 WARN lines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_are_logged_at_most_once_per_interval() {
+    let dir = TempDir::new("handshake-log");
+    let (mut child, webhook_addr, _, config) = start_binary(&dir).await;
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(webhook_addr).await.expect("connect");
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 256];
+        // The server refuses the handshake (an alert) and closes.
+        loop {
+            match tokio::time::timeout(STEP, tcp.read(&mut buf)).await.expect("closed in time") {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    // The webhook still serves.
+    assert_review(&review(webhook_addr, config, "/validate", REVIEW).await);
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child).await, Some(0));
+    let log = std::fs::read_to_string(dir.path("serve.log")).expect("serve.log");
+    let lines = log.lines().filter(|l| l.contains("TLS handshake failed")).count();
+    assert_eq!(lines, 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
+    const IN_FLIGHT: usize = 6;
+    let dir = TempDir::new("sigterm");
+    let (mut child, webhook_addr, metrics_addr, config) = start_binary(&dir).await;
 
     // Load: reviews in flight, each with half its body sent.
     let mut in_flight = Vec::new();
@@ -511,9 +672,7 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    // What the kubelet sends; sent directly (a minimal image has no `kill` command).
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).expect("pid fits i32"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+    sigterm(&child);
     // Shutdown has started once /readyz turns 503 (the probe server stays up while the
     // webhook drains); then the reviews in flight finish.
     eventually("shutdown to start", || async {
@@ -537,15 +696,7 @@ async fn sigterm_during_load_finishes_the_reviews_in_flight_and_exits_0() {
         assert_review(&reply);
     }
 
-    let deadline = Instant::now() + STEP;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "vramgate did not exit within {STEP:?} of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(exit_code(&mut child).await, Some(0));
 }
 
 /// Awaits every task, in order.

@@ -264,7 +264,7 @@ async fn the_config_file_is_reloaded_and_a_bad_one_kept_out() {
     let a = new_cert();
     let (cert, key) = write_pair(&dir, &a);
     let config = dir.path("config.yaml");
-    replace(&config, "");
+    replace(&config, "policy: {mode: enforce}\n");
     let server =
         start(ServeOptions { config_path: Some(config.clone()), ..options(TlsSource::Files { cert, key }) }).await;
     let metrics = server.addrs.metrics;
@@ -278,11 +278,164 @@ async fn the_config_file_is_reloaded_and_a_bad_one_kept_out() {
     assert_eq!(sample(metrics, success).await, 0.0);
     assert_eq!(get_plain(metrics, "/readyz").await.0, 200, "a bad reload does not make the server unready");
 
-    replace(&config, "# back to the defaults\n");
+    replace(&config, "# back to the defaults\n{}\n");
     eventually("the good config to be loaded", || async { sample(metrics, success).await >= 1.0 }).await;
     assert_eq!(sample(metrics, failure).await, 1.0, "one failure per bad file, not one per poll");
 
     server.shut_down().await;
+}
+
+/// A real AdmissionReview (a PyTorchJob too big for its GPUs): denied under `enforce`, allowed
+/// under `warn`.
+const TOO_BIG: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
+
+/// `response.allowed` of `TOO_BIG` reviewed over a new connection.
+async fn too_big_allowed(addr: SocketAddr, trusted: &CertificateDer<'static>) -> bool {
+    let conn = connect(addr, client_config(trusted, PROTOCOL_VERSIONS)).await.expect("handshake");
+    let (status, _, body) = post(conn, "/validate", TOO_BIG).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    json["response"]["allowed"].as_bool().expect("allowed")
+}
+
+/// Issue 12, item 10: a config file emptied (or left with comments only) is refused, not taken
+/// for the built-in defaults: the policy in force stays, and a failure is counted. At start, an
+/// explicit config file that says nothing is an error. (Before the fix both loaded the
+/// defaults, and the reload counted as a success.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_that_says_nothing_is_refused_on_reload_and_at_start() {
+    let dir = TempDir::new("empty-config");
+    let a = new_cert();
+    let (cert, key) = write_pair(&dir, &a);
+    let config = dir.path("config.yaml");
+    replace(&config, "policy: {mode: warn}\n");
+    let server = start(ServeOptions {
+        config_path: Some(config.clone()),
+        ..options(TlsSource::Files { cert: cert.clone(), key: key.clone() })
+    })
+    .await;
+    let metrics = server.addrs.metrics;
+    let failure = r#"vramgate_config_reloads_total{result="failure"}"#;
+    let success = r#"vramgate_config_reloads_total{result="success"}"#;
+    assert!(too_big_allowed(server.addrs.webhook, &a.der).await, "warn allows");
+
+    replace(&config, "# all settings removed\n");
+    eventually("the comment-only config to be refused", || async { sample(metrics, failure).await >= 1.0 }).await;
+    replace(&config, "");
+    eventually("the empty config to be refused", || async { sample(metrics, failure).await >= 2.0 }).await;
+    assert_eq!(sample(metrics, success).await, 0.0);
+    assert!(too_big_allowed(server.addrs.webhook, &a.der).await, "the warn policy is still in force");
+    server.shut_down().await;
+
+    let (bound, _) = oneshot::channel();
+    let opts = ServeOptions { config_path: Some(config), ..options(TlsSource::Files { cert, key }) };
+    let error = tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
+        .await
+        .expect("fails fast")
+        .expect_err("an empty config file is refused at start");
+    assert!(format!("{error:#}").contains("the config is empty"), "{error:#}");
+}
+
+/// A self-signed certificate for localhost valid from `not_before` to `not_after` (Unix
+/// seconds).
+fn cert_valid(not_before: i64, not_after: i64) -> common::Cert {
+    let at =
+        |unix: i64| rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(u64::try_from(unix).expect("after 1970"));
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+    params.not_before = at(not_before);
+    params.not_after = at(not_after);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    common::Cert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().clone() }
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs())
+        .expect("seconds")
+}
+
+/// Issue 12, item 10: an expired or not-yet-valid pair does not replace a valid one on reload;
+/// the refusal is counted. A not-yet-valid pair is served once its notBefore passes. At start,
+/// an expired pair is an error. (Before the fix any pair that parsed was served and counted as
+/// a success.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_outside_its_validity_period_is_not_served() {
+    let dir = TempDir::new("cert-validity");
+    let good = new_cert();
+    let (cert, key) = write_pair(&dir, &good);
+    let server = start(options(TlsSource::Files { cert: cert.clone(), key: key.clone() })).await;
+    let metrics = server.addrs.metrics;
+    let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
+    let success = r#"vramgate_certificate_reloads_total{result="success"}"#;
+    let now = unix_now();
+
+    let expired = cert_valid(now - 7 * 86_400, now - 86_400);
+    write_pair(&dir, &expired);
+    eventually("the expired pair to be refused", || async { sample(metrics, failure).await >= 1.0 }).await;
+    let conn = connect(server.addrs.webhook, client_config(&good.der, PROTOCOL_VERSIONS)).await.expect("handshake");
+    assert_eq!(leaf(&conn), good.der, "the valid certificate is still served");
+    drop(conn);
+
+    let later = cert_valid(now + 365 * 86_400, now + 730 * 86_400);
+    write_pair(&dir, &later);
+    eventually("the future pair to be refused", || async { sample(metrics, failure).await >= 2.0 }).await;
+    let conn = connect(server.addrs.webhook, client_config(&good.der, PROTOCOL_VERSIONS)).await.expect("handshake");
+    assert_eq!(leaf(&conn), good.der, "the valid certificate is still served");
+    drop(conn);
+    assert_eq!(sample(metrics, success).await, 0.0);
+
+    // Valid three seconds from now: refused first, then served once valid, without a file change.
+    let soon = cert_valid(unix_now() + 3, now + 86_400);
+    write_pair(&dir, &soon);
+    eventually("the pair valid soon to be refused", || async { sample(metrics, failure).await >= 3.0 }).await;
+    eventually("the pair to be served once valid", || async { sample(metrics, success).await >= 1.0 }).await;
+    let conn = connect(server.addrs.webhook, client_config(&soon.der, PROTOCOL_VERSIONS)).await.expect("handshake");
+    assert_eq!(leaf(&conn), soon.der);
+    drop(conn);
+    server.shut_down().await;
+
+    write_pair(&dir, &expired);
+    let (bound, _) = oneshot::channel();
+    let error = tokio::time::timeout(
+        STEP,
+        serve_with(options(TlsSource::Files { cert, key }), std::future::pending::<()>(), bound),
+    )
+    .await
+    .expect("fails fast")
+    .expect_err("an expired certificate is refused at start");
+    assert!(format!("{error:#}").contains("expired"), "{error:#}");
+}
+
+/// Issue 12, item 13: `serve --dev` refuses a certificate directory that others can write to
+/// or that another user owns (the default is in the shared temporary directory), and creates
+/// its own with mode 0700. (Before the fix any existing directory was used.)
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_certificate_directory_others_could_tamper_with_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("dev-unsafe");
+    let certs = dir.0.join("certs");
+    std::fs::create_dir(&certs).expect("mkdir");
+    let run = |opts: ServeOptions| async move {
+        let (bound, _) = oneshot::channel();
+        tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
+            .await
+            .expect("fails fast")
+            .expect_err("refused")
+    };
+    for mode in [0o777, 0o1777, 0o770] {
+        std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let error = run(options(TlsSource::Dev { dir: certs.clone() })).await;
+        assert!(format!("{error:#}").contains("writable by group or others"), "{mode:o}: {error:#}");
+        assert!(!certs.join(tls::DEV_KEY_FILE).exists(), "no key written into an unsafe directory");
+    }
+    // Another user's directory (only checkable as root, who can give it away).
+    std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    if std::os::unix::fs::chown(&certs, Some(65_534), None).is_ok() {
+        let error = run(options(TlsSource::Dev { dir: certs.clone() })).await;
+        assert!(format!("{error:#}").contains("belongs to user id 65534"), "{error:#}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,6 +449,8 @@ async fn a_dev_certificate_is_generated_and_served() {
         use std::os::unix::fs::PermissionsExt;
         let key = std::fs::metadata(dir.0.join("certs").join(tls::DEV_KEY_FILE)).expect("tls.key written");
         assert_eq!(key.permissions().mode() & 0o777, 0o600);
+        let created = std::fs::metadata(dir.0.join("certs")).expect("certs created");
+        assert_eq!(created.permissions().mode() & 0o777, 0o700);
     }
     let both = [&rustls::version::TLS13, &rustls::version::TLS12];
     let conn = connect(server.addrs.webhook, client_config(&der, &both)).await.expect("trusting tls.crt works");

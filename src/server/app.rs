@@ -4,8 +4,13 @@
 //! Transport errors are answered here with `{"error": "..."}` JSON bodies: 404 for an unknown
 //! path, 405 for a wrong method, 413 for a body over the body limit ([`MAX_BODY_BYTES`] by
 //! default), 408 for a body that does not arrive within the body read timeout, 503 for a review
-//! that does not finish within the request timeout (waiting for one of the
-//! `max_concurrent_reviews` slots included), 400 for a body that cannot be read. Everything else
+//! that does not finish within the request timeout (reading the body and waiting for one of the
+//! `max_concurrent_reviews` slots included), 400 for a body that cannot be read.
+//!
+//! The body is read before a review slot is taken, so a client trickling its body holds its
+//! own connection, not a slot honest reviews wait for. The bytes of bodies held at once (being
+//! read or answered) are bounded by a budget of `max_concurrent_reviews` x `max_body_bytes`,
+//! taken as the bytes arrive: a slow body holds only the bytes it has sent. Everything else
 //! is [`admission::answer`]'s status and body, passed through. The limits are
 //! [`ServerLimits`], taken from the settings the state is created with; later settings (a
 //! reload) do not change them.
@@ -19,7 +24,7 @@ use arc_swap::ArcSwap;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,7 +33,8 @@ use super::cluster::ClusterStatus;
 use super::metrics::{self, Metrics};
 use crate::admission::{self, Endpoint};
 use crate::config::{ServerLimits, Settings};
-use tokio::sync::Semaphore;
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest review body accepted by default: 7 MiB (`server.max_body_bytes`; see
 /// [`crate::config::DEFAULT_MAX_BODY_BYTES`]).
@@ -54,8 +60,11 @@ struct Inner {
     cluster: Arc<ClusterStatus>,
     /// Fixed at creation: a reload changes the settings, not these.
     limits: ServerLimits,
-    /// One permit per review in progress ([`ServerLimits::max_concurrent_reviews`]).
+    /// One permit per review being answered ([`ServerLimits::max_concurrent_reviews`]).
     review_slots: Arc<Semaphore>,
+    /// One permit per body byte held (being read or answered): `max_concurrent_reviews` x
+    /// `max_body_bytes` in all.
+    body_budget: Arc<Semaphore>,
 }
 
 /// The function that answers a review body: [`admission::answer`] in the server; another one
@@ -83,6 +92,9 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 review_slots: Arc::new(Semaphore::new(limits.max_concurrent_reviews)),
+                body_budget: Arc::new(Semaphore::new(
+                    limits.max_concurrent_reviews.saturating_mul(limits.max_body_bytes).min(Semaphore::MAX_PERMITS),
+                )),
                 limits,
                 settings: ArcSwap::from_pointee(settings),
                 metrics: Metrics::with_cluster(cluster.clone()),
@@ -144,7 +156,8 @@ pub fn webhook_router(state: AppState) -> Router {
         .route("/mutate", post(mutate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Read by the `Bytes` extractor in `review`; without it axum's default is 2 MB.
+        // `review` reads the body itself under the same limit; this one holds for any other
+        // extractor (without it axum's default is 2 MB).
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -168,7 +181,7 @@ async fn mutate(State(state): State<AppState>, request: Request) -> Response {
     review(&state, Endpoint::Mutate, request).await
 }
 
-/// One review: wait for a slot, read the body (bounded in size and time), answer it, count
+/// One review: read the body (bounded in size and time), wait for a slot, answer it, count
 /// it, time it; all within the request timeout.
 async fn review(state: &AppState, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
@@ -193,15 +206,10 @@ async fn review_in_time(
     request: Request,
 ) -> Result<Response, (StatusCode, String)> {
     let limits = state.limits();
-    // Reviews waiting here are bounded in time by the request timeout and in number by the
-    // connection limit (one request at a time per HTTP/1.1 connection).
-    let _slot = state
-        .inner
-        .review_slots
-        .acquire()
-        .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down".to_owned()))?;
-    let body = match tokio::time::timeout(limits.body_read_timeout, read_body(request, limits.max_body_bytes)).await {
+    // The body first, without a slot: a slow body must not hold one (it holds its connection,
+    // bounded by `max_connections`, and the body bytes it has sent, bounded by the budget).
+    let read = read_body(request, limits.max_body_bytes, &state.inner.body_budget);
+    let (body, _budget) = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(body) => body?,
         Err(_) => {
             return Err((
@@ -210,6 +218,14 @@ async fn review_in_time(
             ));
         }
     };
+    // Reviews waiting here are bounded in time by the request timeout and in number by the
+    // connection limit (one request at a time per HTTP/1.1 connection).
+    let _slot = state
+        .inner
+        .review_slots
+        .acquire()
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down".to_owned()))?;
     Ok(answer(state, endpoint, &body))
 }
 
@@ -224,8 +240,14 @@ fn seconds(d: Duration) -> String {
 }
 
 /// The whole body, at most `max_bytes`: a declared `Content-Length` over the limit is refused
-/// before reading; a chunked body is refused once it passes the limit.
-async fn read_body(request: Request, max_bytes: usize) -> Result<Bytes, (StatusCode, String)> {
+/// before reading; a longer body is refused once it passes the limit. Each chunk takes its
+/// bytes from `budget` as it arrives (waiting while the budget is spent); the returned permit
+/// holds them until the review is done.
+async fn read_body(
+    request: Request,
+    max_bytes: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), (StatusCode, String)> {
     let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -236,13 +258,40 @@ async fn read_body(request: Request, max_bytes: usize) -> Result<Bytes, (StatusC
     if declared.is_some_and(|len| len > max_bytes as u64) {
         return Err(too_large());
     }
-    Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
-        } else {
-            (StatusCode::BAD_REQUEST, format!("cannot read the request body: {}", rejection.body_text()))
+    let mut chunks = request.into_body().into_data_stream();
+    // The chunks as received (no copy, no buffer grown by doubling); joined once at the end.
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?;
+        if total + chunk.len() > max_bytes {
+            return Err(too_large());
         }
-    })
+        // A chunk is at most `max_bytes` (checked above), and the budget is at least that.
+        let bytes = u32::try_from(chunk.len()).map_err(|_| too_large())?;
+        let permit = budget
+            .clone()
+            .acquire_many_owned(bytes)
+            .await
+            .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down".to_owned()))?;
+        match held.as_mut() {
+            Some(held) => held.merge(permit),
+            None => held = Some(permit),
+        }
+        total += chunk.len();
+        parts.push(chunk);
+    }
+    let body = if parts.len() == 1 {
+        parts.swap_remove(0)
+    } else {
+        let mut body = Vec::with_capacity(total);
+        for part in &parts {
+            body.extend_from_slice(part);
+        }
+        Bytes::from(body)
+    };
+    Ok((body, held))
 }
 
 /// ` (7 MiB)` for a limit of a MiB or more, nothing below.

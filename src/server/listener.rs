@@ -1,14 +1,17 @@
-//! The HTTPS accept loop: TCP accept, TLS handshake with a timeout, HTTP/1.1 with keep-alive
-//! serving an axum router, and graceful shutdown.
+//! The accept loop of both listeners: TCP accept under a connection limit, a TLS handshake
+//! with a timeout (the webhook) or none (the probes and metrics), HTTP/1.1 with keep-alive and
+//! a header read timeout serving an axum router, and graceful shutdown.
 //!
 //! A connection's failure (handshake refused or timed out, client reset, malformed HTTP) is
 //! logged and ends that connection only; an accept error (out of file descriptors) is logged
-//! and retried after a pause. Nothing here ends the server but the shutdown future.
+//! and retried after a pause. Failed handshakes and accept errors are logged at most once per
+//! [`WARN_INTERVAL`] each, with the number of lines held back. Nothing here ends the server
+//! but the shutdown future.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -68,16 +71,54 @@ pub async fn serve_tls_with(
     grace: Duration,
     limits: &ServerLimits,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let conn = ConnLimits {
+        max_connections: limits.max_connections,
         handshake_timeout: limits.handshake_timeout,
         header_read_timeout: limits.header_read_timeout,
         max_header_bytes: limits.max_header_bytes.max(crate::config::MIN_MAX_HEADER_BYTES),
     };
+    accept_loop(listener, Some(TlsAcceptor::from(tls)), router, shutdown, grace, conn, "webhook").await;
+}
+
+/// Serves `router` over plain HTTP/1.1 on `listener` with the same accept loop, limits and
+/// graceful shutdown as [`serve_tls_with`], without TLS: at most `metrics_max_connections`
+/// open connections (more wait in the accept queue) and `metrics_header_read_timeout` for a
+/// request head, idle keep-alive time included, so an idle or half-sent connection is closed
+/// and gives its slot back. Used by [`super::serve`] for the probes and metrics.
+pub async fn serve_plain_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    limits: &ServerLimits,
+) {
+    let conn = ConnLimits {
+        max_connections: limits.metrics_max_connections,
+        handshake_timeout: Duration::ZERO,
+        header_read_timeout: limits.metrics_header_read_timeout,
+        max_header_bytes: crate::config::MIN_MAX_HEADER_BYTES,
+    };
+    accept_loop(listener, None, router, shutdown, grace, conn, "metrics").await;
+}
+
+/// The one accept loop of both listeners: a connection slot, then accept, then a task per
+/// connection (TLS handshake when `tls` is set, then HTTP/1.1); on `shutdown`, stop accepting
+/// and give open connections `grace` to finish. `name` tells the two apart in the log.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    conn: ConnLimits,
+    name: &'static str,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(conn.max_connections));
+    let failures = Arc::new(RateLimitedLog::new(WARN_INTERVAL));
+    let accept_errors = RateLimitedLog::new(WARN_INTERVAL);
     let mut full_logged = false;
 
     loop {
@@ -88,7 +129,8 @@ pub async fn serve_tls_with(
         } else {
             if !full_logged {
                 tracing::warn!(
-                    max_connections = limits.max_connections,
+                    listener = name,
+                    max_connections = conn.max_connections,
                     "connection limit reached; new connections wait"
                 );
                 full_logged = true;
@@ -116,16 +158,19 @@ pub async fn serve_tls_with(
                 connections.spawn(serve_connection(
                     tcp,
                     peer,
-                    acceptor.clone(),
+                    tls.clone(),
                     router.clone(),
                     stop_rx.clone(),
                     conn,
                     slot,
+                    failures.clone(),
                 ));
             }
             Err(e) => {
                 drop(slot);
-                tracing::warn!("cannot accept a connection: {e}; retrying");
+                if let Some(suppressed) = accept_errors.allow(Instant::now()) {
+                    tracing::warn!(listener = name, suppressed, "cannot accept a connection: {e}; retrying");
+                }
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
@@ -140,7 +185,7 @@ pub async fn serve_tls_with(
     let _ = stop_tx.send(true);
     let open = connections.len();
     if open > 0 {
-        tracing::info!(open, "waiting up to {grace:?} for open connections to finish");
+        tracing::info!(listener = name, open, "waiting up to {grace:?} for open connections to finish");
     }
     let drained = tokio::time::timeout(grace, async {
         while let Some(finished) = connections.join_next().await {
@@ -149,8 +194,43 @@ pub async fn serve_tls_with(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(open = connections.len(), "shutdown grace period over; closing the remaining connections");
+        tracing::warn!(
+            listener = name,
+            open = connections.len(),
+            "shutdown grace period over; closing the remaining connections"
+        );
         connections.shutdown().await;
+    }
+}
+
+/// Shortest time between two WARN lines of the same kind (failed handshakes, accept errors):
+/// a flood of bad clients or a lasting EMFILE must not flood the log. The lines in between are
+/// counted and the next line says how many were suppressed.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A log line let through at most once per `interval`, counting the ones held back.
+#[derive(Debug)]
+struct RateLimitedLog {
+    interval: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimitedLog {
+    fn new(interval: Duration) -> Self {
+        Self { interval, state: Mutex::new((None, 0)) }
+    }
+
+    /// `Some(lines suppressed since the last one)` if a line may be written at `now`; `None`
+    /// (and one more suppressed) otherwise.
+    fn allow(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (last, suppressed) = &mut *state;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < self.interval) {
+            *suppressed += 1;
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(suppressed))
     }
 }
 
@@ -172,50 +252,81 @@ fn log_join_error(finished: Result<(), tokio::task::JoinError>) {
 /// The per-connection limits.
 #[derive(Debug, Clone, Copy)]
 struct ConnLimits {
+    max_connections: usize,
+    /// Unused without TLS.
     handshake_timeout: Duration,
     header_read_timeout: Duration,
     max_header_bytes: usize,
 }
 
-/// One connection: handshake, then HTTP/1.1 until the client closes, an error, or shutdown.
-/// `_slot` is its place under the connection limit, given back when the task ends (or unwinds).
+/// One connection: handshake (with TLS), then HTTP/1.1 until the client closes, an error, or
+/// shutdown. `_slot` is its place under the connection limit, given back when the task ends
+/// (or unwinds).
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
+    tls: Option<TlsAcceptor>,
     router: Router,
     mut stop: watch::Receiver<bool>,
     limits: ConnLimits,
     _slot: OwnedSemaphorePermit,
+    failures: Arc<RateLimitedLog>,
 ) {
     // Responses are written whole; without Nagle they leave at once (the API server waits on
     // each one).
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
+    let Some(acceptor) = tls else {
+        serve_http(TokioIo::new(tcp), peer, router, stop, limits).await;
+        return;
+    };
     let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+    let failed = |why: String| {
+        // At most one line per WARN_INTERVAL: a scanner or a misconfigured client retrying
+        // must not flood the log.
+        if let Some(suppressed) = failures.allow(Instant::now()) {
+            tracing::warn!(%peer, suppressed, "{why}");
+        } else {
+            tracing::debug!(%peer, "{why}");
+        }
+    };
     let tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
-                tracing::warn!(%peer, "TLS handshake failed: {e}");
+                failed(format!("TLS handshake failed: {e}"));
                 return;
             }
             Err(_) => {
-                tracing::warn!(%peer, "TLS handshake timed out after {:?}", limits.handshake_timeout);
+                failed(format!("TLS handshake timed out after {:?}", limits.handshake_timeout));
                 return;
             }
         },
         () = stopped(&mut stop) => return,
     };
+    serve_http(TokioIo::new(tls), peer, router, stop, limits).await;
+}
 
+/// HTTP/1.1 with keep-alive on an established connection, until the client closes, an error,
+/// the header read timeout, or shutdown.
+async fn serve_http<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    limits: ConnLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut http = hyper::server::conn::http1::Builder::new();
     // `max_buf_size` bounds the request head: a longer one is answered 431 and closed.
     http.timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
-    let connection = http.serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
+    let connection = http.serve_connection(io, TowerToHyperService::new(router));
     let mut connection = std::pin::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -232,5 +343,23 @@ async fn serve_connection(
         } else {
             tracing::warn!(%peer, "connection error: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_interval_with_the_count_of_those_held_back() {
+        let log = RateLimitedLog::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(log.allow(t0), Some(0));
+        for i in 1..=1000 {
+            assert_eq!(log.allow(t0 + Duration::from_millis(i)), None);
+        }
+        assert_eq!(log.allow(t0 + Duration::from_secs(10)), Some(1000));
+        assert_eq!(log.allow(t0 + Duration::from_secs(11)), None);
+        assert_eq!(log.allow(t0 + Duration::from_secs(21)), Some(1));
     }
 }

@@ -30,7 +30,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 pub use app::{AnswerFn, AppState, MAX_BODY_BYTES, metrics_router, webhook_router};
-pub use listener::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, serve_tls, serve_tls_with};
+pub use listener::{
+    HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, WARN_INTERVAL, serve_plain_with, serve_tls, serve_tls_with,
+};
 pub use metrics::Metrics;
 
 use crate::config::Settings;
@@ -46,6 +48,8 @@ pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// Default time open connections get to finish after shutdown starts; well inside the pod's
 /// default `terminationGracePeriodSeconds` of 30 s.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Time the probe and metrics connections get to finish once the webhook has stopped.
+const METRICS_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +243,10 @@ pub async fn serve_with(
     let key_pem = fs::read(&key_path).with_context(|| format!("cannot read key {}", key_path.display()))?;
     let loaded = tls::parse_pem_pair(&cert_pem, &key_pem)
         .with_context(|| format!("bad certificate/key {} / {}", cert_path.display(), key_path.display()))?;
+    // A client refuses a certificate outside its validity period: serving one is an outage.
+    if let Some(why) = loaded.invalid_at(tls::unix_now()) {
+        anyhow::bail!("unusable certificate {}: {why}", cert_path.display());
+    }
 
     // The API server, when something is read from it. Decisions never wait on it: the
     // watchers run in the background and reviews read their last result.
@@ -303,6 +311,7 @@ pub async fn serve_with(
             key: key_path.clone(),
             last: Seen::Contents((cert_pem, key_pem)),
             resolver,
+            pending: None,
         };
         let config_watch = opts
             .config_path
@@ -320,15 +329,15 @@ pub async fn serve_with(
         };
         tokio::spawn(cluster::run(client, state.clone(), cluster_opts, stop_rx.clone()))
     });
+    // The same accept loop as the webhook's, without TLS: a connection cap and a header read
+    // timeout, so idle connections cannot use up the process's file descriptors.
     let metrics_server = {
         let mut stop = stop_rx.clone();
-        let server = axum::serve(metrics_listener, metrics_router(state.clone())).with_graceful_shutdown(async move {
-            listener::stopped(&mut stop).await;
-        });
+        let router = metrics_router(state.clone());
+        let limits = limits.clone();
         tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!("metrics server failed: {e}");
-            }
+            let stopped = async move { listener::stopped(&mut stop).await };
+            serve_plain_with(metrics_listener, router, stopped, METRICS_SHUTDOWN_GRACE, &limits).await;
         })
     };
 
@@ -368,9 +377,9 @@ pub async fn serve_with(
         let _ = watchers.await;
     }
     // The probe server's connections are short; a scraper that holds one open must not hold
-    // up the exit.
-    if tokio::time::timeout(Duration::from_secs(1), metrics_server).await.is_err() {
-        tracing::debug!("metrics server still had open connections at exit");
+    // up the exit (the loop closes what is left after METRICS_SHUTDOWN_GRACE).
+    if let Err(e) = metrics_server.await {
+        tracing::error!("metrics server failed: {e}");
     }
     tracing::info!("vramgate webhook stopped");
     Ok(())

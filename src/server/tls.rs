@@ -109,6 +109,32 @@ pub struct LoadedCert {
     pub certified: Arc<CertifiedKey>,
     /// notAfter of the leaf certificate, Unix seconds.
     pub not_after: i64,
+    /// notBefore of the leaf certificate, Unix seconds.
+    pub not_before: i64,
+}
+
+impl LoadedCert {
+    /// Why the leaf certificate cannot be served at `now` (Unix seconds): it expired, or it is
+    /// not valid yet. `None`: within its validity period. A client (the API server's Go
+    /// `crypto/tls`) refuses a certificate outside it, so serving one is an outage.
+    #[must_use]
+    pub fn invalid_at(&self, now: i64) -> Option<String> {
+        if now >= self.not_after {
+            Some(format!("the certificate expired at {} (Unix seconds; now {now})", self.not_after))
+        } else if now < self.not_before {
+            Some(format!("the certificate is not valid before {} (Unix seconds; now {now})", self.not_before))
+        } else {
+            None
+        }
+    }
+}
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+#[must_use]
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Parses a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, PKCS#1 or
@@ -124,7 +150,7 @@ pub fn parse_pem_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<LoadedC
     let Some(leaf) = chain.first() else {
         bail!("certificate file holds no CERTIFICATE block");
     };
-    let not_after = not_after(leaf.as_ref())?;
+    let (not_before, not_after) = validity(leaf.as_ref())?;
     let key = rustls_pemfile::private_key(&mut &key_pem[..])
         .context("key file is not valid PEM")?
         .ok_or_else(|| anyhow!("key file holds no PRIVATE KEY block"))?;
@@ -133,7 +159,7 @@ pub fn parse_pem_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<LoadedC
     // Compares the key's SubjectPublicKeyInfo with the leaf certificate's. Strict: an
     // "unknown" answer (a key type that cannot tell its public key) is refused as well.
     certified.keys_match().context("the private key does not belong to the certificate")?;
-    Ok(LoadedCert { certified: Arc::new(certified), not_after })
+    Ok(LoadedCert { certified: Arc::new(certified), not_after, not_before })
 }
 
 /// Reads and parses a certificate file and a key file ([`parse_pem_pair`]).
@@ -146,11 +172,11 @@ pub fn load_pem_files(cert: &Path, key: &Path) -> anyhow::Result<LoadedCert> {
     parse_pem_pair(&cert_pem, &key_pem).with_context(|| format!("{} / {}", cert.display(), key.display()))
 }
 
-/// The notAfter of a DER certificate, in Unix seconds.
-fn not_after(der: &[u8]) -> anyhow::Result<i64> {
+/// The notBefore and notAfter of a DER certificate, in Unix seconds.
+fn validity(der: &[u8]) -> anyhow::Result<(i64, i64)> {
     let (_, cert) =
         x509_parser::parse_x509_certificate(der).map_err(|e| anyhow!("leaf certificate is not valid X.509: {e}"))?;
-    Ok(cert.validity().not_after.timestamp())
+    Ok((cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp()))
 }
 
 /// A [`ResolvesServerCert`] that serves one certificate for every ClientHello and lets the
@@ -190,29 +216,79 @@ impl ResolvesServerCert for SwappableCert {
 /// there if it loads and has not expired, generates a new one (ECDSA P-256, by rcgen)
 /// otherwise. The key file is written with mode 0600. Returns the two paths.
 ///
+/// The directory is created with mode 0700. One that exists must be a directory (not a
+/// symbolic link) owned by this process's user and writable by no one else: the default one
+/// is in the shared temporary directory, where another user could have created it to plant a
+/// certificate and key of their own (and read the key, or swap it, while the server runs).
+///
 /// Not for production: no CA signs it, and clients must trust the certificate itself
 /// (`curl --cacert DIR/tls.crt`).
 ///
 /// # Errors
-/// The directory or the files cannot be written, or generation fails.
+/// The directory is not safe (see above), the directory or the files cannot be written, or
+/// generation fails.
 pub fn write_dev_certificate(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cert_path = dir.join(DEV_CERT_FILE);
     let key_path = dir.join(DEV_KEY_FILE);
-    if let Ok(existing) = load_pem_files(&cert_path, &key_path) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        if existing.not_after > now {
-            return Ok((cert_path, key_path));
-        }
+    ensure_private_dir(dir)?;
+    if let Ok(existing) = load_pem_files(&cert_path, &key_path)
+        && existing.invalid_at(unix_now()).is_none()
+    {
+        return Ok((cert_path, key_path));
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     let generated = rcgen::generate_simple_self_signed(names).context("cannot generate a development certificate")?;
     // Key first: a reader that sees the new certificate then also sees its key.
     write_atomically(&key_path, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
     write_atomically(&cert_path, generated.cert.pem().as_bytes(), 0o644)?;
     Ok((cert_path, key_path))
+}
+
+/// Creates `dir` with mode 0700 if missing (its parents as usual); refuses one that is a
+/// symbolic link, not a directory, not owned by this process's user, or writable by group or
+/// others.
+fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let meta = fs::symlink_metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
+    if !meta.file_type().is_dir() {
+        bail!(
+            "the development certificate directory {} is not a directory (a symbolic link or a file); \
+             accepted: a directory of your own that no one else can write to",
+            dir.display()
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            bail!(
+                "the development certificate directory {} is writable by group or others (mode {mode:04o}); \
+                 accepted: a directory no one else can write to (chmod 700 {0}, or remove it and let \
+                 vramgate create it)",
+                dir.display()
+            );
+        }
+        // The owner of /proc/self is this process's effective user (Linux). Without /proc the
+        // owner is not checked; the mode still is.
+        if let Ok(me) = fs::metadata("/proc/self").map(|m| m.uid())
+            && meta.uid() != me
+        {
+            bail!(
+                "the development certificate directory {} belongs to user id {}, not to this process's {me}; \
+                 accepted: a directory of your own (remove it, or run vramgate as its owner)",
+                dir.display(),
+                meta.uid()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes `contents` to a temporary file beside `path`, then renames it over `path`, so a
