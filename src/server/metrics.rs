@@ -174,8 +174,8 @@ struct Admissions {
 
 #[derive(Debug, Default)]
 struct AdmissionsInner {
-    at: HashMap<std::sync::Arc<AdmissionKey>, Instant>,
-    order: VecDeque<(std::sync::Arc<AdmissionKey>, Instant)>,
+    at: HashMap<Arc<AdmissionKey>, Instant>,
+    order: VecDeque<(Arc<AdmissionKey>, Instant)>,
 }
 
 impl AdmissionsInner {
@@ -204,7 +204,7 @@ impl Admissions {
         while inner.at.len() >= self.max {
             inner.forget_oldest();
         }
-        let key = std::sync::Arc::new(key);
+        let key = Arc::new(key);
         inner.at.insert(key.clone(), now);
         inner.order.push_back((key, now));
         true
