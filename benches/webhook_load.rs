@@ -288,6 +288,8 @@ fn fixed_answer(_: &Settings, endpoint: Endpoint, _: &[u8]) -> admission::Answer
             endpoint,
             operation: "CREATE".into(),
             kind: "Job".into(),
+            name: None,
+            owned_by_workload: false,
             decision: admission::Decision::Allow,
             reason: admission::Reason::Fits,
             dry_run: false,

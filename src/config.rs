@@ -75,6 +75,13 @@ pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 64;
 /// Prometheus and the kubelet reconnect when a kept-alive connection was closed.
 pub const DEFAULT_METRICS_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default `server.webhook_timeout_seconds`: 5 s, the chart's `webhook.timeoutSeconds` (the
+/// Kubernetes API server's own default is 10 s; `timeoutSeconds` is 1 to 30 s, "Dynamic
+/// Admission Control: Timeouts").
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest `server.webhook_timeout_seconds`: the API server accepts `timeoutSeconds` up to 30.
+pub const MAX_WEBHOOK_TIMEOUT_SECONDS: f64 = 30.0;
+
 /// The webhook server's limits, as written (`server:`): every field optional. Read at start;
 /// a reload that changes them is logged and takes effect at the next start.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -91,6 +98,7 @@ pub struct ServerFile {
     pub client_ca_file: Option<PathBuf>,
     pub metrics_max_connections: Option<u64>,
     pub metrics_header_read_timeout_seconds: Option<f64>,
+    pub webhook_timeout_seconds: Option<f64>,
 }
 
 /// The webhook server's limits, resolved.
@@ -123,6 +131,10 @@ pub struct ServerLimits {
     /// Longest wait for a request's head on the probe and metrics port (idle keep-alive
     /// included); then the connection closes.
     pub metrics_header_read_timeout: Duration,
+    /// The `timeoutSeconds` of the webhook configurations: a review whose answer is ready later
+    /// was already given up on by the API server, so it does not count as an admission
+    /// (`vramgate_reviews_late_total` counts it instead).
+    pub webhook_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -139,6 +151,7 @@ impl Default for ServerLimits {
             client_ca_file: None,
             metrics_max_connections: DEFAULT_METRICS_MAX_CONNECTIONS,
             metrics_header_read_timeout: DEFAULT_METRICS_HEADER_READ_TIMEOUT,
+            webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
         }
     }
 }
@@ -198,6 +211,20 @@ impl ServerFile {
             self.metrics_header_read_timeout_seconds,
             d.metrics_header_read_timeout,
         );
+        let webhook_timeout = match self.webhook_timeout_seconds {
+            None => d.webhook_timeout,
+            Some(v) if v.is_finite() && v > 0.0 && v <= MAX_WEBHOOK_TIMEOUT_SECONDS => Duration::from_secs_f64(v),
+            Some(v) => {
+                errs.push(ConfigError {
+                    path: "server.webhook_timeout_seconds".into(),
+                    message: format!(
+                        "{v} is not accepted; accepted: seconds > 0 and at most {MAX_WEBHOOK_TIMEOUT_SECONDS} (the \
+                         webhook configuration's timeoutSeconds)"
+                    ),
+                });
+                d.webhook_timeout
+            }
+        };
         if self.client_ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             errs.push(ConfigError {
                 path: "server.client_ca_file".into(),
@@ -216,6 +243,7 @@ impl ServerFile {
             client_ca_file: self.client_ca_file.clone(),
             metrics_max_connections,
             metrics_header_read_timeout,
+            webhook_timeout,
         }
     }
 }
@@ -239,6 +267,93 @@ impl GpuChoice {
         match self {
             Self::Smallest => "smallest",
             Self::Cheapest => "cheapest",
+        }
+    }
+}
+
+/// Default `metrics.max_namespaces`: distinct `namespace` label values before `other`. A
+/// thousand namespaces x a dozen GPU types stays a few thousand series per family.
+pub const DEFAULT_METRICS_MAX_NAMESPACES: usize = 1000;
+/// Default `metrics.max_teams`: distinct `team` label values of the live cost metrics before
+/// `other`.
+pub const DEFAULT_METRICS_MAX_TEAMS: usize = 200;
+/// Default `metrics.admission_window_seconds`: a CREATE of a namespace, kind and name already
+/// counted this recently is a retry, not a new admission (10 minutes: far longer than the API
+/// server retries a call, short enough that a job deleted and submitted again is counted).
+pub const DEFAULT_ADMISSION_WINDOW: Duration = Duration::from_secs(600);
+/// Default `metrics.max_remembered_admissions`: admissions remembered for that window (each at
+/// most a 63-byte namespace and a 253-byte name, so a few MiB at most); past it the oldest is
+/// forgotten first.
+pub const DEFAULT_MAX_REMEMBERED_ADMISSIONS: usize = 10_000;
+
+/// Bounds of the metrics (`metrics:`), resolved. Read at start, like [`ServerLimits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Distinct `namespace` label values; namespaces seen later are labelled `other`.
+    pub max_namespaces: usize,
+    /// Distinct `team` label values; teams seen later are labelled `other`.
+    pub max_teams: usize,
+    /// A CREATE of a (namespace, kind, name) counted within this window is not counted again.
+    pub admission_window: Duration,
+    /// Admissions remembered for the window at most; the oldest is forgotten first.
+    pub max_remembered_admissions: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            max_namespaces: DEFAULT_METRICS_MAX_NAMESPACES,
+            max_teams: DEFAULT_METRICS_MAX_TEAMS,
+            admission_window: DEFAULT_ADMISSION_WINDOW,
+            max_remembered_admissions: DEFAULT_MAX_REMEMBERED_ADMISSIONS,
+        }
+    }
+}
+
+/// `metrics:` as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    pub max_namespaces: Option<u64>,
+    pub max_teams: Option<u64>,
+    pub admission_window_seconds: Option<u64>,
+    pub max_remembered_admissions: Option<u64>,
+}
+
+impl MetricsFile {
+    fn resolve(&self, errs: &mut Vec<ConfigError>) -> MetricsSettings {
+        let d = MetricsSettings::default();
+        let mut count = |key: &str, value: Option<u64>, min: u64, max: u64, default: u64| -> u64 {
+            match value {
+                None => default,
+                Some(v) if (min..=max).contains(&v) => v,
+                Some(v) => {
+                    errs.push(ConfigError {
+                        path: format!("metrics.{key}"),
+                        message: format!("{v} is not accepted; accepted: {min} to {max}"),
+                    });
+                    default
+                }
+            }
+        };
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        MetricsSettings {
+            max_namespaces: size(count("max_namespaces", self.max_namespaces, 1, 100_000, d.max_namespaces as u64)),
+            max_teams: size(count("max_teams", self.max_teams, 1, 100_000, d.max_teams as u64)),
+            admission_window: Duration::from_secs(count(
+                "admission_window_seconds",
+                self.admission_window_seconds,
+                0,
+                86_400,
+                d.admission_window.as_secs(),
+            )),
+            max_remembered_admissions: size(count(
+                "max_remembered_admissions",
+                self.max_remembered_admissions,
+                1,
+                1_000_000,
+                d.max_remembered_admissions as u64,
+            )),
         }
     }
 }
@@ -539,6 +654,9 @@ pub struct ConfigFile {
     /// Cluster awareness (`serve --cluster`).
     #[serde(default)]
     pub cluster: ClusterFile,
+    /// Bounds of the metrics' labels and admission counting (read at start only).
+    #[serde(default)]
+    pub metrics: MetricsFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -566,6 +684,8 @@ pub struct Settings {
     /// The webhook server's limits; `serve` reads them at start only.
     pub server: ServerLimits,
     pub cluster: ClusterSettings,
+    /// Bounds of the metrics; `serve` reads them at start only.
+    pub metrics: MetricsSettings,
 }
 
 impl Default for Settings {
@@ -579,6 +699,7 @@ impl Default for Settings {
             max_gpus: DEFAULT_MAX_GPUS,
             server: ServerLimits::default(),
             cluster: ClusterSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -673,6 +794,7 @@ impl Settings {
             }
         }
         let server = file.server.resolve(&mut errs);
+        let metrics = file.metrics.resolve(&mut errs);
         let cluster = ClusterSettings {
             team_label: file.cluster.team_label.clone().unwrap_or_else(|| DEFAULT_TEAM_LABEL.to_owned()),
             inventory_max_stale_seconds: file
@@ -727,6 +849,7 @@ impl Settings {
             max_gpus,
             server,
             cluster,
+            metrics,
         })
     }
 }
@@ -955,6 +1078,46 @@ mod tests {
         }
         let e = Settings::from_yaml("server: {max_body: 10}\n").unwrap_err();
         assert!(e[0].path.starts_with("server") && e[0].message.contains("max_body"), "{e:?}");
+    }
+
+    #[test]
+    fn metrics_bounds_and_the_webhook_timeout_default_and_are_validated_with_their_paths() {
+        let s = Settings::from_yaml("policy: {}\n").unwrap();
+        assert_eq!(s.metrics, MetricsSettings::default());
+        assert_eq!(s.server.webhook_timeout, Duration::from_secs(5));
+        let s = Settings::from_yaml(
+            "metrics: {max_namespaces: 10, max_teams: 3, admission_window_seconds: 0, max_remembered_admissions: 5}\n\
+             server: {webhook_timeout_seconds: 2.5}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.metrics,
+            MetricsSettings {
+                max_namespaces: 10,
+                max_teams: 3,
+                admission_window: Duration::ZERO,
+                max_remembered_admissions: 5
+            }
+        );
+        assert_eq!(s.server.webhook_timeout, Duration::from_millis(2500));
+        let e = Settings::from_yaml(
+            "metrics: {max_namespaces: 0, max_teams: 100001, admission_window_seconds: 86401, \
+             max_remembered_admissions: 0}\nserver: {webhook_timeout_seconds: 31}\n",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "metrics.max_namespaces",
+            "metrics.max_teams",
+            "metrics.admission_window_seconds",
+            "metrics.max_remembered_admissions",
+            "server.webhook_timeout_seconds",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {e:?}");
+        }
+        assert!(e.iter().any(|e| e.message.contains("31 is not accepted")), "{e:?}");
+        let e = Settings::from_yaml("metrics: {max_series: 10}\n").unwrap_err();
+        assert!(e[0].path.starts_with("metrics") && e[0].message.contains("max_series"), "{e:?}");
     }
 
     #[test]

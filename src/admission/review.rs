@@ -171,7 +171,13 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
     // DELETE and CONNECT may carry no object: `evaluate` skips them before reading it.
     let eval = evaluate(object.as_ref().unwrap_or(&Json::Null), &ctx);
     let kind = req.kind.map(|k| k.kind.into_owned()).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
-    respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval)
+    let mut answer = respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval);
+    if let (Some(record), Some(object)) = (answer.record.as_mut(), object.as_ref()) {
+        // `metadata.name` only: a `generateName` prefix names no one object.
+        record.name = object.pointer("/metadata/name").and_then(Json::as_str).map(str::to_owned);
+        record.owned_by_workload = super::owned_by_workload(object);
+    }
+    answer
 }
 
 /// The response AdmissionReview, serialised straight from borrowed fields. Members are
@@ -262,6 +268,8 @@ fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dr
         endpoint,
         operation: operation.as_str().to_string(),
         kind,
+        name: None,
+        owned_by_workload: false,
         decision,
         reason: e.reason,
         dry_run,

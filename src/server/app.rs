@@ -89,6 +89,7 @@ impl AppState {
     fn build(settings: Settings, answer: Option<AnswerFn>) -> Self {
         let limits = settings.server.clone();
         let cluster = Arc::new(ClusterStatus::default());
+        let metrics = Metrics::configured(&settings, cluster.clone());
         Self {
             inner: Arc::new(Inner {
                 review_slots: Arc::new(Semaphore::new(limits.max_concurrent_reviews)),
@@ -97,7 +98,7 @@ impl AppState {
                 )),
                 limits,
                 settings: ArcSwap::from_pointee(settings),
-                metrics: Metrics::with_cluster(cluster.clone()),
+                metrics,
                 cluster,
                 ready: AtomicBool::new(false),
                 answer,
@@ -196,7 +197,14 @@ async fn review(state: &AppState, endpoint: Endpoint, request: Request) -> Respo
             &format!("the review did not finish within the request timeout of {}", seconds(limits.request_timeout)),
         ),
     };
-    state.metrics().observe_duration(endpoint, started.elapsed().as_secs_f64());
+    let mut response = response;
+    let elapsed = started.elapsed();
+    // Counted here, where the whole review's time is known: an answer ready after the webhook
+    // timeout is no admission (the API server gave up on it).
+    if let Some(record) = response.extensions_mut().remove::<admission::Record>() {
+        state.metrics().record(&record, &state.settings().catalog, elapsed);
+    }
+    state.metrics().observe_duration(endpoint, elapsed.as_secs_f64());
     response
 }
 
@@ -350,7 +358,6 @@ fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
                 reason = record.reason.as_str(),
                 "reviewed"
             );
-            state.metrics().record(record);
         }
         None => {
             tracing::debug!(endpoint = endpoint.as_str(), status = answer.status, "review refused");
@@ -361,7 +368,13 @@ fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
         tracing::error!(status = answer.status, "admission answered an invalid HTTP status (a vramgate bug)");
         StatusCode::INTERNAL_SERVER_ERROR
     });
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], answer.body).into_response()
+    let mut response =
+        (status, [(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON))], answer.body).into_response();
+    if let Some(record) = answer.record {
+        // Counted by `review` once the review's time is known.
+        response.extensions_mut().insert(record);
+    }
+    response
 }
 
 /// `{"error": message}` with `status`.

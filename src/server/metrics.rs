@@ -5,12 +5,21 @@
 //! (`_seconds`) to families registered with one, so the names registered here lack those
 //! suffixes. Every value is in base units (seconds, dollars, GPUs, GPU-hours).
 //!
-//! Label values are bounded: endpoint, operation, kind, decision and reason come from small
-//! sets; namespace and GPU grow with the cluster's namespaces and the GPU catalog, never with
-//! job names.
+//! Label values are bounded, whatever a client sends (README, "Metrics"): endpoint, operation,
+//! kind, decision and reason come from closed sets (`other` for a kind or operation outside
+//! them); `gpu` is a catalog name, a published MIG profile of one, or `other`
+//! ([`admission::gpu_label`]); `namespace` and `team` are the first `metrics.max_namespaces`
+//! and `metrics.max_teams` distinct values seen, then `other`. Never a job name.
+//!
+//! The `vramgate_admitted_*` counters obey README's "What 'admitted' means":
+//! [`Record::counts_as_admission`], plus what only the shell knows: the answer was ready within
+//! the webhook timeout, and the same namespace, kind and name was not counted within the
+//! admission window (a bounded map here; the clock is read here).
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,7 +36,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::cluster::ClusterStatus;
-use crate::admission::{Endpoint, Record};
+use crate::admission::{self, Endpoint, OTHER_LABEL, Record};
+use crate::cluster::ledger::NO_TEAM;
+use crate::config::{MetricsSettings, Settings};
+use crate::estimate::catalog::GpuCatalog;
 
 /// Upper bounds (seconds) of the `vramgate_review_duration_seconds` buckets: 100 µs to 5 s.
 /// A review normally takes tens of microseconds; the Kubernetes API server gives a webhook
@@ -41,8 +53,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReviewLabels {
     endpoint: &'static str,
-    operation: String,
-    kind: String,
+    operation: &'static str,
+    kind: &'static str,
     decision: &'static str,
     reason: &'static str,
 }
@@ -81,6 +93,151 @@ fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
 
+/// Locks `mutex`, taking the data of a poisoned one: every critical section below leaves its
+/// data consistent at each step, and a metric must not take the review path down.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A label whose values are the first `max` distinct valid values seen; later ones, and
+/// invalid ones, are [`OTHER_LABEL`]. A value once given keeps its label for the life of the
+/// process, so a counter's series never moves between labels.
+#[derive(Debug)]
+struct CappedLabel {
+    max: usize,
+    valid: fn(&str) -> bool,
+    /// Values always labelled as themselves, outside the cap (`none`, the team of a workload
+    /// without the team label).
+    fixed: &'static [&'static str],
+    seen: Mutex<HashSet<String>>,
+}
+
+impl CappedLabel {
+    fn new(max: usize, valid: fn(&str) -> bool, fixed: &'static [&'static str]) -> Self {
+        Self { max, valid, fixed, seen: Mutex::new(HashSet::new()) }
+    }
+
+    fn label(&self, value: &str) -> String {
+        if self.fixed.contains(&value) {
+            return value.to_owned();
+        }
+        if !(self.valid)(value) {
+            return OTHER_LABEL.to_owned();
+        }
+        let mut seen = lock(&self.seen);
+        if seen.contains(value) {
+            return value.to_owned();
+        }
+        if seen.len() < self.max {
+            seen.insert(value.to_owned());
+            return value.to_owned();
+        }
+        OTHER_LABEL.to_owned()
+    }
+}
+
+/// A namespace name: a DNS label (Kubernetes docs, "Namespaces": RFC 1123 label, at most 63).
+fn is_namespace(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A non-empty label value: at most 63 alphanumerics, `-`, `_` or `.`, starting and ending
+/// alphanumeric (Kubernetes docs, "Labels and Selectors: Syntax and character set").
+fn is_label_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Longest object name remembered: a DNS subdomain (Kubernetes docs, "Object Names and IDs").
+/// A longer one cannot come from the API server; its CREATE is counted without being
+/// remembered, so a direct client cannot make the map hold large keys.
+const MAX_NAME_BYTES: usize = 253;
+
+/// (namespace, kind label, name) of a counted CREATE.
+type AdmissionKey = (String, &'static str, String);
+
+/// The CREATEs counted within the admission window, oldest first: at most `max`, each
+/// forgotten once the window has passed or, when full, oldest first.
+#[derive(Debug)]
+struct Admissions {
+    window: Duration,
+    max: usize,
+    inner: Mutex<AdmissionsInner>,
+}
+
+#[derive(Debug, Default)]
+struct AdmissionsInner {
+    at: HashMap<Arc<AdmissionKey>, Instant>,
+    order: VecDeque<(Arc<AdmissionKey>, Instant)>,
+}
+
+impl AdmissionsInner {
+    fn forget_oldest(&mut self) {
+        if let Some((key, _)) = self.order.pop_front() {
+            self.at.remove(&key);
+        }
+    }
+}
+
+impl Admissions {
+    /// Whether the CREATE of `name` in `namespace` is the first within the window at `now`;
+    /// if so it is remembered.
+    fn first(&self, namespace: &str, kind: &'static str, name: &str, now: Instant) -> bool {
+        if self.window.is_zero() || !is_namespace(namespace) || name.is_empty() || name.len() > MAX_NAME_BYTES {
+            return true;
+        }
+        let mut inner = lock(&self.inner);
+        while inner.order.front().is_some_and(|(_, at)| now.saturating_duration_since(*at) >= self.window) {
+            inner.forget_oldest();
+        }
+        let key = (namespace.to_owned(), kind, name.to_owned());
+        if inner.at.contains_key(&key) {
+            return false;
+        }
+        while inner.at.len() >= self.max {
+            inner.forget_oldest();
+        }
+        let key = Arc::new(key);
+        inner.at.insert(key.clone(), now);
+        inner.order.push_back((key, now));
+        true
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.inner).at.len()
+    }
+}
+
+/// The label caps shared by the review families and the cluster collector, so a namespace
+/// has one label everywhere.
+#[derive(Debug)]
+struct Bounds {
+    namespaces: CappedLabel,
+    teams: CappedLabel,
+}
+
+impl Bounds {
+    fn new(settings: &MetricsSettings) -> Self {
+        Self {
+            namespaces: CappedLabel::new(settings.max_namespaces, is_namespace, &[]),
+            teams: CappedLabel::new(settings.max_teams, is_label_value, &[NO_TEAM]),
+        }
+    }
+}
+
+/// The `operation` label: the four AdmissionReview operations, else `other`.
+fn operation_label(operation: &str) -> &'static str {
+    ["CREATE", "UPDATE", "DELETE", "CONNECT"].into_iter().find(|o| *o == operation).unwrap_or(OTHER_LABEL)
+}
+
 /// Every metric family of the process, and the registry that encodes them.
 ///
 /// Cheap to share behind an `Arc`: every update is an atomic add or a short lock inside
@@ -89,6 +246,7 @@ fn duration_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     reviews: Family<ReviewLabels, Counter>,
+    reviews_late: Family<EndpointLabels, Counter>,
     review_errors: Family<ErrorLabels, Counter>,
     review_duration: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     admitted_jobs: Family<SpendLabels, Counter>,
@@ -101,6 +259,10 @@ pub struct Metrics {
     certificate_reloads: Family<ResultLabels, Counter>,
     config_last_reload_success: FloatGauge,
     certificate_not_after: FloatGauge,
+    bounds: Arc<Bounds>,
+    admissions: Admissions,
+    /// Answers ready later than this were given up on by the API server.
+    webhook_timeout: Duration,
 }
 
 impl Default for Metrics {
@@ -112,8 +274,13 @@ impl Default for Metrics {
 /// The cluster families (`serve --cluster`), encoded at each scrape from the watchers' last
 /// [`Live`] state, so a series disappears when what it counts does (a finished job's team,
 /// a drained node pool) instead of lingering at its last value.
+///
+/// `namespace` and `team` are bounded as the review families' are (a team is a workload's
+/// label value: any tenant's text); series that share bounded labels are summed. `gpu` and
+/// `product` come from node labels (GPU Feature Discovery), which tenants do not write, and
+/// grow only with the node pools.
 #[derive(Debug)]
-struct ClusterCollector(Arc<ClusterStatus>);
+struct ClusterCollector(Arc<ClusterStatus>, Arc<Bounds>);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GpuLabels {
@@ -125,7 +292,7 @@ struct ProductLabels {
     product: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct CostLabels {
     namespace: String,
     team: String,
@@ -197,31 +364,42 @@ impl Collector for ClusterCollector {
                 .iter()
                 .map(|(p, n)| (ProductLabels { product: p.clone() }, ConstGauge::new(*n as i64))),
         )?;
+        let bounds = &self.1;
         let cost = |k: &crate::cluster::CostKey| CostLabels {
-            namespace: k.namespace.clone(),
-            team: k.team.clone(),
+            namespace: bounds.namespaces.label(&k.namespace),
+            team: bounds.teams.label(&k.team),
             gpu: k.gpu.clone(),
         };
+        let mut running: BTreeMap<CostLabels, (u64, f64)> = BTreeMap::new();
+        for (k, r) in &snap.running {
+            let sum = running.entry(cost(k)).or_default();
+            sum.0 = sum.0.saturating_add(r.gpus);
+            sum.1 += r.usd_per_hour;
+        }
+        let mut spent: BTreeMap<CostLabels, f64> = BTreeMap::new();
+        for (k, usd) in &live.cumulative.usd {
+            *spent.entry(cost(k)).or_default() += usd;
+        }
         family(
             e,
             "vramgate_running_gpus",
             "GPUs held by running pods of workloads vramgate admitted, by namespace, team and GPU type",
             None,
-            snap.running.iter().map(|(k, r)| (cost(k), ConstGauge::new(r.gpus as i64))),
+            running.iter().map(|(k, r)| (k.clone(), ConstGauge::new(r.0 as i64))),
         )?;
         family(
             e,
             "vramgate_running_cost_usd_per_hour",
             "Estimated cost per hour in US dollars of those GPUs at the configured prices",
             None,
-            snap.running.iter().map(|(k, r)| (cost(k), ConstGauge::new(r.usd_per_hour))),
+            running.iter().map(|(k, r)| (k.clone(), ConstGauge::new(r.1))),
         )?;
         family(
             e,
             "vramgate_running_cost_usd",
             "Estimated US dollars spent by running pods of admitted workloads since this process started",
             None,
-            live.cumulative.usd.iter().map(|(k, usd)| (cost(k), ConstCounter::new(*usd))),
+            spent.into_iter().map(|(k, usd)| (k, ConstCounter::new(usd))),
         )?;
         single(
             e,
@@ -270,23 +448,35 @@ fn single<M: EncodeMetric>(
 
 impl Metrics {
     /// Registers every family, sets `vramgate_build_info` to 1 and creates the `success` and
-    /// `failure` series of the reload counters at 0 (so `increase()` sees their first change).
+    /// `failure` series of the reload counters and the late-review counters at 0 (so
+    /// `increase()` sees their first change). Bounds and webhook timeout are the defaults.
     #[must_use]
     pub fn new() -> Self {
-        Self::with_cluster(Arc::new(ClusterStatus::default()))
+        Self::configured(&Settings::default(), Arc::new(ClusterStatus::default()))
     }
 
-    /// [`Metrics::new`], with the cluster families read from `cluster` at each scrape.
+    /// [`Metrics::new`] with the label caps and admission window of `settings.metrics` and the
+    /// webhook timeout of `settings.server` (fixed from then on), and the cluster families read
+    /// from `cluster` at each scrape.
     #[must_use]
-    pub fn with_cluster(cluster: Arc<ClusterStatus>) -> Self {
+    pub fn configured(settings: &Settings, cluster: Arc<ClusterStatus>) -> Self {
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(ClusterCollector(cluster)));
+        let bounds = Arc::new(Bounds::new(&settings.metrics));
+        registry.register_collector(Box::new(ClusterCollector(cluster, bounds.clone())));
 
         let reviews = Family::<ReviewLabels, Counter>::default();
         registry.register(
             "vramgate_reviews",
             "AdmissionReviews answered with 200, by endpoint, operation, object kind, decision and reason",
             reviews.clone(),
+        );
+        let reviews_late = Family::<EndpointLabels, Counter>::default();
+        registry.register(
+            "vramgate_reviews_late",
+            "Reviews whose answer was ready only after the webhook timeout (server.webhook_timeout_seconds, the \
+             webhook configurations' timeoutSeconds): the API server had given up on them, so none counts as an \
+             admission; by endpoint",
+            reviews_late.clone(),
         );
         let review_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
@@ -307,7 +497,8 @@ impl Metrics {
         let admitted_jobs = Family::<SpendLabels, Counter>::default();
         registry.register(
             "vramgate_admitted_jobs",
-            "GPU jobs admitted (allowed or warned, not dry runs) by the validating webhook, by namespace and GPU",
+            "GPU workloads admitted (a CREATE allowed or warned by the validating webhook in time, not a dry run, \
+             not a pod of a supported controller, not a retry within the admission window), by namespace and GPU",
             admitted_jobs.clone(),
         );
         // Base unit: GPU-seconds (Prometheus naming); the dashboard divides by 3600.
@@ -378,10 +569,14 @@ impl Metrics {
             drop(config_reloads.get_or_create(&ResultLabels { result }));
             drop(certificate_reloads.get_or_create(&ResultLabels { result }));
         }
+        for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+            drop(reviews_late.get_or_create(&EndpointLabels { endpoint: endpoint.as_str() }));
+        }
 
         Self {
             registry,
             reviews,
+            reviews_late,
             review_errors,
             review_duration,
             admitted_jobs,
@@ -394,25 +589,55 @@ impl Metrics {
             certificate_reloads,
             config_last_reload_success,
             certificate_not_after,
+            bounds,
+            admissions: Admissions {
+                window: settings.metrics.admission_window,
+                max: settings.metrics.max_remembered_admissions,
+                inner: Mutex::default(),
+            },
+            webhook_timeout: settings.server.webhook_timeout,
         }
     }
 
-    /// Counts one answered review, and, where [`Record::counts_as_admission`], the job's
-    /// spend under its namespace and GPU.
-    pub fn record(&self, record: &Record) {
+    /// Counts one review answered `elapsed` after its request arrived, and, if it admits a
+    /// workload, the workload's spend under its bounded namespace and GPU labels (`catalog`
+    /// names the GPU label values): [`Metrics::record_at`] now.
+    pub fn record(&self, record: &Record, catalog: &GpuCatalog, elapsed: Duration) {
+        self.record_at(record, catalog, elapsed, Instant::now());
+    }
+
+    /// [`Metrics::record`] at `now`. The spend is counted where [`Record::counts_as_admission`],
+    /// the answer was ready within the webhook timeout (else it counts in
+    /// `vramgate_reviews_late_total`), and no CREATE of the same namespace, kind and name was
+    /// counted within the admission window before `now` (an object without `metadata.name` is
+    /// never taken for a retry).
+    pub fn record_at(&self, record: &Record, catalog: &GpuCatalog, elapsed: Duration, now: Instant) {
+        let kind = admission::kind_label(&record.kind);
         self.reviews
             .get_or_create(&ReviewLabels {
                 endpoint: record.endpoint.as_str(),
-                operation: record.operation.clone(),
-                kind: record.kind.clone(),
+                operation: operation_label(&record.operation),
+                kind,
                 decision: record.decision.as_str(),
                 reason: record.reason.as_str(),
             })
             .inc();
+        if elapsed > self.webhook_timeout {
+            self.reviews_late.get_or_create(&EndpointLabels { endpoint: record.endpoint.as_str() }).inc();
+            return;
+        }
         if !record.counts_as_admission() {
             return;
         }
-        let labels = SpendLabels { namespace: record.namespace.clone(), gpu: record.gpu.clone() };
+        if let Some(name) = &record.name
+            && !self.admissions.first(&record.namespace, kind, name, now)
+        {
+            return;
+        }
+        let labels = SpendLabels {
+            namespace: self.bounds.namespaces.label(&record.namespace),
+            gpu: admission::gpu_label(catalog, &record.gpu),
+        };
         self.admitted_jobs.get_or_create(&labels).inc();
         self.admitted_gpus_requested.get_or_create(&labels).inc_by(record.gpus_requested);
         if let Some(needed) = record.gpus_needed {
@@ -487,4 +712,81 @@ fn result_label(success: bool) -> &'static str {
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admissions(window_seconds: u64, max: usize) -> Admissions {
+        Admissions { window: Duration::from_secs(window_seconds), max, inner: Mutex::default() }
+    }
+
+    #[test]
+    fn a_create_is_first_again_once_the_window_has_passed() {
+        let a = admissions(600, 100);
+        let t0 = Instant::now();
+        assert!(a.first("research", "PyTorchJob", "train", t0));
+        assert!(!a.first("research", "PyTorchJob", "train", t0 + Duration::from_secs(599)));
+        // Another namespace, kind or name is another workload.
+        assert!(a.first("other-ns", "PyTorchJob", "train", t0));
+        assert!(a.first("research", "JobSet", "train", t0));
+        assert!(a.first("research", "PyTorchJob", "train-2", t0));
+        // The window runs from the counted CREATE, not from the retries.
+        assert!(a.first("research", "PyTorchJob", "train", t0 + Duration::from_secs(600)));
+        assert_eq!(a.len(), 1, "the three others, counted at t0 too, are forgotten");
+    }
+
+    #[test]
+    fn the_remembered_admissions_are_capped_oldest_forgotten_first() {
+        let a = admissions(600, 3);
+        let t0 = Instant::now();
+        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            assert!(a.first("research", "Job", name, t0 + Duration::from_secs(i as u64)));
+        }
+        assert_eq!(a.len(), 3);
+        // `a`, the oldest, was forgotten to make room; `d` is still remembered.
+        assert!(!a.first("research", "Job", "d", t0 + Duration::from_secs(5)));
+        assert!(a.first("research", "Job", "a", t0 + Duration::from_secs(5)));
+        assert_eq!(a.len(), 3);
+    }
+
+    #[test]
+    fn names_no_api_server_sends_and_a_zero_window_are_never_remembered() {
+        let a = admissions(600, 10);
+        let now = Instant::now();
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        let bad_namespace = "N".repeat(64);
+        for _ in 0..2 {
+            assert!(a.first("research", "Job", &long, now));
+            assert!(a.first(&bad_namespace, "Job", "train", now));
+        }
+        assert_eq!(a.len(), 0);
+        let off = admissions(0, 10);
+        assert!(off.first("research", "Job", "train", now) && off.first("research", "Job", "train", now));
+    }
+
+    #[test]
+    fn teams_are_capped_with_none_outside_the_cap_and_invalid_values_other() {
+        let bounds = Bounds::new(&MetricsSettings { max_teams: 2, ..MetricsSettings::default() });
+        let t = |v: &str| bounds.teams.label(v);
+        assert_eq!(t("nlp"), "nlp");
+        assert_eq!(t(NO_TEAM), NO_TEAM);
+        assert_eq!(t("vision"), "vision");
+        assert_eq!(t("speech"), OTHER_LABEL);
+        assert_eq!(t("nlp"), "nlp", "a value keeps its label");
+        assert_eq!(t(NO_TEAM), NO_TEAM, "none is outside the cap");
+        let bounds = Bounds::new(&MetricsSettings::default());
+        for invalid in ["", "-x", "a b", &"t".repeat(64), "caf\u{e9}"] {
+            assert_eq!(bounds.teams.label(invalid), OTHER_LABEL, "{invalid:?}");
+            assert_eq!(bounds.namespaces.label(invalid), OTHER_LABEL, "{invalid:?}");
+        }
+        assert_eq!(bounds.namespaces.label("Research"), OTHER_LABEL, "a namespace is lowercase");
+    }
+
+    #[test]
+    fn operations_outside_the_four_are_other() {
+        assert_eq!(operation_label("CREATE"), "CREATE");
+        assert_eq!(operation_label("PATCH"), OTHER_LABEL);
+    }
 }

@@ -129,10 +129,13 @@ config ConfigMap (config.source=configMap). Only then is a ServiceAccount token 
 
 {{/*
 The config file: the `config` values without `source` (how the file is read, not part of it),
-plus the `cluster:` section from the `cluster` values when cluster awareness is on.
+plus `server.webhook_timeout_seconds` from `webhook.timeoutSeconds` (the server must know the
+timeout the API server applies), and the `cluster:` section from the `cluster` values when
+cluster awareness is on.
 */}}
 {{- define "vramgate.configFile" -}}
 {{- $cfg := omit .Values.config "source" }}
+{{- $_ := set $cfg "server" (merge (dict "webhook_timeout_seconds" (int .Values.webhook.timeoutSeconds)) (deepCopy (default (dict) .Values.config.server))) }}
 {{- if .Values.cluster.enabled }}
 {{- $_ := set $cfg "cluster" (dict "team_label" .Values.cluster.teamLabel "inventory_max_stale_seconds" (int .Values.cluster.inventoryMaxStaleSeconds) "enforce_inventory" .Values.cluster.enforceInventory) }}
 {{- end }}
