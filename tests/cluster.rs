@@ -613,7 +613,8 @@ fn gpu_choice_smallest_and_cheapest_pick_different_types_for_a_job_that_names_no
         &[derived_node("a40", "NVIDIA-A100-SXM4-40GB", 8), derived_node("h100", "NVIDIA-H100-80GB-HBM3", 8)],
         &settings,
     );
-    let view = vramgate::cluster::ClusterView { inventory: &inv, stale_seconds: None, max_stale_seconds: 600 };
+    let view =
+        vramgate::cluster::ClusterView { inventory: &inv, stale_seconds: None, max_stale_seconds: 600, objects: None };
     // A 1B-parameter fine-tune with a token count: fits both; H100 does more FLOPs per dollar
     // at the catalog prices, the A100-40GB has less memory.
     let mut obj = job(1, 8, None);

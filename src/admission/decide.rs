@@ -12,7 +12,7 @@
 use super::Endpoint;
 use super::patch::{PatchOp, escape_token};
 use crate::cluster::{ClusterView, GpuPool};
-use crate::config::{GpuChoice as Choose, Mode, Policy, Settings};
+use crate::config::{GpuChoice as Choose, Mode, Policy, Settings, Unseen};
 use crate::estimate::units::{Gib, MIB};
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
 use crate::json::Json;
@@ -98,6 +98,11 @@ pub enum Reason {
     Operation,
     /// An UPDATE that changes neither the pods' GPUs nor the annotations.
     Unchanged,
+    /// GPUs asked for in a way vramgate cannot count (DRA claims it cannot resolve,
+    /// accelerator resources not configured as GPUs).
+    UnseenGpus,
+    /// A `/scale` request whose parent object vramgate cannot see.
+    UnjudgedScale,
 }
 
 impl Reason {
@@ -122,6 +127,8 @@ impl Reason {
             Self::UnsupportedKind => "unsupported-kind",
             Self::Operation => "operation",
             Self::Unchanged => "unchanged",
+            Self::UnseenGpus => "unseen-gpus",
+            Self::UnjudgedScale => "unjudged-scale",
         }
     }
 }
@@ -349,6 +356,8 @@ struct Screened {
     workload: Workload,
     request: request::Request,
     devices: u64,
+    /// Findings about GPUs vramgate cannot count (judged without them).
+    unseen: Findings,
 }
 
 /// Decides one object.
@@ -373,7 +382,7 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             0,
         )));
     }
-    let workload = match workload::extract(obj, &settings.extract) {
+    let mut workload = match workload::extract(obj, &settings.extract) {
         Ok(Extracted::Workload(w)) => w,
         Ok(Extracted::Unsupported { api_version, kind }) => {
             let message = format!("{api_version} {kind} is not a kind vramgate reads; allowed untouched");
@@ -394,10 +403,24 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
         }
     };
 
+    // DRA claims counted from the cluster's templates; what cannot be counted is a finding.
+    let seen = super::dra::resolve(&mut workload, &subject.namespace, ctx.cluster, &settings.extract);
+    let unseen = |f: &mut Findings| {
+        for m in &seen.unseen {
+            match policy.unseen_gpus {
+                Unseen::Warn => f.advice(Reason::UnseenGpus, m.clone()),
+                Unseen::Deny => f.breach(Reason::UnseenGpus, m.clone()),
+            }
+        }
+    };
+
     if ctx.operation == Operation::Update
         && let Some(old) = ctx.old_object
-        && let Ok(Extracted::Workload(old_w)) = workload::extract(old, &settings.extract)
-        && same_gpu_shape(&old_w, &workload)
+        && let Ok(Extracted::Workload(mut old_w)) = workload::extract(old, &settings.extract)
+        && {
+            super::dra::resolve(&mut old_w, &subject.namespace, ctx.cluster, &settings.extract);
+            same_gpu_shape(&old_w, &workload)
+        }
     {
         let message = "update changes neither GPUs nor vramgate.io/ annotations; decided at creation";
         return Err(Box::new(subject.skip(Reason::Unchanged, message.into(), devices_requested(&workload))));
@@ -406,8 +429,15 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
     let fields = request::fields_from_annotations(&workload.annotations);
     let devices = devices_requested(&workload);
     if !fields.keys().any(|k| !OUTPUT_KEYS.contains(&k.as_str())) {
-        if devices == 0 {
+        if devices == 0 && seen.unseen.is_empty() {
             return Err(Box::new(subject.skip(Reason::NoGpus, "asks for no GPU".into(), 0)));
+        }
+        if devices == 0 && !policy.require_annotations {
+            let message = format!(
+                "no vramgate.io/ annotations; not checked. GPUs vramgate cannot count: {}",
+                seen.unseen.join("; ")
+            );
+            return Err(Box::new(subject.skip(Reason::UnseenGpus, message, 0)));
         }
         if !policy.require_annotations {
             let message = format!("asks for {devices} GPUs without vramgate.io/ annotations; not checked");
@@ -435,6 +465,10 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             return Err(Box::new(subject.decide(&f, devices, None)));
         }
     };
+    if devices == 0 && !seen.unseen.is_empty() {
+        unseen(&mut f);
+        return Err(Box::new(subject.decide(&f, 0, None)));
+    }
     if devices == 0 {
         f.advice(
             Reason::NoGpus,
@@ -444,7 +478,9 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
         );
         return Err(Box::new(subject.decide(&f, 0, None)));
     }
-    Ok(Screened { workload, request, devices })
+    let mut unseen_findings = Findings::default();
+    unseen(&mut unseen_findings);
+    Ok(Screened { workload, request, devices, unseen: unseen_findings })
 }
 
 /// What will run: the job as asked, or as patched.
@@ -459,8 +495,8 @@ struct Outcome<'a> {
 fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> Evaluation {
     let settings = ctx.settings;
     let policy = subject.policy;
-    let Screened { workload, request: req, devices } = s;
-    let mut f = Findings::default();
+    let Screened { workload, request: req, devices, unseen } = s;
+    let mut f = unseen;
     if let Some(n) = req.gpus
         && u64::from(n) != devices
     {
@@ -591,9 +627,12 @@ fn fit_findings<'s>(
             as_asked
         }
         Fit::DoesNotFit => {
-            let patched = (ctx.endpoint == Endpoint::Mutate && subject.policy.patch)
-                .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster))
-                .flatten();
+            // A DRA claim's devices live in its template, which a patch cannot rewrite.
+            let patched = (ctx.endpoint == Endpoint::Mutate
+                && subject.policy.patch
+                && workload.groups.iter().all(|g| g.dra_claims.is_empty()))
+            .then(|| patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster))
+            .flatten();
             match patched {
                 Some(p) => {
                     f.advice(Reason::Patched, p.message);
