@@ -108,3 +108,63 @@ pub(super) fn resolve(
     }
     seen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{ClaimTemplate, ClusterObjects, DeviceRequest, Inventory};
+    use crate::workload::{Extracted, extract};
+    use serde_json::json;
+
+    fn pod(claims: serde_json::Value, limits: serde_json::Value) -> Workload {
+        let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c", "resources": {"limits": limits}}], "resourceClaims": claims}});
+        match extract(&(&obj).into(), &ExtractConfig::default()) {
+            Ok(Extracted::Workload(w)) => w,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_configured_classes_count_and_what_cannot_be_counted_is_named() {
+        let req = |name: &str, class: &str, count: DeviceCount| DeviceRequest {
+            name: name.into(),
+            device_class: Some(class.into()),
+            count,
+        };
+        let mut objects = ClusterObjects { claim_templates_synced: true, ..ClusterObjects::default() };
+        objects.claim_templates.insert(
+            ("ns".into(), "t".into()),
+            ClaimTemplate {
+                requests: vec![
+                    req("gpus", "gpu.nvidia.com", DeviceCount::Exactly(2)),
+                    req("all", "gpu.nvidia.com", DeviceCount::Uncountable("allocationMode All".into())),
+                    req("nic", "rdma.example.com", DeviceCount::Exactly(1)),
+                    req("amd", "gpu.amd.com", DeviceCount::Exactly(1)),
+                ],
+            },
+        );
+        let inventory = Inventory::default();
+        let view =
+            ClusterView { inventory: &inventory, stale_seconds: None, max_stale_seconds: 600, objects: Some(&objects) };
+        let mut w = pod(
+            json!([{"name": "a", "resourceClaimTemplateName": "t"}, {"name": "b", "resourceClaimTemplateName": "gone"}]),
+            json!({"nvidia.com/gpu": 1, "nvidia.com/gpu.shared": 2, "cpu": "4"}),
+        );
+        let seen = resolve(&mut w, "ns", Some(view), &ExtractConfig::default());
+        assert_eq!(w.groups[0].gpus_per_pod, 3, "1 nvidia.com/gpu + 2 gpu.nvidia.com devices");
+        assert!(seen.counted_dra);
+        let all = seen.unseen.join("\n");
+        assert_eq!(seen.unseen.len(), 4, "{all}");
+        for part in ["nvidia.com/gpu.shared: 2", "request 'all'", "'gpu.amd.com'", "ns/gone does not exist"] {
+            assert!(all.contains(part), "{part} missing from {all}");
+        }
+        assert!(!all.contains("rdma"), "a class that is not a GPU is not reported: {all}");
+
+        // Without the cluster nothing is counted, and the claim is named.
+        let mut w = pod(json!([{"name": "a", "resourceClaimTemplateName": "t"}]), json!({}));
+        let seen = resolve(&mut w, "ns", None, &ExtractConfig::default());
+        assert_eq!((w.groups[0].gpus_per_pod, seen.counted_dra), (0, false));
+        assert!(seen.unseen[0].contains("serve --cluster"), "{:?}", seen.unseen);
+    }
+}

@@ -596,6 +596,8 @@ fn handle(model: &mut Model, state: &AppState, msg: Msg) {
         Msg::Whole(r, result) => {
             let Some(event) = health(model, &r.label(), *result) else { return publish_watches(model, state) };
             let label = r.label();
+            // A relist's objects become visible at its end: publish only then and on changes.
+            let visible = !matches!(event, Event::Init | Event::InitApply(_));
             if r != CLAIM_TEMPLATES {
                 let table = model.workloads.entry(label.clone()).or_default();
                 table.apply(change(event.clone(), |o: &DynamicObject| WorkloadRecord::from_meta(r.kind, &o.metadata)));
@@ -604,7 +606,9 @@ fn handle(model: &mut Model, state: &AppState, msg: Msg) {
             table.apply(change(event, |o: &DynamicObject| {
                 ObjectRecord::from_value(&label, serde_json::to_value(o).unwrap_or_default())
             }));
-            publish_objects(model, state);
+            if visible {
+                publish_objects(model, state);
+            }
         }
         Msg::ConfigMap(result) => {
             let Some(event) = health(model, &CONFIG_MAPS.label(), result) else { return publish_watches(model, state) };
