@@ -121,8 +121,8 @@ pub fn decide(scale: &Json<'_>, target: Target<'_>, ctx: &Context<'_>) -> Evalua
             format!("the {kind} is not (yet) in the cluster state vramgate watches")
         } else {
             format!(
-                "vramgate cannot see the {kind} without serve --cluster; serve with --cluster to have scale requests \
-                 judged, or run vramgate check on the scaled manifest"
+                "vramgate does not see the {kind} (no serve --cluster, or its cluster state not yet synced); serve \
+                 with --cluster to have scale requests judged, or run vramgate check on the scaled manifest"
             )
         };
         let message = format!("{what} is not judged: {why}");
