@@ -777,3 +777,47 @@ async fn dra_claims_count_the_gpus_of_their_watched_resource_claim_template() {
     assert!(message(&docs).contains("example-resource-claim'"), "{docs}");
     run.stop().await;
 }
+
+#[test]
+fn a_scale_of_a_leaderworkerset_sets_its_spec_replicas() {
+    let settings = Settings::default();
+    let inv = inventory_of(&real_nodes(), &settings);
+    // An LWS of groups of 2 pods x 4 GPUs, annotated like `job`: one group (8 GPUs) fits.
+    let lws = |replicas: u64| {
+        let t = json!({"spec": {"containers": [{"name": "c", "image": "ghcr.io/example/train:1",
+                                                "resources": {"limits": {"nvidia.com/gpu": 4}}}]}});
+        json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+               "metadata": {"name": "vllm", "namespace": "research", "uid": "lws-1", "annotations": fits_eight_annotations()},
+               "spec": {"replicas": replicas, "leaderWorkerTemplate": {"size": 2, "workerTemplate": t}}})
+    };
+    let mut objects = vramgate::cluster::ClusterObjects::default();
+    let parent = vramgate::cluster::ObjectRecord::from_value("leaderworkersets.leaderworkerset.x-k8s.io", lws(1));
+    objects.parents.insert((parent.resource.clone(), parent.namespace.clone(), parent.name.clone()), parent.object);
+    let view = vramgate::cluster::ClusterView {
+        inventory: &inv,
+        stale_seconds: None,
+        max_stale_seconds: 600,
+        objects: Some(&objects),
+    };
+    let answer = |body: Value| {
+        let a = vramgate::admission::answer_in(
+            &settings,
+            Some(view),
+            vramgate::admission::Endpoint::Validate,
+            &serde_json::to_vec(&body).unwrap(),
+        );
+        let r = a.record.expect("a record");
+        (r.decision, r.reason, r.gpus_requested)
+    };
+    let mut scale = scale_review("vllm", 2, 1);
+    scale["request"]["resource"] =
+        json!({"group": "leaderworkerset.x-k8s.io", "version": "v1", "resource": "leaderworkersets"});
+    let mut update = update_review(&lws(2), &lws(1));
+    update["request"]["kind"] =
+        json!({"group": "leaderworkerset.x-k8s.io", "version": "v1", "kind": "LeaderWorkerSet"});
+    // 2 groups x 2 pods x 4 GPUs = 16: more than the cluster's 8 A100s, as the UPDATE says.
+    let (scaled, updated) = (answer(scale), answer(update));
+    assert_eq!(scaled, updated);
+    assert_eq!(scaled.2, 16, "{scaled:?}");
+    assert_eq!(scaled.0, vramgate::admission::Decision::Deny, "{scaled:?}");
+}
