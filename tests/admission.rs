@@ -768,3 +768,15 @@ fn an_accelerator_resource_not_configured_is_named_with_the_key_that_counts_it()
     assert_eq!(a.record.as_ref().unwrap().gpus_requested, 8);
     assert_ne!(record(&a).1, Reason::UnseenGpus);
 }
+
+#[test]
+fn an_unannotated_dra_job_is_not_called_gpu_free_and_breaches_required_annotations() {
+    let obj = yaml(&fixture("manifests/job-dra-claims-k8s-docs.yaml"));
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Skip, Reason::UnseenGpus), "{v}");
+    let required = Settings::from_yaml("policy:\n  require_annotations: true\n").unwrap();
+    let (a, v) = validate(&required, &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::AnnotationsRequired), "{v}");
+    let m = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(m.contains("asks for GPUs vramgate cannot count") && m.contains("example-resource-claim-template"), "{m}");
+}

@@ -444,14 +444,16 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             return Err(Box::new(subject.skip(Reason::NotAnnotated, message, devices)));
         }
         let mut f = Findings::default();
+        let asks = if devices == 0 { "GPUs vramgate cannot count".to_owned() } else { format!("{devices} GPUs") };
         f.breach(
             Reason::AnnotationsRequired,
             format!(
-                "asks for {devices} GPUs without vramgate.io/ annotations, which namespace '{}' requires: \
+                "asks for {asks} without vramgate.io/ annotations, which namespace '{}' requires: \
                  set at least vramgate.io/model (or parameters) and vramgate.io/precision",
                 subject.namespace
             ),
         );
+        unseen(&mut f);
         return Err(Box::new(subject.decide(&f, devices, None)));
     }
 
