@@ -91,7 +91,7 @@ fn admission(c: &mut Criterion) {
         node("d", "NVIDIA-A100-SXM4-40GB"),
     ];
     let inventory = Inventory::build(&nodes, &settings.catalog);
-    let view = ClusterView { inventory: &inventory, stale_seconds: None, max_stale_seconds: 600 };
+    let view = ClusterView { inventory: &inventory, stale_seconds: None, max_stale_seconds: 600, objects: None };
     let with = vramgate::admission::answer_in(&settings, Some(view), Endpoint::Validate, &fits);
     assert_eq!(with.record.unwrap().gpu, "A100-80GB", "the smallest type it fits on");
     c.bench_function("answer 4 KB review, validate, fits, GPU type from a 3-type inventory", |b| {

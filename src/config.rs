@@ -468,6 +468,34 @@ pub struct Policy {
     pub gpu_choice: GpuChoice,
     /// How an UPDATE is judged.
     pub update: UpdatePolicy,
+    /// A `/scale` request whose parent object vramgate cannot see (no `--cluster`, or not
+    /// yet watched): allowed silently, allowed with a warning, or a policy breach.
+    pub unjudged_scale: Unjudged,
+    /// GPUs a pod asks for in a way vramgate cannot count (DRA claims it cannot resolve,
+    /// accelerator resources not in `resources.gpu`): a warning, or a policy breach.
+    pub unseen_gpus: Unseen,
+}
+
+/// What an unjudged `/scale` request gets (`unjudged_scale`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unjudged {
+    /// Allowed; counted in metrics only.
+    Allow,
+    /// Allowed with a warning naming the parent and how to have it judged (advice).
+    Warn,
+    /// A breach: denied under `enforce`, a warning under `warn`, counted under `audit`.
+    Deny,
+}
+
+/// What GPUs vramgate cannot count get (`unseen_gpus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unseen {
+    /// A warning naming them; the job is judged on the GPUs it can count (advice).
+    Warn,
+    /// A breach: denied under `enforce`, a warning under `warn`, counted under `audit`.
+    Deny,
 }
 
 impl Default for Policy {
@@ -482,6 +510,8 @@ impl Default for Policy {
             patch_gpu_types: Vec::new(),
             gpu_choice: GpuChoice::Smallest,
             update: UpdatePolicy::Lenient,
+            unjudged_scale: Unjudged::Warn,
+            unseen_gpus: Unseen::Warn,
         }
     }
 }
@@ -502,6 +532,8 @@ pub struct PolicyFile {
     pub patch_gpu_types: Option<Vec<String>>,
     pub gpu_choice: Option<GpuChoice>,
     pub update: Option<UpdatePolicy>,
+    pub unjudged_scale: Option<Unjudged>,
+    pub unseen_gpus: Option<Unseen>,
 }
 
 fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
@@ -520,6 +552,8 @@ impl PolicyFile {
             patch_gpu_types: self.patch_gpu_types.clone().unwrap_or_else(|| base.patch_gpu_types.clone()),
             gpu_choice: self.gpu_choice.unwrap_or(base.gpu_choice),
             update: self.update.unwrap_or(base.update),
+            unjudged_scale: self.unjudged_scale.unwrap_or(base.unjudged_scale),
+            unseen_gpus: self.unseen_gpus.unwrap_or(base.unseen_gpus),
         }
     }
 }
@@ -534,6 +568,14 @@ pub struct ResourcesFile {
     /// Prefix of MIG profile resources (MIG "mixed" strategy). Default `nvidia.com/mig-`.
     #[serde(default = "default_mig_prefix")]
     pub mig_prefix: String,
+    /// DRA device classes whose devices count as full GPUs (`resourceClaimTemplate` requests
+    /// with this `deviceClassName`). Default `[gpu.nvidia.com]`.
+    #[serde(default = "default_dra_device_classes")]
+    pub dra_device_classes: Vec<String>,
+}
+
+fn default_dra_device_classes() -> Vec<String> {
+    ExtractConfig::default().dra_device_classes
 }
 
 fn default_gpu_resources() -> Vec<String> {
@@ -545,7 +587,11 @@ fn default_mig_prefix() -> String {
 
 impl Default for ResourcesFile {
     fn default() -> Self {
-        Self { gpu: default_gpu_resources(), mig_prefix: default_mig_prefix() }
+        Self {
+            gpu: default_gpu_resources(),
+            mig_prefix: default_mig_prefix(),
+            dra_device_classes: default_dra_device_classes(),
+        }
     }
 }
 
@@ -845,6 +891,7 @@ impl Settings {
             extract: ExtractConfig {
                 gpu_resource_names: file.resources.gpu,
                 mig_resource_prefix: file.resources.mig_prefix,
+                dra_device_classes: file.resources.dra_device_classes,
             },
             max_gpus,
             server,

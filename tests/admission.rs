@@ -946,3 +946,100 @@ fn a_pod_owned_by_a_supported_workload_is_skipped_while_a_lone_one_is_judged() {
     pod["metadata"]["ownerReferences"][0]["controller"] = json!(false);
     assert_eq!(record(&validate(&Settings::default(), &pod).0), (Decision::Deny, Reason::DoesNotFit));
 }
+
+// ------------------------------------------------------------------ scale and unseen GPUs
+
+/// A `/scale` review of PyTorchJob `research/train` to `replicas` workers, shaped as the
+/// Kubernetes docs' AdmissionReview request example for a scale ("Dynamic Admission Control",
+/// `kind` autoscaling/v1 Scale, `resource` the parent, `subResource: scale`), as `kubectl
+/// scale pytorchjob train --replicas=N` sends it.
+fn scale_review(replicas: u64) -> Value {
+    let scale = |n: u64| {
+        json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+               "metadata": {"name": "train", "namespace": "research", "uid": "5e0c1b3a-0000-4000-8000-00000000000a"},
+               "spec": {"replicas": n}, "status": {"replicas": 2, "selector": "training.kubeflow.org/job-name=train"}})
+    };
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800003",
+            "kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "resource": {"group": "kubeflow.org", "version": "v1", "resource": "pytorchjobs"},
+            "subResource": "scale",
+            "requestKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "requestResource": {"group": "kubeflow.org", "version": "v1", "resource": "pytorchjobs"},
+            "requestSubResource": "scale",
+            "name": "train", "namespace": "research", "operation": "UPDATE",
+            "userInfo": {"username": "alice"},
+            "object": scale(replicas), "oldObject": scale(2), "dryRun": false
+        }
+    })
+}
+
+#[test]
+fn a_scale_without_the_cluster_is_unjudged_warned_by_default_and_denied_when_configured() {
+    let settings = Settings::default();
+    let (a, v) = call(&settings, Endpoint::Validate, &scale_review(16));
+    assert_eq!(record(&a), (Decision::Warn, Reason::UnjudgedScale), "{v}");
+    assert_eq!(a.record.as_ref().unwrap().kind, "Scale");
+    assert_eq!(v["response"]["allowed"], true);
+    let warnings = v["response"]["warnings"].to_string();
+    for part in ["PyTorchJob research/train", "to 16", "Worker.replicas", "serve --cluster"] {
+        assert!(warnings.contains(part), "{part} missing from {warnings}");
+    }
+
+    let deny = Settings::from_yaml("namespaces:\n  research:\n    unjudged_scale: deny\n").unwrap();
+    let (a, v) = call(&deny, Endpoint::Validate, &scale_review(16));
+    assert_eq!(record(&a), (Decision::Deny, Reason::UnjudgedScale), "{v}");
+    assert_eq!(v["response"]["allowed"], false);
+    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("serve --cluster"), "{v}");
+    // The mutating webhook never denies, and a Scale is never patched.
+    let (_, v) = call(&deny, Endpoint::Mutate, &scale_review(16));
+    assert_eq!((v["response"]["allowed"].clone(), v["response"].get("patch")), (json!(true), None), "{v}");
+}
+
+fn annotated(mut obj: Value) -> Value {
+    obj["metadata"]["annotations"] = fits_annotations();
+    obj
+}
+
+#[test]
+fn dra_claims_without_the_cluster_are_named_never_no_gpus_and_a_breach_when_configured() {
+    let obj = annotated(yaml(&fixture("manifests/job-dra-claims-k8s-docs.yaml")));
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Warn, Reason::UnseenGpus), "{v}");
+    let warnings = v["response"]["warnings"].to_string();
+    for part in ["example-resource-claim-template", "serve --cluster", "example-resource-claim'"] {
+        assert!(warnings.contains(part), "{part} missing from {warnings}");
+    }
+    let deny = Settings::from_yaml("policy:\n  unseen_gpus: deny\n").unwrap();
+    let (a, v) = validate(&deny, &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::UnseenGpus), "{v}");
+}
+
+#[test]
+fn an_accelerator_resource_not_configured_is_named_with_the_key_that_counts_it() {
+    let mut obj = job(&fits_annotations(), 1, 0, None);
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = json!({"amd.com/gpu": 8});
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Warn, Reason::UnseenGpus), "{v}");
+    let warnings = v["response"]["warnings"].to_string();
+    assert!(warnings.contains("amd.com/gpu: 8") && warnings.contains("resources.gpu"), "{warnings}");
+    // Counted once configured.
+    let amd = Settings::from_yaml("resources:\n  gpu: [nvidia.com/gpu, amd.com/gpu]\n").unwrap();
+    let (a, _) = validate(&amd, &obj);
+    assert_eq!(a.record.as_ref().unwrap().gpus_requested, 8);
+    assert_ne!(record(&a).1, Reason::UnseenGpus);
+}
+
+#[test]
+fn an_unannotated_dra_job_is_not_called_gpu_free_and_breaches_required_annotations() {
+    let obj = yaml(&fixture("manifests/job-dra-claims-k8s-docs.yaml"));
+    let (a, v) = validate(&Settings::default(), &obj);
+    assert_eq!(record(&a), (Decision::Skip, Reason::UnseenGpus), "{v}");
+    let required = Settings::from_yaml("policy:\n  require_annotations: true\n").unwrap();
+    let (a, v) = validate(&required, &obj);
+    assert_eq!(record(&a), (Decision::Deny, Reason::AnnotationsRequired), "{v}");
+    let m = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(m.contains("asks for GPUs vramgate cannot count") && m.contains("example-resource-claim-template"), "{m}");
+}

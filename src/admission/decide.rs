@@ -12,7 +12,7 @@
 use super::Endpoint;
 use super::patch::{self, PatchOp, escape_token};
 use crate::cluster::{ClusterView, GpuPool};
-use crate::config::{GpuChoice as Choose, Mode, Policy, Settings, UpdatePolicy};
+use crate::config::{GpuChoice as Choose, Mode, Policy, Settings, Unseen, UpdatePolicy};
 use crate::estimate::units::{Gib, MIB};
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, Report, WorkloadKind as Work, memory};
 use crate::json::Json;
@@ -104,6 +104,11 @@ pub enum Reason {
     /// An UPDATE that the namespace's `policy.update` does not judge (`skip`), or any UPDATE
     /// at the mutating webhook, which changes nothing on UPDATE.
     Update,
+    /// GPUs asked for in a way vramgate cannot count (DRA claims it cannot resolve,
+    /// accelerator resources not configured as GPUs).
+    UnseenGpus,
+    /// A `/scale` request whose parent object vramgate cannot see.
+    UnjudgedScale,
 }
 
 impl Reason {
@@ -130,6 +135,8 @@ impl Reason {
             Self::Unchanged => "unchanged",
             Self::OwnedPod => "owned-pod",
             Self::Update => "update",
+            Self::UnseenGpus => "unseen-gpus",
+            Self::UnjudgedScale => "unjudged-scale",
         }
     }
 }
@@ -387,6 +394,8 @@ struct Screened {
     workload: Workload,
     request: request::Request,
     devices: u64,
+    /// Findings about GPUs vramgate cannot count (judged without them).
+    unseen: Findings,
 }
 
 /// Decides one object.
@@ -463,7 +472,7 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             0,
         )));
     }
-    let workload = match workload::extract(obj, &settings.extract) {
+    let mut workload = match workload::extract(obj, &settings.extract) {
         Ok(Extracted::Workload(w)) => w,
         Ok(Extracted::Unsupported { api_version, kind }) => {
             let message = format!("{api_version} {kind} is not a kind vramgate reads; allowed untouched");
@@ -496,6 +505,17 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
         return Err(Box::new(subject.skip(Reason::OwnedPod, message, 0)));
     }
 
+    // DRA claims counted from the cluster's templates; what cannot be counted is a finding.
+    let seen = super::dra::resolve(&mut workload, &subject.namespace, ctx.cluster, &settings.extract);
+    let unseen = |f: &mut Findings| {
+        for m in &seen.unseen {
+            match policy.unseen_gpus {
+                Unseen::Warn => f.advice(Reason::UnseenGpus, m.clone()),
+                Unseen::Deny => f.breach(Reason::UnseenGpus, m.clone()),
+            }
+        }
+    };
+
     if ctx.operation == Operation::Update {
         let devices = devices_requested(&workload);
         if ctx.endpoint == Endpoint::Mutate {
@@ -509,8 +529,11 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             return Err(Box::new(subject.skip(Reason::Update, message, devices)));
         }
         if let Some(old) = ctx.old_object
-            && let Ok(Extracted::Workload(old_w)) = workload::extract(old, &settings.extract)
-            && same_gpu_shape(&old_w, &workload, policy, settings, ctx.cluster.is_some())
+            && let Ok(Extracted::Workload(mut old_w)) = workload::extract(old, &settings.extract)
+            && {
+                super::dra::resolve(&mut old_w, &subject.namespace, ctx.cluster, &settings.extract);
+                same_gpu_shape(&old_w, &workload, policy, settings, ctx.cluster.is_some())
+            }
         {
             let message = "update changes neither GPUs nor vramgate.io/ annotations; decided at creation";
             return Err(Box::new(subject.skip(Reason::Unchanged, message.into(), devices)));
@@ -520,22 +543,31 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
     let fields = request::fields_from_annotations(&workload.annotations);
     let devices = devices_requested(&workload);
     if !fields.keys().any(|k| !OUTPUT_KEYS.contains(&k.as_str())) {
-        if devices == 0 {
+        if devices == 0 && seen.unseen.is_empty() {
             return Err(Box::new(subject.skip(Reason::NoGpus, "asks for no GPU".into(), 0)));
+        }
+        if devices == 0 && !policy.require_annotations {
+            let message = format!(
+                "no vramgate.io/ annotations; not checked. GPUs vramgate cannot count: {}",
+                seen.unseen.join("; ")
+            );
+            return Err(Box::new(subject.skip(Reason::UnseenGpus, message, 0)));
         }
         if !policy.require_annotations {
             let message = format!("asks for {devices} GPUs without vramgate.io/ annotations; not checked");
             return Err(Box::new(subject.skip(Reason::NotAnnotated, message, devices)));
         }
         let mut f = Findings::default();
+        let asks = if devices == 0 { "GPUs vramgate cannot count".to_owned() } else { format!("{devices} GPUs") };
         f.breach(
             Reason::AnnotationsRequired,
             format!(
-                "asks for {devices} GPUs without vramgate.io/ annotations, which namespace '{}' requires: \
+                "asks for {asks} without vramgate.io/ annotations, which namespace '{}' requires: \
                  set at least vramgate.io/model (or parameters) and vramgate.io/precision",
                 subject.namespace
             ),
         );
+        unseen(&mut f);
         return Err(Box::new(subject.decide(&f, devices, None)));
     }
 
@@ -549,6 +581,10 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
             return Err(Box::new(subject.decide(&f, devices, None)));
         }
     };
+    if devices == 0 && !seen.unseen.is_empty() {
+        unseen(&mut f);
+        return Err(Box::new(subject.decide(&f, 0, None)));
+    }
     if devices == 0 {
         f.advice(
             Reason::NoGpus,
@@ -558,7 +594,9 @@ fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -> Result<Sc
         );
         return Err(Box::new(subject.decide(&f, 0, None)));
     }
-    Ok(Screened { workload, request, devices })
+    let mut unseen_findings = Findings::default();
+    unseen(&mut unseen_findings);
+    Ok(Screened { workload, request, devices, unseen: unseen_findings })
 }
 
 /// What will run: the job as asked, or as patched.
@@ -573,8 +611,8 @@ struct Outcome<'a> {
 fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) -> (Evaluation, Option<Spend>) {
     let settings = ctx.settings;
     let policy = subject.policy;
-    let Screened { workload, request: req, devices } = s;
-    let mut f = Findings::default();
+    let Screened { workload, request: req, devices, unseen } = s;
+    let mut f = unseen;
     if let Some(n) = req.gpus
         && u64::from(n) != devices
     {
@@ -710,8 +748,9 @@ fn fit_findings<'s>(
             as_asked
         }
         Fit::DoesNotFit => {
-            // The validating webhook searches too, only to say why no patch was made.
-            let patched = if subject.policy.patch {
+            // The validating webhook searches too, only to say why no patch was made. A DRA
+            // claim's devices live in its template, which a patch cannot rewrite.
+            let patched = if subject.policy.patch && workload.groups.iter().all(|g| g.dra_claims.is_empty()) {
                 patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster)
             } else {
                 Err(None)

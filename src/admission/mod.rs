@@ -6,8 +6,10 @@
 //! webhook and the CLI make the same decision.
 
 pub mod decide;
+mod dra;
 pub mod patch;
 pub mod review;
+pub mod scale;
 
 pub use decide::{Decision, Evaluation, Reason, evaluate};
 pub use review::review;

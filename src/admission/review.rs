@@ -55,6 +55,23 @@ struct RequestIn<'a> {
     #[serde(default, borrow, deserialize_with = "pruned")]
     old_object: Option<Json<'a>>,
     dry_run: Option<bool>,
+    /// The parent's resource of a subresource request (`/scale`).
+    #[serde(borrow)]
+    resource: Option<Gvr<'a>>,
+    /// `scale` for a `/scale` request ([`super::scale`]).
+    #[serde(borrow)]
+    sub_resource: Option<Cow<'a, str>>,
+    /// The object's name (a Scale's parent).
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Gvr<'a> {
+    #[serde(default, borrow)]
+    group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    resource: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -169,10 +186,17 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
         cluster,
     };
     // DELETE and CONNECT may carry no object: `evaluate` skips them before reading it.
-    let eval = evaluate(object.as_ref().unwrap_or(&Json::Null), &ctx);
+    let object = object.as_ref().unwrap_or(&Json::Null);
+    let eval = match (req.sub_resource.as_deref(), &req.resource) {
+        (Some("scale"), Some(r)) => {
+            let target = super::scale::Target { group: &r.group, resource: &r.resource, name: req.name.as_deref() };
+            super::scale::decide(object, target, &ctx)
+        }
+        _ => evaluate(object, &ctx),
+    };
     let kind = req.kind.map(|k| k.kind.into_owned()).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
     let mut answer = respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval);
-    if let (Some(record), Some(object)) = (answer.record.as_mut(), object.as_ref()) {
+    if let Some(record) = answer.record.as_mut() {
         // `metadata.name` only: a `generateName` prefix names no one object.
         record.name = object.pointer("/metadata/name").and_then(Json::as_str).map(str::to_owned);
         record.owned_by_workload = super::owned_by_workload(object);

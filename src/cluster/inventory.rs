@@ -158,6 +158,8 @@ pub struct ClusterView<'a> {
     /// Beyond this, what the inventory says is advice, not a reason to deny
     /// (`cluster.inventory_max_stale_seconds`).
     pub max_stale_seconds: u64,
+    /// Watched parents of `/scale` requests and ResourceClaimTemplates; `None`: not watched.
+    pub objects: Option<&'a super::ClusterObjects>,
 }
 
 impl ClusterView<'_> {

@@ -11,9 +11,12 @@
 //! - [`ledger`] — live cost: GPUs held by running pods of workloads vramgate admitted, their
 //!   estimated cost per hour and the cumulative cost, plus the fleet's capacity and
 //!   allocation by GPU type.
+//! - [`objects`] — whole objects reviews read: the parents of `/scale` requests and the
+//!   ResourceClaimTemplates of Dynamic Resource Allocation claims.
 
 pub mod inventory;
 pub mod ledger;
+pub mod objects;
 #[cfg(feature = "server")]
 mod read;
 pub mod records;
@@ -21,5 +24,6 @@ mod table;
 
 pub use inventory::{ClusterView, GpuPool, Inventory};
 pub use ledger::{Capacity, CostKey, Cumulative, Running, Snapshot};
+pub use objects::{ClaimTemplate, ClusterObjects, DeviceCount, DeviceRequest, ObjectRecord};
 pub use records::{Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
 pub use table::{Change, Keyed, Table};

@@ -327,7 +327,10 @@ fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
     let settings = state.inner.settings.load();
     let answer_fn = state.inner.answer;
     let inventory = state.inner.cluster.inventory();
-    let view = inventory.as_deref().map(|i| state.inner.cluster.view(i, settings.cluster.inventory_max_stale_seconds));
+    let objects = state.inner.cluster.objects();
+    let view = inventory
+        .as_deref()
+        .map(|i| state.inner.cluster.view(i, &objects, settings.cluster.inventory_max_stale_seconds));
     let answer = match catch_unwind(AssertUnwindSafe(|| match answer_fn {
         Some(f) => f(&settings, endpoint, body),
         None => admission::answer_in(&settings, view, endpoint, body),

@@ -35,7 +35,8 @@ use tokio::sync::watch;
 use super::app::AppState;
 use super::reload;
 use crate::cluster::{
-    Change, ClusterView, Cumulative, Inventory, NodeRecord, PodRecord, Snapshot, Table, WorkloadRecord, ledger,
+    Change, ClaimTemplate, ClusterObjects, ClusterView, Cumulative, Inventory, NodeRecord, ObjectRecord, PodRecord,
+    Snapshot, Table, WorkloadRecord, ledger,
 };
 
 /// How often the live cost is recomputed and integrated: often enough for a 1-minute
@@ -84,11 +85,27 @@ pub const WORKLOADS: [Resource; 8] = [
     Resource { group: "leaderworkerset.x-k8s.io", version: "v1", kind: "LeaderWorkerSet", plural: "leaderworkersets" },
 ];
 
+/// ResourceClaimTemplates (`resource.k8s.io/v1`, Dynamic Resource Allocation, GA in
+/// Kubernetes 1.34), watched whole: a pod's DRA claims are counted from them.
+pub const CLAIM_TEMPLATES: Resource = Resource {
+    group: "resource.k8s.io",
+    version: "v1",
+    kind: "ResourceClaimTemplate",
+    plural: "resourceclaimtemplates",
+};
+
+/// Whether `r` is watched whole rather than by metadata: the kinds with a `/scale`
+/// subresource vramgate judges (their scale requests are judged against the watched parent).
+fn watched_whole(r: &Resource) -> bool {
+    crate::admission::scale::scaled_field(r.group, r.plural).is_some()
+}
+
 /// Every cluster-scoped resource `serve --cluster` reads.
 #[must_use]
 pub fn resources() -> Vec<Resource> {
     let mut r = vec![NODES, PODS];
     r.extend(WORKLOADS);
+    r.push(CLAIM_TEMPLATES);
     r
 }
 
@@ -170,6 +187,8 @@ pub struct Live {
 pub struct ClusterStatus {
     enabled: AtomicBool,
     inventory: ArcSwapOption<Inventory>,
+    /// Scale parents and ResourceClaimTemplates, swapped whole after each change.
+    objects: ArcSwap<ClusterObjects>,
     live: ArcSwap<Live>,
     /// The origin of `nodes_failing_since_ms` (a monotonic clock).
     created: Instant,
@@ -188,6 +207,7 @@ impl Default for ClusterStatus {
         Self {
             enabled: AtomicBool::new(false),
             inventory: ArcSwapOption::empty(),
+            objects: ArcSwap::default(),
             live: ArcSwap::default(),
             created: Instant::now(),
             nodes_failing_since_ms: AtomicU64::new(HEALTHY),
@@ -239,10 +259,22 @@ impl ClusterStatus {
         self.live.load_full()
     }
 
-    /// The view a review is judged with: the last inventory and its age.
+    /// The last published scale parents and ResourceClaimTemplates.
     #[must_use]
-    pub fn view<'a>(&self, inventory: &'a Inventory, max_stale_seconds: u64) -> ClusterView<'a> {
-        ClusterView { inventory, stale_seconds: self.stale_seconds(), max_stale_seconds }
+    pub fn objects(&self) -> Arc<ClusterObjects> {
+        self.objects.load_full()
+    }
+
+    /// The view a review is judged with: the last inventory and its age, and the watched
+    /// objects ([`ClusterStatus::objects`]).
+    #[must_use]
+    pub fn view<'a>(
+        &self,
+        inventory: &'a Inventory,
+        objects: &'a ClusterObjects,
+        max_stale_seconds: u64,
+    ) -> ClusterView<'a> {
+        ClusterView { inventory, stale_seconds: self.stale_seconds(), max_stale_seconds, objects: Some(objects) }
     }
 
     /// The `/readyz` line: `inventory: ...`.
@@ -324,6 +356,8 @@ enum Msg {
     Node(Box<watcher::Result<Event<Node>>>),
     Pod(Box<watcher::Result<Event<Pod>>>),
     Workload(Resource, watcher::Result<Event<PartialObjectMeta<DynamicObject>>>),
+    /// A resource watched whole: a scale parent or a ResourceClaimTemplate.
+    Whole(Resource, Box<watcher::Result<Event<DynamicObject>>>),
     ConfigMap(watcher::Result<Event<ConfigMap>>),
 }
 
@@ -344,6 +378,8 @@ struct Model {
     pods: Table<PodRecord>,
     /// One table per workload kind (each watch relists its own).
     workloads: BTreeMap<String, Table<WorkloadRecord>>,
+    /// Resources watched whole, by resource label.
+    objects: BTreeMap<String, Table<ObjectRecord>>,
     cumulative: Cumulative,
     watches: BTreeMap<String, WatchHealth>,
     /// When the published snapshot (`ClusterStatus::live`) was taken.
@@ -367,9 +403,14 @@ pub async fn run(client: Client, state: AppState, opts: ClusterOptions, mut stop
         streams.push(
             watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).map(|r| Msg::Pod(Box::new(r))).boxed(),
         );
-        for r in WORKLOADS {
-            let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &r.api_resource());
-            streams.push(watcher(api, watcher::Config::default()).map(move |m| Msg::Workload(r, m)).boxed());
+        for r in WORKLOADS.into_iter().chain([CLAIM_TEMPLATES]) {
+            if watched_whole(&r) || r == CLAIM_TEMPLATES {
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &r.api_resource());
+                streams.push(watcher(api, watcher::Config::default()).map(move |m| Msg::Whole(r, Box::new(m))).boxed());
+            } else {
+                let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &r.api_resource());
+                streams.push(watcher(api, watcher::Config::default()).map(move |m| Msg::Workload(r, m)).boxed());
+            }
         }
     }
     let mut model = Model::default();
@@ -552,6 +593,23 @@ fn handle(model: &mut Model, state: &AppState, msg: Msg) {
                 WorkloadRecord::from_meta(kind, &m.metadata)
             }));
         }
+        Msg::Whole(r, result) => {
+            let Some(event) = health(model, &r.label(), *result) else { return publish_watches(model, state) };
+            let label = r.label();
+            // A relist's objects become visible at its end: publish only then and on changes.
+            let visible = !matches!(event, Event::Init | Event::InitApply(_));
+            if r != CLAIM_TEMPLATES {
+                let table = model.workloads.entry(label.clone()).or_default();
+                table.apply(change(event.clone(), |o: &DynamicObject| WorkloadRecord::from_meta(r.kind, &o.metadata)));
+            }
+            let table = model.objects.entry(label.clone()).or_default();
+            table.apply(change(event, |o: &DynamicObject| {
+                ObjectRecord::from_value(&label, serde_json::to_value(o).unwrap_or_default())
+            }));
+            if visible {
+                publish_objects(model, state);
+            }
+        }
         Msg::ConfigMap(result) => {
             let Some(event) = health(model, &CONFIG_MAPS.label(), result) else { return publish_watches(model, state) };
             match event {
@@ -582,6 +640,24 @@ fn apply_config_map(model: &mut Model, state: &AppState, source: &str, cm: &Conf
     };
     model.config_text = text;
     reload::put_in_force(state, source, loaded);
+}
+
+/// Publishes the whole-object tables as one [`ClusterObjects`] (reviews load it lock-free).
+fn publish_objects(model: &Model, state: &AppState) {
+    let templates = model.objects.get(&CLAIM_TEMPLATES.label());
+    let mut objects =
+        ClusterObjects { claim_templates_synced: templates.is_some_and(Table::is_synced), ..ClusterObjects::default() };
+    for (label, table) in &model.objects {
+        for o in table.iter() {
+            let key = (o.namespace.clone(), o.name.clone());
+            if *label == CLAIM_TEMPLATES.label() {
+                objects.claim_templates.insert(key, ClaimTemplate::from_value(&o.object));
+            } else {
+                objects.parents.insert((label.clone(), key.0, key.1), Arc::clone(&o.object));
+            }
+        }
+    }
+    state.cluster().objects.store(Arc::new(objects));
 }
 
 fn publish_watches(model: &Model, state: &AppState) {

@@ -31,7 +31,7 @@ use crate::json::{self, Json};
 use serde::Serialize;
 
 use fields::Errors;
-pub use podspec::PRODUCT_LABEL;
+pub use podspec::{PRODUCT_LABEL, looks_like_accelerator};
 
 /// Which extended resources count as GPUs. Cluster operators name them: the NVIDIA device
 /// plugin uses `nvidia.com/gpu`, and MIG's "mixed" strategy exposes one resource per profile.
@@ -43,6 +43,10 @@ pub struct ExtractConfig {
     /// Prefix of MIG resources; the rest of the name is the profile (`nvidia.com/mig-3g.40gb`
     /// → `3g.40gb`).
     pub mig_resource_prefix: String,
+    /// Dynamic Resource Allocation device classes whose devices count as full GPUs. The
+    /// default is the NVIDIA DRA driver's GPU class, `gpu.nvidia.com` (NVIDIA
+    /// k8s-dra-driver-gpu, "DeviceClass gpu.nvidia.com").
+    pub dra_device_classes: Vec<String>,
 }
 
 impl Default for ExtractConfig {
@@ -50,6 +54,7 @@ impl Default for ExtractConfig {
         Self {
             gpu_resource_names: vec!["nvidia.com/gpu".to_owned()],
             mig_resource_prefix: "nvidia.com/mig-".to_owned(),
+            dra_device_classes: vec!["gpu.nvidia.com".to_owned()],
         }
     }
 }
@@ -217,6 +222,28 @@ pub struct PodGroup {
     /// The least GPU memory (MiB) the pod's node can have, from the `nvidia.com/gpu.memory`
     /// label (GPU feature discovery publishes it in MiB).
     pub gpu_memory_mib: Option<u64>,
+    /// The pod's Dynamic Resource Allocation claims (`spec.resourceClaims`): their devices
+    /// cannot be counted from the object alone (see `admission::dra`).
+    pub dra_claims: Vec<DraClaim>,
+    /// Resources a container asks for that look like accelerators but are not configured as
+    /// GPUs (`amd.com/gpu`, `nvidia.com/gpu.shared`, ...): `(name, per-pod quantity)`.
+    pub unseen_resources: Vec<(String, String)>,
+}
+
+/// One entry of a pod's `spec.resourceClaims` (Kubernetes API, PodResourceClaim): the
+/// devices of a ResourceClaim made from a template for each pod, or of one shared claim.
+/// Every claim of the pod is allocated before the pod is scheduled, whether or not a
+/// container names it in `resources.claims` (Kubernetes docs, "Dynamic Resource Allocation").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DraClaim {
+    /// The entry's `name`, what containers' `resources.claims[].name` refer to.
+    pub name: String,
+    /// `resourceClaimTemplateName`: a claim per pod, made from this template.
+    pub template: Option<String>,
+    /// `resourceClaimName`: an existing claim, shared.
+    pub claim: Option<String>,
+    /// Pointer to the entry.
+    pub pointer: String,
 }
 
 impl PodGroup {

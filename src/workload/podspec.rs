@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::json::{Json, Object};
 
 use super::fields::{self, Errors, child, field, index};
-use super::{ExtractConfig, PodGroup};
+use super::{DraClaim, ExtractConfig, PodGroup};
 
 /// GPU-relevant node labels published by NVIDIA GPU feature discovery.
 pub const PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
@@ -31,6 +31,8 @@ struct PodShape {
     gpu_pointers: Vec<String>,
     gpu_products: Vec<String>,
     gpu_memory_mib: Option<u64>,
+    dra_claims: Vec<DraClaim>,
+    unseen_resources: Vec<(String, String)>,
 }
 
 /// How a group scales: its pod count and the field that drives it.
@@ -120,6 +122,8 @@ pub(super) fn group(
         gpu_product,
         gpu_products: shape.gpu_products,
         gpu_memory_mib: shape.gpu_memory_mib,
+        dra_claims: shape.dra_claims,
+        unseen_resources: shape.unseen_resources,
     }
 }
 
@@ -130,6 +134,8 @@ struct ContainerGpus {
     /// Pointers to the full-GPU quantities that make up `full`.
     pointers: Vec<String>,
     mig: BTreeMap<String, u64>,
+    /// Accelerator-like resources not configured as GPUs: name → quantity as written.
+    unseen: BTreeMap<String, String>,
 }
 
 fn pod_shape(spec: &Object<'_>, spec_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> PodShape {
@@ -171,7 +177,55 @@ fn pod_shape(spec: &Object<'_>, spec_ptr: &str, cfg: &ExtractConfig, errs: &mut 
     }
 
     let (gpu_products, gpu_memory_mib) = node_constraints(spec, spec_ptr, errs);
-    PodShape { gpus_per_pod, mig, gpu_pointers, gpu_products, gpu_memory_mib }
+    let dra_claims = pod_claims(spec, spec_ptr, errs);
+    // Reported per name, the largest any one container asks for: enough to name them.
+    let mut unseen: BTreeMap<String, String> = BTreeMap::new();
+    for (_, c) in app.iter().chain(init.iter()) {
+        for (name, q) in &c.unseen {
+            unseen.entry(name.clone()).or_insert_with(|| q.clone());
+        }
+    }
+    PodShape {
+        gpus_per_pod,
+        mig,
+        gpu_pointers,
+        gpu_products,
+        gpu_memory_mib,
+        dra_claims,
+        unseen_resources: unseen.into_iter().collect(),
+    }
+}
+
+/// The pod's `spec.resourceClaims` (Kubernetes API, PodSpec; Dynamic Resource Allocation, GA
+/// in Kubernetes 1.34): each names a `resourceClaimTemplateName` or a `resourceClaimName`.
+fn pod_claims(spec: &Object<'_>, spec_ptr: &str, errs: &mut Errors) -> Vec<DraClaim> {
+    let Some(list) = fields::opt_array(spec, "resourceClaims", spec_ptr, errs) else {
+        return Vec::new();
+    };
+    let list_ptr = child(spec_ptr, "resourceClaims");
+    let mut out = Vec::new();
+    for (_, c_ptr, c) in fields::object_items(list, &list_ptr, "resource claim", errs) {
+        let name = fields::opt_string(c, "name", &c_ptr, errs).unwrap_or("").to_owned();
+        let template = fields::opt_string(c, "resourceClaimTemplateName", &c_ptr, errs).map(str::to_owned);
+        let claim = fields::opt_string(c, "resourceClaimName", &c_ptr, errs).map(str::to_owned);
+        out.push(DraClaim { name, template, claim, pointer: c_ptr });
+    }
+    out
+}
+
+/// Whether a resource name looks like an accelerator: `*/gpu`, `*/gpu.*`, `*/gpu-*`,
+/// `*/mig-*`, or any resource of `nvidia.com`, `amd.com`, `gpu.intel.com` or `habana.ai`
+/// (the device plugins' resource names: NVIDIA `nvidia.com/gpu` and `nvidia.com/gpu.shared`
+/// for time-slicing, AMD `amd.com/gpu`, Intel `gpu.intel.com/i915` and `gpu.intel.com/xe`,
+/// Habana `habana.ai/gaudi`). Core resources (`cpu`, `memory`, `hugepages-*`) have no `/`.
+#[must_use]
+pub fn looks_like_accelerator(name: &str) -> bool {
+    let Some((domain, res)) = name.split_once('/') else { return false };
+    res == "gpu"
+        || res.starts_with("gpu.")
+        || res.starts_with("gpu-")
+        || res.starts_with("mig-")
+        || matches!(domain, "nvidia.com" | "amd.com" | "gpu.intel.com" | "habana.ai")
 }
 
 /// Which side of the effective-request rule decided the pod's count.
@@ -277,6 +331,15 @@ fn container_gpus(c: &Object<'_>, c_ptr: &str, cfg: &ExtractConfig, errs: &mut E
     let requests = fields::opt_object(resources, "requests", &r_ptr, errs);
     let l_ptr = child(&r_ptr, "limits");
     let q_ptr = child(&r_ptr, "requests");
+
+    for (name, v) in limits.into_iter().chain(requests).flat_map(|m| m.iter()) {
+        if matches!(classify(name, cfg), Resource::Other) && looks_like_accelerator(name) {
+            let q = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            if q != "0" {
+                out.unseen.entry(name.to_owned()).or_insert(q);
+            }
+        }
+    }
 
     // Every GPU-like name either side mentions, once each.
     let names: BTreeSet<&str> = limits

@@ -24,8 +24,13 @@ SUPPORTED_RULES = {
     ("ray.io", "v1", "rayclusters"),
     ("batch.volcano.sh", "v1alpha1", "jobs"),
     ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"),
+    # The /scale subresources vramgate judges (issue 12 item 7): kubectl scale and HPAs.
+    ("kubeflow.org", "v1", "pytorchjobs/scale"),
+    ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets/scale"),
 }
-ANNOTATED = "has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vramgate.io/'))"
+# A Scale has no annotations of its own: /scale requests are always sent.
+ANNOTATED = ("request.subResource == 'scale' || (has(object.metadata.annotations) && "
+             "object.metadata.annotations.exists(k, k.startsWith('vramgate.io/')))")
 
 
 def webhooks(objs):

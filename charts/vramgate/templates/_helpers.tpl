@@ -172,6 +172,9 @@ watch (the Role adds resourceNames).
 - apiGroups: [ray.io]
   resources: [rayclusters, rayjobs]
   verbs: [list, watch]
+- apiGroups: [resource.k8s.io]
+  resources: [resourceclaimtemplates]
+  verbs: [list, watch]
 {{- end }}
 
 {{- define "vramgate.configMapRules" -}}
@@ -236,8 +239,10 @@ matchConditions:
   # Only objects with at least one vramgate.io/ annotation are sent to the webhook: the API
   # server evaluates this CEL expression itself, so unannotated workloads never wait on (or
   # fail because of) vramgate.
+  # A /scale request carries an autoscaling/v1 Scale, which has no annotations of its own:
+  # it is always sent (vramgate judges it against the watched parent, or per unjudged_scale).
   - name: has-vramgate-annotation
-    expression: "has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vramgate.io/'))"
+    expression: "request.subResource == 'scale' || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vramgate.io/')))"
 {{- end }}
 rules:
   # Exactly the kinds vramgate understands; group, version and resource are listed one rule
@@ -255,7 +260,8 @@ rules:
     scope: Namespaced
   - apiGroups: ["kubeflow.org"]
     apiVersions: ["v1"]
-    resources: ["pytorchjobs"]
+    # pytorchjobs/scale: kubectl scale and HorizontalPodAutoscalers (a Scale review).
+    resources: ["pytorchjobs", "pytorchjobs/scale"]
     operations: ["CREATE", "UPDATE"]
     scope: Namespaced
   - apiGroups: ["kubeflow.org"]
@@ -280,7 +286,7 @@ rules:
     scope: Namespaced
   - apiGroups: ["leaderworkerset.x-k8s.io"]
     apiVersions: ["v1"]
-    resources: ["leaderworkersets"]
+    resources: ["leaderworkersets", "leaderworkersets/scale"]
     operations: ["CREATE", "UPDATE"]
     scope: Namespaced
 {{- end }}
