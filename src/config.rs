@@ -58,6 +58,13 @@ pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 8;
 /// Default number of open webhook connections; beyond it, new connections wait in the kernel's
 /// accept queue until one closes.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default most JSON values built of one review object (`request.object`, `request.oldObject`
+/// each), counting only the fields vramgate reads (`admission::review::read_member`). The
+/// largest real object in `tests/fixtures/` builds a few hundred; 20,000 is room for a
+/// 64-replica-type JobSet or thousands of labels, while 8 concurrent reviews at the limit
+/// (two objects each, about 100 bytes a value with its `Vec` slack) build about 32 MiB at
+/// most (issue 12; `benches/memory.rs` measures it).
+pub const DEFAULT_MAX_OBJECT_NODES: usize = 20_000;
 
 /// The webhook server's limits, as written (`server:`): every field optional. Read at start;
 /// a reload that changes them is logged and takes effect at the next start.
@@ -73,6 +80,7 @@ pub struct ServerFile {
     pub max_concurrent_reviews: Option<u64>,
     pub max_connections: Option<u64>,
     pub client_ca_file: Option<PathBuf>,
+    pub max_object_nodes: Option<u64>,
 }
 
 /// The webhook server's limits, resolved.
@@ -98,6 +106,8 @@ pub struct ServerLimits {
     /// PEM CA bundle that webhook clients' certificates must chain to (mutual TLS); `None`: no
     /// client certificate asked for.
     pub client_ca_file: Option<PathBuf>,
+    /// Most JSON values built of one review object (the fields vramgate reads); beyond it, 400.
+    pub max_object_nodes: usize,
 }
 
 impl Default for ServerLimits {
@@ -112,6 +122,7 @@ impl Default for ServerLimits {
             max_concurrent_reviews: DEFAULT_MAX_CONCURRENT_REVIEWS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             client_ca_file: None,
+            max_object_nodes: DEFAULT_MAX_OBJECT_NODES,
         }
     }
 }
@@ -144,6 +155,7 @@ impl ServerFile {
         let max_concurrent_reviews =
             count("max_concurrent_reviews", self.max_concurrent_reviews, 1, 65_536, d.max_concurrent_reviews);
         let max_connections = count("max_connections", self.max_connections, 1, 65_536, d.max_connections);
+        let max_object_nodes = count("max_object_nodes", self.max_object_nodes, 100, 10_000_000, d.max_object_nodes);
         let mut seconds = |key: &str, value: Option<f64>, default: Duration| -> Duration {
             match value {
                 None => default,
@@ -180,6 +192,7 @@ impl ServerFile {
             max_concurrent_reviews,
             max_connections,
             client_ca_file: self.client_ca_file.clone(),
+            max_object_nodes,
         }
     }
 }
