@@ -556,3 +556,42 @@ async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<
     }
     out
 }
+
+/// `REVIEW` with `member` inserted first in its object's `spec`.
+fn review_with_spec_member(member: &str) -> String {
+    REVIEW.replacen("\"spec\": {", &format!("\"spec\": {{{member},"), 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are_a_counted_400() {
+    // Issue 12: 8 concurrent ~7 MiB reviews whose object holds `[0,0,...]` or `[{},{},...]`
+    // under a member vramgate never reads are decided as the review without it (denied: the
+    // PyTorchJob is too big). Peak memory is measured by `benches/memory.rs`.
+    assert!(REVIEW.contains("\"spec\": {"), "the example review's layout");
+    let server = start("memory", "server: {max_object_nodes: 20000}\n").await;
+    let unread = |item: &str| {
+        let n = (7 * 1024 * 1024 - REVIEW.len() - 1024) / (item.len() + 1);
+        review_with_spec_member(&format!("\"x\": [{}]", vec![item; n].join(",")))
+    };
+    let bodies = Arc::new([unread("0"), unread("{}")]);
+    let tasks = (0..8).map(|i| {
+        let (addr, config, bodies) = (server.addrs.webhook, server.client(), bodies.clone());
+        tokio::spawn(async move { review(addr, config, "/validate", &bodies[i % 2]).await })
+    });
+    for reply in futures_join(tasks).await {
+        assert_review(&reply);
+    }
+    // 30,000 annotations are read (built) values: past the limit, a 400 that names it.
+    let annotations: Vec<String> = (0..30_000).map(|i| format!("\"example.com/a{i}\": \"\"")).collect();
+    let body = REVIEW.replacen("\"annotations\": {", &format!("\"annotations\": {{{},", annotations.join(",")), 1);
+    assert_ne!(body, REVIEW, "the example review has annotations");
+    let reply = review(server.addrs.webhook, server.client(), "/validate", &body).await;
+    assert_json_error(&reply, 400);
+    assert!(reply.body.contains("more than 20000 JSON values"), "{reply:?}");
+    assert!(reply.body.contains("server.max_object_nodes"), "{reply:?}");
+    assert_eq!(
+        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="400"}"#).await,
+        1.0
+    );
+    server.shut_down().await;
+}
