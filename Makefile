@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR := never
 # scratch files to a small disk.
 export CARGO_INCREMENTAL := 0
 
-.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak deny bench fmt
+.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak memory-bench deny bench fmt
 
 test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short deny-if-installed
 
@@ -52,6 +52,11 @@ soak-short:
 
 soak:
 	$(CARGO) bench --bench soak
+
+# The real binary's peak RSS under 8 concurrent worst-case 7 MiB reviews (fails above
+# MEMORY_BENCH_MAX_RSS_MIB, default 96), then a metric-label flood (MEMORY_BENCH_MAX_SERIES).
+memory-bench:
+	$(CARGO) bench --bench memory --profile dev
 
 # Licences, bans and sources (offline; advisories need GitHub). Installs cargo-deny (about
 # 8 minutes of compiling on a 2-core machine) if missing.
