@@ -14,6 +14,10 @@
 //!   duplicate fields of the review envelope itself are a 400 (serde's `duplicate field`).
 //! - **Invalid UTF-8 anywhere in the body** is a 400, even in fields vramgate does not read
 //!   (found by the `review_body` fuzz target).
+//! - **Members no reader reads** (not on `admission::review::read_member`'s allow-list) are
+//!   syntax-checked and skipped, never built, at any size or depth (issue 12); of the members
+//!   read, more than `server.max_object_nodes` values per object is a 400 naming the limit.
+//!   Deep nesting is a 400 only in members that are read.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
