@@ -60,8 +60,8 @@ pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 8;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default most JSON values built of one review object (`request.object`, `request.oldObject`
 /// each), counting only the fields vramgate reads (`admission::review::read_member`). The
-/// largest real object in `tests/fixtures/` builds a few hundred; 20,000 is room for a
-/// 64-replica-type JobSet or thousands of labels, while 8 concurrent reviews at the limit
+/// largest real object in `tests/fixtures/` and `deploy/examples/` builds 118; 20,000 is room
+/// for a JobSet of a hundred replicated Jobs or thousands of labels, while 8 concurrent reviews at the limit
 /// (two objects each, about 100 bytes a value with its `Vec` slack) build about 32 MiB at
 /// most (issue 12; `benches/memory.rs` measures it).
 pub const DEFAULT_MAX_OBJECT_NODES: usize = 20_000;
