@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR := never
 # scratch files to a small disk.
 export CARGO_INCREMENTAL := 0
 
-.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak memory-bench deny bench fmt
+.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak deny bench fmt
 
 test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short deny-if-installed
 
@@ -55,6 +55,7 @@ soak:
 
 # The real binary's peak RSS under 8 concurrent worst-case 7 MiB reviews (fails above
 # MEMORY_BENCH_MAX_RSS_MIB, default 96), then a metric-label flood (MEMORY_BENCH_MAX_SERIES).
+.PHONY: memory-bench
 memory-bench:
 	$(CARGO) bench --bench memory --profile dev
 

@@ -5,7 +5,8 @@
 //! order, so reading a 4 KB AdmissionReview costs a few dozen allocations instead of the
 //! several hundred a `serde_json::Value` needs (one `String` per key and string, one B-tree
 //! node per few members). Parsing and its validation are serde_json's ([`Pruned`] is the
-//! seed that builds a `Json`, leaving out members a reader never looks at).
+//! seed that builds a `Json`, leaving out members a reader never looks at, and [`parse`] caps
+//! the values it builds with a [`Budget`]).
 //!
 //! Lookups follow `serde_json::Value` and the Kubernetes API server: JSON `null` is a value,
 //! and of duplicate keys the last one wins.

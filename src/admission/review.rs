@@ -76,9 +76,9 @@ struct Gvk<'a> {
 }
 
 /// What the review path builds of an object: the ALLOW-LIST of the members some reader looks
-/// at (`src/workload/`, `admission::decide`, `request`, the cluster records). **A reader of a
-/// new member must add it here**, or it reads the member as absent;
-/// `tests/admission.rs::fixtures_evaluate_the_same_parsed_with_the_allow_list_or_whole` catches a
+/// at (`src/workload/`, `admission::decide`, `request`). **A reader of a new member must add
+/// it here** (a map whose keys are data: as [`Member::KeepAll`]), or it reads it as absent;
+/// `tests/hostile.rs::fixtures_evaluate_the_same_parsed_with_the_allow_list_or_whole` catches a
 /// fixture whose decision depends on a dropped member.
 ///
 /// Every other member is skipped while parsing (serde_json still checks its syntax, but builds
@@ -106,7 +106,8 @@ pub fn read_member(within: Within, key: &str) -> Member {
         | "ownerReferences" | "controller" | "subResource"
         // Pod templates, containers, resources, Dynamic Resource Allocation claims.
         | "template" | "containers" | "initContainers" | "restartPolicy" | "resources" | "claims"
-        | "request" | "resourceClaims" | "resourceClaimName" | "resourceClaimTemplateName"
+        | "request" | "resourceClaims" | "resourceClaimName" | "resourceClaimTemplateName" | "devices"
+        | "deviceClassName" | "exactly" | "count" | "allocationMode"
         // Node affinity.
         | "affinity" | "nodeAffinity" | "requiredDuringSchedulingIgnoredDuringExecution"
         | "nodeSelectorTerms" | "matchExpressions" | "matchFields" | "key" | "operator" | "values"
