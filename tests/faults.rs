@@ -568,7 +568,8 @@ async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are
     // under a member vramgate never reads are decided as the review without it (denied: the
     // PyTorchJob is too big). Peak memory is measured by `benches/memory.rs`.
     assert!(REVIEW.contains("\"spec\": {"), "the example review's layout");
-    let server = start("memory", "server: {max_object_nodes: 20000}\n").await;
+    // The default limits (`server.max_object_nodes`: 20,000).
+    let server = start("memory", "policy: {}\n").await;
     let unread = |item: &str| {
         let n = (7 * 1024 * 1024 - REVIEW.len() - 1024) / (item.len() + 1);
         review_with_spec_member(&format!("\"x\": [{}]", vec![item; n].join(",")))
