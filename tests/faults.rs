@@ -707,3 +707,50 @@ async fn futures_join<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<
     }
     out
 }
+
+/// `REVIEW` with `member` inserted first in its object's `spec`.
+fn review_with_spec_member(member: &str) -> String {
+    REVIEW.replacen("\"spec\": {", &format!("\"spec\": {{{member},"), 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are_a_counted_400() {
+    // Issue 12: ~7 MiB reviews whose object holds `[0,0,...]` or `[{},{},...]` under a member
+    // vramgate never reads are decided as the review without it (denied: the PyTorchJob is too
+    // big), concurrently. Peak memory under 8 of them is measured by `benches/memory.rs`.
+    assert!(REVIEW.contains("\"spec\": {"), "the example review's layout");
+    // The default limits (`server.max_object_nodes`: 20,000), but time: an unoptimised build on
+    // a busy machine may read two 7 MiB bodies slower than the default 10 s.
+    let server = start("memory", "server: {body_read_timeout_seconds: 120, request_timeout_seconds: 300}\n").await;
+    let unread = |item: &str| {
+        let n = (7 * 1024 * 1024 - REVIEW.len() - 1024) / (item.len() + 1);
+        review_with_spec_member(&format!("\"x\": [{}]", vec![item; n].join(",")))
+    };
+    let tasks: Vec<_> = [unread("0"), unread("{}")]
+        .into_iter()
+        .map(|body| {
+            let (addr, config) = (server.addrs.webhook, server.client());
+            tokio::spawn(async move {
+                let mut tls = connect(addr, config).await.expect("handshake");
+                tls.write_all(format!("{}{body}", head("/validate", body.len())).as_bytes()).await.expect("write");
+                read_reply(&mut tls, Duration::from_secs(300)).await.expect("a reply in time")
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_review(&task.await.expect("task"));
+    }
+    // 30,000 annotations are read (built) values: past the limit, a 400 that names it.
+    let annotations: Vec<String> = (0..30_000).map(|i| format!("\"example.com/a{i}\": \"\"")).collect();
+    let body = REVIEW.replacen("\"annotations\": {", &format!("\"annotations\": {{{},", annotations.join(",")), 1);
+    assert_ne!(body, REVIEW, "the example review has annotations");
+    let reply = review(server.addrs.webhook, server.client(), "/validate", &body).await;
+    assert_json_error(&reply, 400);
+    assert!(reply.body.contains("more than 20000 JSON values"), "{reply:?}");
+    assert!(reply.body.contains("server.max_object_nodes"), "{reply:?}");
+    assert_eq!(
+        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="400"}"#).await,
+        1.0
+    );
+    server.shut_down().await;
+}

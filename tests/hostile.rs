@@ -14,6 +14,10 @@
 //!   duplicate fields of the review envelope itself are a 400 (serde's `duplicate field`).
 //! - **Invalid UTF-8 anywhere in the body** is a 400, even in fields vramgate does not read
 //!   (found by the `review_body` fuzz target).
+//! - **Members no reader reads** (not on `admission::review::read_member`'s allow-list) are
+//!   syntax-checked and skipped, never built, at any size or depth (issue 12); of the members
+//!   read, more than `server.max_object_nodes` values per object is a 400 naming the limit.
+//!   Deep nesting is a 400 only in members that are read.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -21,8 +25,10 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
+use vramgate::admission::review::read_member;
 use vramgate::admission::{Answer, Decision, Endpoint, Reason, answer};
 use vramgate::config::Settings;
+use vramgate::json;
 use vramgate::server::{AppState, MAX_BODY_BYTES, webhook_router};
 
 const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
@@ -262,14 +268,15 @@ fn envelope_cases() -> Vec<(&'static str, Vec<u8>, Want)> {
             Want::Error("duplicate field `uid`"),
         ),
         (
-            "deeply nested JSON in the object",
-            text.replacen("\"object\":{", &format!("\"object\":{{\"deep\":{},", nested(100_000)), 1).into_bytes(),
+            // `spec` is read (built); a duplicate key is built before the last one wins.
+            "deeply nested JSON in a member the object's readers read",
+            text.replacen("\"object\":{", &format!("\"object\":{{\"spec\":{},", nested(100_000)), 1).into_bytes(),
             Want::Error("recursion limit exceeded"),
         ),
         (
             // serde_json skips unread values iteratively: no recursion, no stack to overflow,
             // linear time. Only values vramgate builds are held to the depth limit of 128.
-            "deeply nested JSON in a skipped field is skipped",
+            "deeply nested JSON in a member no reader reads is skipped",
             text.replacen("\"object\":{", &format!("\"object\":{{\"status\":{},", nested(100_000)), 1).into_bytes(),
             Want::Admit(Decision::Allow, Reason::Fits),
         ),
@@ -561,10 +568,17 @@ fn ten_thousand_containers_are_answered_in_bounded_time() {
         .collect();
     obj["spec"]["template"]["spec"]["containers"] = json!(containers);
     let body = bytes(&review_of(&obj, "CREATE"));
+    // 50,000 values vramgate reads: past the default `server.max_object_nodes` (issue 12).
+    check("10,000 containers", &body, Want::Error("limit server.max_object_nodes"));
+    let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
     let started = Instant::now();
-    // 2 pods x 10,000 GPUs: counted, estimated, and warned about as over-provisioned.
-    check("10,000 containers", &body, Want::Warn("asks for 20000 GPUs"));
+    // Under a higher limit, 2 pods x 10,000 GPUs: counted, estimated, and warned about as
+    // over-provisioned.
+    let a = answer(&settings, Endpoint::Validate, &body);
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(a.record.map(|r| r.decision), Some(Decision::Warn), "{v}");
+    assert!(message(&v).contains("asks for 20000 GPUs"), "{v}");
 }
 
 #[test]
@@ -616,7 +630,7 @@ async fn transport_level_hostility_through_the_router() {
     };
     assert_eq!(just_under.len(), MAX_BODY_BYTES);
     let deep = format!(
-        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{{"a":{}}}}}}}"#,
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{{"spec":{}}}}}}}"#,
         nested(1_000_000)
     )
     .into_bytes();
@@ -656,4 +670,195 @@ async fn transport_level_hostility_through_the_router() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------ memory (issue 12, item 1)
+
+/// The review of `obj` with `member` added to its `spec` holding `unread`: the body just under
+/// the 7 MiB limit, as in issue 12.
+fn with_unread_member(obj: &Value, unread: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes(&review_of(obj, "CREATE"))).unwrap();
+    let marker = "\"spec\":{";
+    let fixed = text.len() + r#""x":[],"#.len();
+    let n = (MAX_BODY_BYTES - 1024 - fixed) / (unread.len() + 1);
+    let array = format!("[{}]", vec![unread; n].join(","));
+    let body = text.replacen(marker, &format!("{marker}\"x\":{array},"), 1);
+    assert!(body.len() < MAX_BODY_BYTES && body.len() > MAX_BODY_BYTES - 4096, "{}", body.len());
+    body.into_bytes()
+}
+
+/// `obj` parsed as the review path parses `request.object`, and how many values it built.
+fn built_values(obj_text: &str, limit: usize) -> Result<usize, String> {
+    let budget = json::Budget::new(limit);
+    json::parse(obj_text, read_member, &budget).map(|doc| doc.node_count()).map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn a_7_mib_array_in_a_member_vramgate_never_reads_builds_nothing_and_is_decided_normally() {
+    let clean = built_values(&fits().to_string(), usize::MAX).unwrap();
+    assert!(clean < 40, "the job that fits builds {clean} values");
+    for (shape, unread) in [("[0,0,...]", "0"), ("[{},{},...]", "{}")] {
+        let body = with_unread_member(&fits(), unread);
+        // One answer (`check` times two against a bound meant for small bodies; this is 7 MiB
+        // through an unoptimised build).
+        let a = answer(&Settings::default(), Endpoint::Validate, &body);
+        let rec = a.record.unwrap_or_else(|| panic!("{shape}: {}", String::from_utf8_lossy(&a.body)));
+        assert_eq!((a.status, rec.decision, rec.reason), (200, Decision::Allow, Reason::Fits), "{shape}");
+        let review: Value = serde_json::from_slice(&body).unwrap();
+        let object = review["request"]["object"].to_string();
+        // Old code (a deny-list of a few known members) built every element: ~3.5 million.
+        assert_eq!(built_values(&object, usize::MAX).unwrap(), clean, "{shape}: the unread array costs no value");
+    }
+}
+
+#[test]
+fn an_object_over_the_value_limit_in_members_vramgate_reads_is_a_400_naming_the_limit() {
+    let limit = Settings::default().server.max_object_nodes;
+    let mut many_annotations = fits();
+    for i in 0..200_000 {
+        ann(&mut many_annotations).insert(format!("example.com/a{i}"), json!(""));
+    }
+    let mut many_containers = fits();
+    many_containers["spec"]["template"]["spec"]["containers"] =
+        json!((0..30_000).map(|i| json!({"name": format!("c{i}")})).collect::<Vec<_>>());
+    let mut many_values = fits();
+    many_values["spec"]["template"]["spec"]["affinity"] = json!({"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "nvidia.com/gpu.product", "operator": "In", "values": vec![0; 1_000_000]}]}]}}});
+    let wanted = format!("request.object has more than {limit} JSON values");
+    for (name, obj) in
+        [("200,000 annotations", &many_annotations), ("30,000 containers", &many_containers), ("values", &many_values)]
+    {
+        let a = check(name, &bytes(&review_of(obj, "CREATE")), Want::Error("limit server.max_object_nodes"));
+        let text = message(&serde_json::from_slice(&a.body).unwrap());
+        assert!(text.contains(&wanted), "{name}: {text}");
+        assert!(text.len() < 300, "{name}: {text}");
+    }
+    // The old object is bounded alike, and named.
+    let mut update = review_of(&fits(), "UPDATE");
+    update["request"]["oldObject"] = many_annotations;
+    check("oldObject", &bytes(&update), Want::Error("request.oldObject has more than"));
+}
+
+#[test]
+fn the_value_limit_is_exact_and_configurable() {
+    let obj = fits();
+    let n = built_values(&obj.to_string(), usize::MAX).unwrap();
+    let body = bytes(&review_of(&obj, "CREATE"));
+    for (limit, status) in [(n, 200), (n - 1, 400)] {
+        let mut s = Settings::from_yaml(&format!("server: {{max_object_nodes: {}}}\n", 100)).unwrap();
+        s.server.max_object_nodes = limit;
+        assert_eq!(answer(&s, Endpoint::Validate, &body).status, status, "limit {limit}, {n} values");
+    }
+    let err = Settings::from_yaml("server: {max_object_nodes: 10}\n").unwrap_err();
+    assert!(format!("{err:?}").contains("server.max_object_nodes"), "{err:?}");
+}
+
+#[test]
+fn a_denial_with_5000_per_container_errors_has_a_short_status_message() {
+    let mut obj = too_big();
+    obj["spec"]["template"]["spec"]["containers"] = json!(
+        (0..5_000)
+            .map(|i| json!({"name": format!("c{i}"), "resources": {"limits": {"nvidia.com/gpu": "x"}}}))
+            .collect::<Vec<_>>()
+    );
+    let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
+    let a = answer(&settings, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE")));
+    assert_eq!(a.status, 200);
+    let v: Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let m = v["response"]["status"]["message"].as_str().unwrap();
+    // Old code joined all 5,000 (about 400 KB).
+    assert!(m.len() <= 4 * 1024, "{} bytes", m.len());
+    assert!(m.contains("/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu"), "{m}");
+    assert!(m.ends_with("and 4990 more problems; run vramgate check on the manifest for all"), "{m}");
+    // The evaluation itself keeps every problem.
+    let e = vramgate::admission::evaluate(
+        &vramgate::json::Json::from(&obj),
+        &vramgate::admission::decide::Context {
+            settings: &settings,
+            namespace: None,
+            operation: vramgate::admission::decide::Operation::Create,
+            old_object: None,
+            endpoint: Endpoint::Validate,
+            cluster: None,
+        },
+    );
+    assert_eq!(e.messages.len(), 5_000);
+}
+
+/// Every object of the real fixtures and examples, as `check` reads them.
+fn fixture_objects() -> Vec<(String, Value)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut out = Vec::new();
+    for dir in ["tests/fixtures/admission", "tests/fixtures/manifests", "tests/fixtures/cluster", "deploy/examples"] {
+        let mut paths: Vec<_> =
+            std::fs::read_dir(format!("{root}/{dir}")).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e != "md")) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for doc in vramgate::check::documents(&text).unwrap_or_default() {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                // A review or request carries its objects.
+                let request = doc.get("request").unwrap_or(&doc);
+                for key in ["object", "oldObject"] {
+                    if let Some(o) = request.get(key).filter(|o| o.is_object()) {
+                        out.push((format!("{name} {key}"), o.clone()));
+                    }
+                }
+                if doc.get("spec").is_some() {
+                    out.push((name, doc));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fixtures_evaluate_the_same_parsed_with_the_allow_list_or_whole() {
+    use vramgate::admission::decide::{Context, Operation};
+    let objects = fixture_objects();
+    assert!(objects.len() >= 20, "{}", objects.len());
+    let settings = Settings::from_yaml("policy: {patch: true}\n").unwrap();
+    let mut largest = 0;
+    for (name, obj) in objects {
+        // As found, and annotated (so that every reader runs on it, patches included).
+        let mut annotated = obj.clone();
+        if let Some(m) = annotated.get_mut("metadata").and_then(Value::as_object_mut) {
+            let a = m.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = a.as_object_mut() {
+                for (k, v) in fits()["metadata"]["annotations"].as_object().unwrap() {
+                    a.entry(k.clone()).or_insert(v.clone());
+                }
+            }
+        }
+        for obj in [&obj, &annotated] {
+            let text = obj.to_string();
+            let budget = json::Budget::new(usize::MAX);
+            let pruned = json::parse(&text, read_member, &budget).unwrap();
+            largest = largest.max(pruned.node_count());
+            let whole = vramgate::json::Json::from(obj);
+            for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+                for (operation, old) in [(Operation::Create, None), (Operation::Update, Some(&pruned))] {
+                    let ctx = |old| Context {
+                        settings: &settings,
+                        namespace: Some("research"),
+                        operation,
+                        old_object: old,
+                        endpoint,
+                        cluster: None,
+                    };
+                    let whole_old = old.map(|_| &whole);
+                    assert_eq!(
+                        vramgate::admission::evaluate(&pruned, &ctx(old)),
+                        vramgate::admission::evaluate(&whole, &ctx(whole_old)),
+                        "{name} ({endpoint:?}, {operation:?}): a reader uses a member read_member skips"
+                    );
+                }
+            }
+        }
+    }
+    // The default value limit is far above what real objects build.
+    assert!(largest * 10 < Settings::default().server.max_object_nodes, "largest fixture builds {largest}");
 }

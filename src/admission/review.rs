@@ -11,9 +11,10 @@ use super::patch;
 use super::{Answer, Endpoint, Record};
 use crate::cluster::ClusterView;
 use crate::config::Settings;
-use crate::json::{Json, Pruned};
+use crate::json::{self, Budget, Json, Member, ParseError, Within};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// The AdmissionReview `apiVersion` served.
@@ -25,6 +26,15 @@ pub const MAX_WARNING_CHARS: usize = 120;
 
 /// At most this many warnings per response (the API server truncates long lists).
 pub const MAX_WARNINGS: usize = 12;
+
+/// At most this many problems in a denial's `status.message`, each cut at
+/// [`MAX_STATUS_MESSAGE_CHARS`]: the message is shown to the user by kubectl and stored in
+/// the API server's audit log, so thousands of per-container errors (9 MB in issue 12) are
+/// summarised as "and K more". The [`Evaluation`] (and `vramgate check`) keep all of them.
+pub const MAX_STATUS_MESSAGES: usize = 10;
+
+/// Longest single problem in a denial's `status.message`, in characters.
+pub const MAX_STATUS_MESSAGE_CHARS: usize = 300;
 
 // Strings borrow from the body where they hold no escapes (`Cow`), as the object does
 // ([`Json`]): a review allocates little more than the object's arrays.
@@ -50,10 +60,12 @@ struct RequestIn<'a> {
     namespace: Option<Cow<'a, str>>,
     #[serde(borrow)]
     operation: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "pruned")]
-    object: Option<Json<'a>>,
-    #[serde(default, borrow, deserialize_with = "pruned")]
-    old_object: Option<Json<'a>>,
+    // Kept as text and parsed after the envelope, under [`read_member`] and the
+    // `server.max_object_nodes` budget (see [`parse_object`]).
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old_object: Option<&'a RawValue>,
     dry_run: Option<bool>,
     /// The parent's resource of a subresource request (`/scale`).
     #[serde(borrow)]
@@ -80,36 +92,63 @@ struct Gvk<'a> {
     kind: Cow<'a, str>,
 }
 
-/// Whether `key` names an object field vramgate never reads, skipped while parsing (still
-/// checked as JSON, never copied): these are most of a real object's bytes (`managedFields`,
-/// the `last-applied-configuration` annotation, container environments and commands), and
-/// building them was most of a review's parsing cost. The admitted object itself is
-/// untouched: the API server keeps it, and patches only name fields that are kept. A `match`
-/// rather than a list: it runs for every key of every review.
+/// What the review path builds of an object: the ALLOW-LIST of the members some reader looks
+/// at (`src/workload/`, `admission::decide`, `request`). **A reader of a new member must add
+/// it here** (a map whose keys are data: as [`Member::KeepAll`]), or it reads it as absent;
+/// `tests/hostile.rs::fixtures_evaluate_the_same_parsed_with_the_allow_list_or_whole` catches a
+/// fixture whose decision depends on a dropped member.
+///
+/// Every other member is skipped while parsing (serde_json still checks its syntax, but builds
+/// nothing): most of a real object's bytes (`managedFields`, `status`, environments, commands,
+/// volumes, probes) and anything a client adds to make a review expensive (issue 12: a 7 MiB
+/// `[0,0,...]` under an unread key cost 220 MiB). The rule is by key, not by path: a kept name
+/// is kept wherever it appears, which costs a few stray values; the `server.max_object_nodes`
+/// budget bounds what is built however it is reached. Open maps (annotations, labels, node
+/// selectors, resource quantities, replica-type maps, elastic policies) keep every key, their
+/// values being decided by this rule again; in them only the `last-applied-configuration`
+/// annotation (a copy of the whole object, that no reader looks at) is skipped. The admitted
+/// object itself is untouched: the API server keeps it, and patches only test and name paths
+/// that are kept. A `match`: it runs for every key of every review.
 #[must_use]
-pub fn skipped_field(key: &str) -> bool {
-    matches!(
-        key,
-        "managedFields"
-            | "kubectl.kubernetes.io/last-applied-configuration"
-            | "env"
-            | "envFrom"
-            | "command"
-            | "args"
-            | "volumeMounts"
-            | "volumeDevices"
-            | "volumes"
-            | "ports"
-            | "livenessProbe"
-            | "readinessProbe"
-            | "startupProbe"
-            | "lifecycle"
-            | "status"
-    )
+pub fn read_member(within: Within, key: &str) -> Member {
+    if within == Within::OpenMap {
+        return if key == "kubectl.kubernetes.io/last-applied-configuration" { Member::Skip } else { Member::Keep };
+    }
+    match key {
+        // Open maps: their keys are data.
+        "annotations" | "labels" | "nodeSelector" | "limits" | "requests" | "pytorchReplicaSpecs"
+        | "mpiReplicaSpecs" | "elasticPolicy" | "clusterSelector" => Member::KeepAll,
+        // The object and its metadata; owner references.
+        "apiVersion" | "kind" | "metadata" | "spec" | "name" | "namespace" | "generateName" | "uid"
+        | "ownerReferences" | "controller" | "subResource"
+        // Pod templates, containers, resources, Dynamic Resource Allocation claims.
+        | "template" | "containers" | "initContainers" | "restartPolicy" | "resources" | "claims"
+        | "request" | "resourceClaims" | "resourceClaimName" | "resourceClaimTemplateName" | "devices"
+        | "deviceClassName" | "exactly" | "count" | "allocationMode"
+        // Node affinity.
+        | "affinity" | "nodeAffinity" | "requiredDuringSchedulingIgnoredDuringExecution"
+        | "nodeSelectorTerms" | "matchExpressions" | "matchFields" | "key" | "operator" | "values"
+        // Scale: Job, JobSet, RayCluster/RayJob, LeaderWorkerSet, Volcano Job.
+        | "parallelism" | "completions" | "suspend" | "replicas" | "minReplicas" | "maxReplicas"
+        | "size" | "replicatedJobs" | "rayClusterSpec" | "headGroupSpec" | "workerGroupSpecs"
+        | "groupName" | "numOfHosts" | "leaderWorkerTemplate" | "leaderTemplate" | "workerTemplate"
+        | "tasks" => Member::Keep,
+        _ => Member::Skip,
+    }
 }
 
-fn pruned<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json<'a>>, D::Error> {
-    serde::de::DeserializeSeed::deserialize(Pruned::new(skipped_field), d).map(|v| Some(v).filter(|v| !v.is_null()))
+/// `raw` (`request.object` or `request.oldObject`, named `field`) parsed under [`read_member`],
+/// building at most `max_nodes` values: beyond that, the 400's message (issue 12: 200,000
+/// annotations or containers are answered, not built).
+fn parse_object<'a>(raw: &'a RawValue, field: &str, max_nodes: usize) -> Result<Json<'a>, String> {
+    match json::parse(raw.get(), read_member, &Budget::new(max_nodes)) {
+        Ok(doc) => Ok(doc),
+        Err(ParseError::TooManyValues { limit }) => Err(format!(
+            "{field} has more than {limit} JSON values in the fields vramgate reads (annotations, labels, \
+             containers, resources, ...); accepted: at most {limit} (limit server.max_object_nodes)"
+        )),
+        Err(ParseError::Syntax(e)) => Err(format!("body is not an AdmissionReview JSON object: {field}: {e}")),
+    }
 }
 
 fn bad_request(problems: &[String]) -> Answer {
@@ -121,7 +160,7 @@ fn bad_request(problems: &[String]) -> Answer {
 #[must_use]
 pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
     // JSON is UTF-8 (RFC 8259 section 8.1). Checked first, over the whole body: serde skips
-    // unread fields (and [`skipped_field`]s) without checking their bytes, so a body with
+    // unread fields (and members [`read_member`] skips) without checking their bytes, so a body with
     // invalid UTF-8 there was answered 200 (found by the `review_body` fuzz target).
     let body = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -135,6 +174,16 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
     let parsed: ReviewIn = match serde_json::from_str(body) {
         Ok(r) => r,
         Err(e) => return bad_request(&[format!("body is not an AdmissionReview JSON object: {e}")]),
+    };
+    let max_nodes = settings.server.max_object_nodes;
+    let (object, old_object) = match parsed.request.as_ref().map(|r| {
+        let object = r.object.map(|o| parse_object(o, "request.object", max_nodes)).transpose()?;
+        let old = r.old_object.map(|o| parse_object(o, "request.oldObject", max_nodes)).transpose()?;
+        Ok::<_, String>((object, old))
+    }) {
+        Some(Ok(objects)) => objects,
+        Some(Err(problem)) => return bad_request(&[problem]),
+        None => (None, None),
     };
     let mut problems = Vec::new();
     match parsed.api_version.as_deref() {
@@ -169,7 +218,6 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
             None
         }
     };
-    let object = req.object;
     if matches!(operation, Some(Operation::Create | Operation::Update)) && object.is_none() {
         problems.push("request.object is missing; CREATE and UPDATE carry the object".into());
     }
@@ -181,7 +229,7 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
         settings,
         namespace: req.namespace.as_deref(),
         operation,
-        old_object: req.old_object.as_ref(),
+        old_object: old_object.as_ref(),
         endpoint,
         cluster,
     };
@@ -260,11 +308,8 @@ fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dr
         Endpoint::Validate => {
             response.allowed = e.allowed();
             if e.decision == Decision::Deny {
-                response.status = Some(StatusOut {
-                    code: 403,
-                    message: format!("vramgate: {}", e.messages.join("; ")),
-                    reason: "Forbidden",
-                });
+                response.status =
+                    Some(StatusOut { code: 403, message: status_message(&e.messages), reason: "Forbidden" });
             } else if e.decision == Decision::Warn {
                 response.warnings = Some(warnings(&e.messages));
             }
@@ -306,6 +351,32 @@ fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dr
         overprovisioned_cost_usd: e.overprovisioned_cost_usd,
     };
     Answer { status: 200, body: serde_json::to_vec(&review).unwrap_or_default(), record: Some(record) }
+}
+
+/// A denial's `status.message`: `vramgate: ` and the first [`MAX_STATUS_MESSAGES`] messages
+/// joined by `; `, each cut at [`MAX_STATUS_MESSAGE_CHARS`] (ending `…`), then how many more
+/// there are. At most about 3,300 characters whatever the evaluation found.
+#[must_use]
+pub fn status_message(messages: &[String]) -> String {
+    let mut shown: Vec<String> = messages
+        .iter()
+        .take(MAX_STATUS_MESSAGES)
+        .map(|m| {
+            if m.chars().count() <= MAX_STATUS_MESSAGE_CHARS {
+                return m.clone();
+            }
+            let mut cut: String = m.chars().take(MAX_STATUS_MESSAGE_CHARS - 1).collect();
+            cut.push('…');
+            cut
+        })
+        .collect();
+    if messages.len() > MAX_STATUS_MESSAGES {
+        shown.push(format!(
+            "and {} more problems; run vramgate check on the manifest for all",
+            messages.len() - MAX_STATUS_MESSAGES
+        ));
+    }
+    format!("vramgate: {}", shown.join("; "))
 }
 
 /// Messages as Kubernetes warnings: each at most [`MAX_WARNING_CHARS`] characters, split at

@@ -267,13 +267,17 @@ async fn read_body(
         return Err(too_large());
     }
     let mut chunks = request.into_body().into_data_stream();
-    // The chunks as received (no copy, no buffer grown by doubling); joined once at the end.
-    let mut parts: Vec<Bytes> = Vec::new();
-    let mut total = 0usize;
+    // One buffer, sized from the declared length (the API server always sends one): each chunk
+    // is copied in as it arrives and then dropped, so a body costs about its own size, not its
+    // received chunks plus a joined copy (twice its size, measured in `benches/memory.rs`). The
+    // capacity is only reserved: pages are touched, and resident, as bytes arrive, so a slow
+    // body still holds only what it has sent.
+    let capacity = declared.map_or(0, |len| usize::try_from(len).unwrap_or(max_bytes).min(max_bytes));
+    let mut body: Vec<u8> = Vec::with_capacity(capacity);
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?;
-        if total + chunk.len() > max_bytes {
+        if body.len() + chunk.len() > max_bytes {
             return Err(too_large());
         }
         // A chunk is at most `max_bytes` (checked above), and the budget is at least that.
@@ -287,18 +291,9 @@ async fn read_body(
             Some(held) => held.merge(permit),
             None => held = Some(permit),
         }
-        total += chunk.len();
-        parts.push(chunk);
+        body.extend_from_slice(&chunk);
     }
-    let body = if parts.len() == 1 {
-        parts.swap_remove(0)
-    } else {
-        let mut body = Vec::with_capacity(total);
-        for part in &parts {
-            body.extend_from_slice(part);
-        }
-        Bytes::from(body)
-    };
+    let body = Bytes::from(body);
     Ok((body, held))
 }
 
