@@ -33,8 +33,12 @@ pub const MAX_WARNINGS: usize = 12;
 /// summarised as "and K more". The [`Evaluation`] (and `vramgate check`) keep all of them.
 pub const MAX_STATUS_MESSAGES: usize = 10;
 
-/// Longest single problem in a denial's `status.message`, in characters.
-pub const MAX_STATUS_MESSAGE_CHARS: usize = 300;
+/// Longest single problem in a denial's `status.message`, in characters. The longest message
+/// vramgate writes itself (a does-not-fit with its plan, behind a `/scale` prefix) is about 450
+/// characters and must reach the user whole, advice included; what gets cut is user text a
+/// message echoes (a megabyte annotation value). With [`MAX_STATUS_MESSAGES`], a message is
+/// at most about 10 KB.
+pub const MAX_STATUS_MESSAGE_CHARS: usize = 1000;
 
 // Strings borrow from the body where they hold no escapes (`Cow`), as the object does
 // ([`Json`]): a review allocates little more than the object's arrays.
