@@ -754,3 +754,30 @@ async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are
     );
     server.shut_down().await;
 }
+
+/// SECURITY.md's memory promise: review bodies held at once (being read or answered) take their
+/// bytes from one budget of `max_concurrent_reviews` x `max_body_bytes`. Here the budget is one
+/// body of 8 KiB: a client that sent 8,000 bytes of a body and stalls holds it, so an honest
+/// review's body waits until the stalled one is cut off (408) and its bytes are released; the
+/// honest review is then answered. Without the budget the honest review would be answered at
+/// once, while the stalled body still held its bytes (so its 408 would not be there yet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_bytes_held_at_once_are_bounded_by_the_body_budget() {
+    let server = start(
+        "body-budget",
+        "server: {max_body_bytes: 8192, max_concurrent_reviews: 1, body_read_timeout_seconds: 1, \
+         request_timeout_seconds: 4}\n",
+    )
+    .await;
+    let mut stalled = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    stalled.write_all(format!("{}{}", head("/validate", 8192), " ".repeat(8000)).as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let honest = review(server.addrs.webhook, server.client(), "/validate", REVIEW).await;
+    assert_review(&honest);
+    // The stalled body had been cut off before the honest one could be read.
+    let cut = read_reply(&mut stalled, Duration::from_millis(200))
+        .await
+        .expect("the stalled body was refused before the honest review was read");
+    assert_json_error(&cut, 408);
+    server.shut_down().await;
+}
