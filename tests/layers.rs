@@ -361,10 +361,10 @@ fn no_files_import_each_other_in_a_cycle() {
                 cycle.push(m);
                 return Some(cycle);
             }
-            if state[m] == 0 {
-                if let Some(c) = visit(m, next, state, stack) {
-                    return Some(c);
-                }
+            if state[m] == 0
+                && let Some(c) = visit(m, next, state, stack)
+            {
+                return Some(c);
             }
         }
         stack.pop();
@@ -373,11 +373,11 @@ fn no_files_import_each_other_in_a_cycle() {
     }
     let mut state = vec![0u8; files.len()];
     for n in 0..files.len() {
-        if state[n] == 0 {
-            if let Some(cycle) = visit(n, &next, &mut state, &mut Vec::new()) {
-                let names: Vec<String> = cycle.iter().map(|&i| name(&files[i])).collect();
-                panic!("a cycle of imports between files: {}", names.join(" -> "));
-            }
+        if state[n] == 0
+            && let Some(cycle) = visit(n, &next, &mut state, &mut Vec::new())
+        {
+            let names: Vec<String> = cycle.iter().map(|&i| name(&files[i])).collect();
+            panic!("a cycle of imports between files: {}", names.join(" -> "));
         }
     }
 }
