@@ -231,7 +231,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Command::Serve(a) => run_serve(a),
         Command::Config(ConfigCommand::Check { config }) => run_config_check(&config, out),
         Command::Cluster(ClusterCommand::Rbac) => {
-            write!(out, "{}", serde_yaml_ng::to_string(&crate::server::cluster::rbac())?)?;
+            write!(out, "{}", serde_yaml_ng::to_string(&crate::cluster::resources::rbac())?)?;
             Ok(0)
         }
     }

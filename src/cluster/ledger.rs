@@ -151,7 +151,6 @@ impl Cumulative {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::decide::Decision;
     use crate::cluster::records::{NodeRecord, OwnerRef};
     use crate::cluster::table::Change;
 
@@ -180,7 +179,7 @@ mod tests {
                 name: uid.into(),
                 owner: owner.map(|o| OwnerRef { kind: "JobSet".into(), name: o.into(), uid: o.into() }),
                 labels: team.map(|t| [("team".to_owned(), t.to_owned())].into()).unwrap_or_default(),
-                admitted: admitted.then_some(Admission { decision: Decision::Allow, usd_per_gpu_hour: Some(2.0) }),
+                admitted: admitted.then_some(Admission { usd_per_gpu_hour: Some(2.0) }),
             },
         }
     }

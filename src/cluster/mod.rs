@@ -11,6 +11,8 @@
 //! - [`ledger`] — live cost: GPUs held by running pods of workloads vramgate admitted, their
 //!   estimated cost per hour and the cumulative cost, plus the fleet's capacity and
 //!   allocation by GPU type.
+//! - [`resources`] — every resource the shell lists and watches, and the RBAC that follows
+//!   (`vramgate cluster rbac`); the workload kinds from [`crate::workload::KINDS`].
 //! - [`objects`] — whole objects reviews read: the parents of `/scale` requests and the
 //!   ResourceClaimTemplates of Dynamic Resource Allocation claims.
 
@@ -20,10 +22,11 @@ pub mod objects;
 #[cfg(feature = "server")]
 mod read;
 pub mod records;
+pub mod resources;
 mod table;
 
 pub use inventory::{ClusterView, GpuPool, Inventory};
 pub use ledger::{Capacity, CostKey, Cumulative, Running, Snapshot};
 pub use objects::{ClaimTemplate, ClusterObjects, DeviceCount, DeviceRequest, ObjectRecord};
-pub use records::{Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
+pub use records::{ADMITTED_DECISIONS, Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
 pub use table::{Change, Keyed, Table};

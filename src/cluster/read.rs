@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::records::{
-    Admission, COUNT_LABEL, MEMORY_LABEL, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord,
+    ADMITTED_DECISIONS, Admission, COUNT_LABEL, MEMORY_LABEL, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord,
+    WorkloadRecord,
 };
-use crate::admission::decide::Decision;
 use crate::request::{self, PREFIX};
 use crate::workload::{self, ExtractConfig, Extracted, PRODUCT_LABEL};
 
@@ -117,8 +117,7 @@ impl Admission {
     pub fn of(meta: &ObjectMeta) -> Option<Self> {
         let a = meta.annotations.as_ref()?;
         let get = |k: &str| a.get(&format!("{PREFIX}{k}")).map(String::as_str);
-        let decision = Decision::parse(get("decision")?)?;
-        if decision == Decision::Deny {
+        if !ADMITTED_DECISIONS.contains(&get("decision")?) {
             return None;
         }
         let amount = |k: &str| get(k).and_then(|v| request::parse_output_amount(v).ok()).flatten();
@@ -126,7 +125,7 @@ impl Admission {
             (Some(c), Some(h)) if h > 0.0 && c.is_finite() => Some(c / h),
             _ => None,
         };
-        Some(Self { decision, usd_per_gpu_hour })
+        Some(Self { usd_per_gpu_hour })
     }
 }
 

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::table::Keyed;
-use crate::admission::decide::Decision;
 
 /// GPU Feature Discovery's label for the GPU memory in MiB (NVIDIA GPU Feature Discovery,
 /// README "Generated Labels").
@@ -117,16 +116,21 @@ impl Keyed for PodRecord {
     }
 }
 
-/// What vramgate's mutating webhook wrote on an object it admitted (the output annotations).
+/// What vramgate's mutating webhook wrote on an object it admitted (the output annotations):
+/// a `vramgate.io/decision` in [`ADMITTED_DECISIONS`], and the price it was admitted at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Admission {
-    pub decision: Decision,
     /// `estimated-cost-usd` / `estimated-gpu-hours`: the price per GPU-hour it was admitted
     /// at; `None` when either is `unknown`.
     pub usd_per_gpu_hour: Option<f64>,
 }
 
 impl Eq for Admission {}
+
+/// The `vramgate.io/decision` values of an admitted object: every decision the webhook writes
+/// but `deny` (`admission::decide::Decision::as_str`; `tests/layers.rs` ties the two, since
+/// this layer sits below admission and does not import it).
+pub const ADMITTED_DECISIONS: [&str; 3] = ["allow", "warn", "skip"];
 
 /// A workload object (a Job, a PyTorchJob, a RayCluster, …) read from its metadata only.
 #[derive(Debug, Clone, PartialEq, Eq)]

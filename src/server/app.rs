@@ -12,15 +12,13 @@
 //! read or answered) are bounded by a budget of `max_concurrent_reviews` x `max_body_bytes`,
 //! taken as the bytes arrive: a slow body holds only the bytes it has sent. Everything else
 //! is [`admission::answer`]'s status and body, passed through. The limits are
-//! [`ServerLimits`], taken from the settings the state is created with; later settings (a
+//! [`crate::config::ServerLimits`], taken from the settings the state is created with; later settings (a
 //! reload) do not change them.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -29,10 +27,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::cluster::ClusterStatus;
-use super::metrics::{self, Metrics};
+use super::metrics;
+use super::state::AppState;
 use crate::admission::{self, Endpoint};
-use crate::config::{ServerLimits, Settings};
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -41,113 +38,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const MAX_BODY_BYTES: usize = crate::config::DEFAULT_MAX_BODY_BYTES;
 
 const APPLICATION_JSON: &str = "application/json";
-
-/// What both routers share: the settings in force (swapped whole on reload), the metrics and
-/// the readiness flag. Cloning is cheap (one `Arc`).
-#[derive(Clone, Debug)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    settings: ArcSwap<Settings>,
-    metrics: Metrics,
-    ready: AtomicBool,
-    /// `None`: [`admission::answer_in`] with the cluster's inventory.
-    answer: Option<AnswerFn>,
-    /// What `serve --cluster` knows of the cluster (empty without it).
-    cluster: Arc<ClusterStatus>,
-    /// Fixed at creation: a reload changes the settings, not these.
-    limits: ServerLimits,
-    /// One permit per review being answered ([`ServerLimits::max_concurrent_reviews`]).
-    review_slots: Arc<Semaphore>,
-    /// One permit per body byte held (being read or answered): `max_concurrent_reviews` x
-    /// `max_body_bytes` in all.
-    body_budget: Arc<Semaphore>,
-}
-
-/// The function that answers a review body: [`admission::answer`] in the server; another one
-/// in tests of the transport ([`AppState::with_answer`]).
-pub type AnswerFn = fn(&Settings, Endpoint, &[u8]) -> admission::Answer;
-
-impl AppState {
-    /// State with `settings` in force, fresh metrics, and not ready.
-    #[must_use]
-    pub fn new(settings: Settings) -> Self {
-        Self::build(settings, None)
-    }
-
-    /// [`AppState::new`], with reviews answered by `answer` instead of
-    /// [`admission::answer`]: for testing the transport (status and body passthrough,
-    /// metrics, a panicking review) independently of the decision.
-    #[must_use]
-    pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
-        Self::build(settings, Some(answer))
-    }
-
-    fn build(settings: Settings, answer: Option<AnswerFn>) -> Self {
-        let limits = settings.server.clone();
-        let cluster = Arc::new(ClusterStatus::default());
-        let metrics = Metrics::configured(&settings, cluster.clone());
-        Self {
-            inner: Arc::new(Inner {
-                review_slots: Arc::new(Semaphore::new(limits.max_concurrent_reviews)),
-                body_budget: Arc::new(Semaphore::new(
-                    limits.max_concurrent_reviews.saturating_mul(limits.max_body_bytes).min(Semaphore::MAX_PERMITS),
-                )),
-                limits,
-                settings: ArcSwap::from_pointee(settings),
-                metrics,
-                cluster,
-                ready: AtomicBool::new(false),
-                answer,
-            }),
-        }
-    }
-
-    /// The server limits in force: those of the settings the state was created with.
-    #[must_use]
-    pub fn limits(&self) -> &ServerLimits {
-        &self.inner.limits
-    }
-
-    /// The settings in force now.
-    #[must_use]
-    pub fn settings(&self) -> Arc<Settings> {
-        self.inner.settings.load_full()
-    }
-
-    /// Puts `settings` in force from the next review on; reviews in progress finish with the
-    /// settings they started with. `settings.server` is ignored: limits are fixed at start.
-    pub fn set_settings(&self, settings: Settings) {
-        self.inner.settings.store(Arc::new(settings));
-    }
-
-    /// What the cluster watchers know (`serve --cluster`).
-    #[must_use]
-    pub fn cluster(&self) -> &Arc<ClusterStatus> {
-        &self.inner.cluster
-    }
-
-    /// The process's metrics.
-    #[must_use]
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    /// Sets what `/readyz` answers: ready once the webhook listener is bound with a
-    /// certificate and settings loaded, not ready again once shutdown starts.
-    pub fn set_ready(&self, ready: bool) {
-        self.inner.ready.store(ready, Ordering::SeqCst);
-    }
-
-    /// What `/readyz` answers.
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst)
-    }
-}
 
 /// The webhook routes: `POST /validate` and `POST /mutate`.
 pub fn webhook_router(state: AppState) -> Router {
@@ -216,7 +106,7 @@ async fn review_in_time(
     let limits = state.limits();
     // The body first, without a slot: a slow body must not hold one (it holds its connection,
     // bounded by `max_connections`, and the body bytes it has sent, bounded by the budget).
-    let read = read_body(request, limits.max_body_bytes, &state.inner.body_budget);
+    let read = read_body(request, limits.max_body_bytes, state.body_budget());
     let (body, _budget) = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(body) => body?,
         Err(_) => {
@@ -229,8 +119,7 @@ async fn review_in_time(
     // Reviews waiting here are bounded in time by the request timeout and in number by the
     // connection limit (one request at a time per HTTP/1.1 connection).
     let _slot = state
-        .inner
-        .review_slots
+        .review_slots()
         .acquire()
         .await
         .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down".to_owned()))?;
@@ -328,7 +217,7 @@ fn mib(bytes: usize) -> String {
     }
 }
 
-/// Runs [`admission::answer`] (or the state's [`AnswerFn`]) and turns its
+/// Runs [`admission::answer`] (or the state's [`super::AnswerFn`]) and turns its
 /// [`admission::Answer`] into the response.
 ///
 /// `answer` is pure and returns in microseconds, so it runs inline on the async worker. It
@@ -337,13 +226,12 @@ fn mib(bytes: usize) -> String {
 /// `failurePolicy` either way, but with a reason). Nothing is shared mutably with `answer`,
 /// so no broken invariant can outlive the panic: `AssertUnwindSafe` is sound here.
 fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
-    let settings = state.inner.settings.load();
-    let answer_fn = state.inner.answer;
-    let inventory = state.inner.cluster.inventory();
-    let objects = state.inner.cluster.objects();
-    let view = inventory
-        .as_deref()
-        .map(|i| state.inner.cluster.view(i, &objects, settings.cluster.inventory_max_stale_seconds));
+    let settings = state.settings_now();
+    let answer_fn = state.answer_fn();
+    let inventory = state.cluster().inventory();
+    let objects = state.cluster().objects();
+    let view =
+        inventory.as_deref().map(|i| state.cluster().view(i, &objects, settings.cluster.inventory_max_stale_seconds));
     let answer = match catch_unwind(AssertUnwindSafe(|| match answer_fn {
         Some(f) => f(&settings, endpoint, body),
         None => admission::answer_in(&settings, view, endpoint, body),

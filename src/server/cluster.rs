@@ -13,30 +13,32 @@
 //! inventory is stale by the time since that error. A watch that hangs without an error is
 //! noticed when the client's read timeout (kube-rs: 295 s) ends it.
 //!
-//! Every resource read is in [`resources`], which is also what `vramgate cluster rbac` prints
-//! and what the chart's ClusterRole grants (`tests/chart` compares them).
+//! Every resource read is in [`resources`] ([`crate::cluster::resources`], the pure core), which
+//! is also what `vramgate cluster rbac` prints and what the chart's ClusterRole grants
+//! (`tests/chart` compares them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use arc_swap::{ArcSwap, ArcSwapOption};
 use futures::stream::{BoxStream, SelectAll, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PartialObjectMeta};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
-use serde::Serialize;
 use tokio::sync::watch;
 
-use super::app::AppState;
 use super::reload;
+use super::state::AppState;
+pub use super::status::{ClusterStatus, Live, WatchHealth};
+// The resource table lives in the pure core; re-exported here, where it used to be.
+pub use crate::cluster::resources::{CLAIM_TEMPLATES, CONFIG_MAPS, PolicyRule, Rbac, Resource, VERBS, rbac, resources};
+use crate::cluster::resources::{NODES, PODS, workloads};
 use crate::cluster::{
-    Change, ClaimTemplate, ClusterObjects, ClusterView, Cumulative, Inventory, NodeRecord, ObjectRecord, PodRecord,
-    Snapshot, Table, WorkloadRecord, ledger,
+    Change, ClaimTemplate, ClusterObjects, Cumulative, Inventory, NodeRecord, ObjectRecord, PodRecord, Table,
+    WorkloadRecord, ledger,
 };
 
 /// How often the live cost is recomputed and integrated: often enough for a 1-minute
@@ -45,276 +47,9 @@ pub const DEFAULT_TICK: Duration = Duration::from_secs(15);
 /// The ConfigMap key holding the config file.
 pub const CONFIG_MAP_KEY: &str = "config.yaml";
 
-/// A resource vramgate watches (list + watch, nothing else).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resource {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub plural: &'static str,
-}
-
-impl Resource {
-    /// `pods`, `jobs.batch`, `pytorchjobs.kubeflow.org`: the `resource` metrics label.
-    #[must_use]
-    pub fn label(&self) -> String {
-        if self.group.is_empty() { self.plural.to_owned() } else { format!("{}.{}", self.plural, self.group) }
-    }
-
-    fn api_resource(&self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(self.group, self.version, self.kind), self.plural)
-    }
-}
-
-const NODES: Resource = Resource { group: "", version: "v1", kind: "Node", plural: "nodes" };
-const PODS: Resource = Resource { group: "", version: "v1", kind: "Pod", plural: "pods" };
-/// The ConfigMap a `--config-map` config comes from (namespaced; one name).
-pub const CONFIG_MAPS: Resource = Resource { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps" };
-
-/// The workload kinds watched for live cost (metadata only): the kinds admission reads
-/// ([`crate::workload::WorkloadKind`]), plus none other. RayCluster is also the link from a
-/// RayJob to its pods, and batch/v1 Job from a JobSet to its pods.
-pub const WORKLOADS: [Resource; 8] = [
-    Resource { group: "batch", version: "v1", kind: "Job", plural: "jobs" },
-    Resource { group: "kubeflow.org", version: "v1", kind: "PyTorchJob", plural: "pytorchjobs" },
-    Resource { group: "kubeflow.org", version: "v2beta1", kind: "MPIJob", plural: "mpijobs" },
-    Resource { group: "jobset.x-k8s.io", version: "v1alpha2", kind: "JobSet", plural: "jobsets" },
-    Resource { group: "ray.io", version: "v1", kind: "RayJob", plural: "rayjobs" },
-    Resource { group: "ray.io", version: "v1", kind: "RayCluster", plural: "rayclusters" },
-    Resource { group: "batch.volcano.sh", version: "v1alpha1", kind: "Job", plural: "jobs" },
-    Resource { group: "leaderworkerset.x-k8s.io", version: "v1", kind: "LeaderWorkerSet", plural: "leaderworkersets" },
-];
-
-/// ResourceClaimTemplates (`resource.k8s.io/v1`, Dynamic Resource Allocation, GA in
-/// Kubernetes 1.34), watched whole: a pod's DRA claims are counted from them.
-pub const CLAIM_TEMPLATES: Resource = Resource {
-    group: "resource.k8s.io",
-    version: "v1",
-    kind: "ResourceClaimTemplate",
-    plural: "resourceclaimtemplates",
-};
-
-/// Whether `r` is watched whole rather than by metadata: the kinds with a `/scale`
-/// subresource vramgate judges (their scale requests are judged against the watched parent).
-fn watched_whole(r: &Resource) -> bool {
-    crate::admission::scale::scaled_field(r.group, r.plural).is_some()
-}
-
-/// Every cluster-scoped resource `serve --cluster` reads.
-#[must_use]
-pub fn resources() -> Vec<Resource> {
-    let mut r = vec![NODES, PODS];
-    r.extend(WORKLOADS);
-    r.push(CLAIM_TEMPLATES);
-    r
-}
-
-/// The verbs every watched resource needs: a watcher lists, then watches.
-pub const VERBS: [&str; 2] = ["list", "watch"];
-
-/// One RBAC rule, as a ClusterRole or Role writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyRule {
-    pub api_groups: Vec<String>,
-    pub resources: Vec<String>,
-    pub verbs: Vec<String>,
-}
-
-/// The RBAC the code needs (`vramgate cluster rbac`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Rbac {
-    /// Cluster-wide: `serve --cluster`.
-    pub cluster_role: Vec<PolicyRule>,
-    /// In the ConfigMap's namespace, for its name only: `serve --config-map`.
-    pub config_map_role: Vec<PolicyRule>,
-}
-
-fn rules(resources: &[Resource]) -> Vec<PolicyRule> {
-    let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for r in resources {
-        let list = by_group.entry(r.group).or_default();
-        if !list.iter().any(|p| p == r.plural) {
-            list.push(r.plural.to_owned());
-        }
-    }
-    by_group
-        .into_iter()
-        .map(|(g, mut res)| {
-            res.sort();
-            PolicyRule {
-                api_groups: vec![g.to_owned()],
-                resources: res,
-                verbs: VERBS.iter().map(|v| (*v).to_owned()).collect(),
-            }
-        })
-        .collect()
-}
-
-/// The rules derived from [`resources`] and [`CONFIG_MAPS`]: one per API group, verbs
-/// [`VERBS`].
-#[must_use]
-pub fn rbac() -> Rbac {
-    Rbac { cluster_role: rules(&resources()), config_map_role: rules(&[CONFIG_MAPS]) }
-}
-
-/// The health of one watch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WatchHealth {
-    /// Whether its last result was an event (not an error).
-    pub up: bool,
-    /// Errors so far.
-    pub errors: u64,
-    /// The API server answers 404: the resource (a CRD) is not installed. Not a failure:
-    /// retried with backoff, not exported as down.
-    pub absent: bool,
-}
-
-/// What metrics and `/readyz` show of the cluster.
-#[derive(Debug, Clone, Default)]
-pub struct Live {
-    pub snapshot: Snapshot,
-    pub cumulative: Cumulative,
-    /// By resource label.
-    pub watches: BTreeMap<String, WatchHealth>,
-}
-
-/// Cluster state shared by the watchers (writers) and the reviews, `/readyz` and the metrics
-/// collector (readers). Readers never block on the API server or on a lock: they load the last
-/// value (`ArcSwap`, atomics).
-#[derive(Debug)]
-pub struct ClusterStatus {
-    enabled: AtomicBool,
-    inventory: ArcSwapOption<Inventory>,
-    /// Scale parents and ResourceClaimTemplates, swapped whole after each change.
-    objects: ArcSwap<ClusterObjects>,
-    live: ArcSwap<Live>,
-    /// The origin of `nodes_failing_since_ms` (a monotonic clock).
-    created: Instant,
-    /// Milliseconds after `created` at which the node watch started failing; [`HEALTHY`]
-    /// while it is healthy.
-    nodes_failing_since_ms: AtomicU64,
-    /// Bits of the `f64` Unix time of the last node event or completed list; 0: never.
-    last_sync_unix_bits: AtomicU64,
-}
-
-/// `nodes_failing_since_ms` of a healthy node watch.
-const HEALTHY: u64 = u64::MAX;
-
-impl Default for ClusterStatus {
-    fn default() -> Self {
-        Self {
-            enabled: AtomicBool::new(false),
-            inventory: ArcSwapOption::empty(),
-            objects: ArcSwap::default(),
-            live: ArcSwap::default(),
-            created: Instant::now(),
-            nodes_failing_since_ms: AtomicU64::new(HEALTHY),
-            last_sync_unix_bits: AtomicU64::new(0),
-        }
-    }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
-impl ClusterStatus {
-    /// Whether `serve --cluster` is watching.
-    #[must_use]
-    pub fn is_enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
-    }
-
-    /// The last known inventory; `None` before the first complete node list (or without
-    /// `--cluster`).
-    #[must_use]
-    pub fn inventory(&self) -> Option<Arc<Inventory>> {
-        self.inventory.load_full()
-    }
-
-    /// Seconds the inventory has been stale (since the node watch started failing); `None`
-    /// while the watch is healthy.
-    #[must_use]
-    pub fn stale_seconds(&self) -> Option<u64> {
-        let since = self.nodes_failing_since_ms.load(Ordering::Relaxed);
-        (since != HEALTHY).then(|| (self.millis_since_created().saturating_sub(since)) / 1000)
-    }
-
-    fn millis_since_created(&self) -> u64 {
-        u64::try_from(self.created.elapsed().as_millis()).unwrap_or(HEALTHY - 1)
-    }
-
-    /// Unix time the inventory was last known current.
-    #[must_use]
-    pub fn last_sync_unix(&self) -> Option<f64> {
-        let bits = self.last_sync_unix_bits.load(Ordering::Relaxed);
-        (bits != 0).then(|| f64::from_bits(bits))
-    }
-
-    /// The live cost and watch health.
-    #[must_use]
-    pub fn live(&self) -> Arc<Live> {
-        self.live.load_full()
-    }
-
-    /// The last published scale parents and ResourceClaimTemplates.
-    #[must_use]
-    pub fn objects(&self) -> Arc<ClusterObjects> {
-        self.objects.load_full()
-    }
-
-    /// The view a review is judged with: the last inventory and its age, and the watched
-    /// objects ([`ClusterStatus::objects`]).
-    #[must_use]
-    pub fn view<'a>(
-        &self,
-        inventory: &'a Inventory,
-        objects: &'a ClusterObjects,
-        max_stale_seconds: u64,
-    ) -> ClusterView<'a> {
-        ClusterView { inventory, stale_seconds: self.stale_seconds(), max_stale_seconds, objects: Some(objects) }
-    }
-
-    /// The `/readyz` line: `inventory: ...`.
-    #[must_use]
-    pub fn readiness_line(&self) -> String {
-        if !self.is_enabled() {
-            return "inventory: off (serve without --cluster)".to_owned();
-        }
-        match self.inventory() {
-            None => "inventory: not yet synced; reviews are judged without it".to_owned(),
-            Some(inv) => {
-                let stale = self.stale_seconds();
-                let unknown: Vec<&str> = inv.unknown().map(|p| p.gpu.as_str()).collect();
-                let unknown = if unknown.is_empty() {
-                    String::new()
-                } else {
-                    format!("; unknown GPU products: {}", unknown.join(", "))
-                };
-                if let Some(stale) = stale {
-                    format!(
-                        "inventory: stale for {stale} s (node watch failing); reviews use the last known one ({}){unknown}",
-                        inv.summary()
-                    )
-                } else {
-                    format!("inventory: current ({}){unknown}", inv.summary())
-                }
-            }
-        }
-    }
-
-    fn node_watch_ok(&self) {
-        self.nodes_failing_since_ms.store(HEALTHY, Ordering::Relaxed);
-        self.last_sync_unix_bits.store(unix_now().to_bits(), Ordering::Relaxed);
-    }
-
-    fn node_watch_failed(&self) {
-        // Only the first failure of a run sets the start of staleness.
-        let now = self.millis_since_created();
-        let _ = self.nodes_failing_since_ms.compare_exchange(HEALTHY, now, Ordering::Relaxed, Ordering::Relaxed);
-    }
+/// A resource as kube-rs addresses it.
+fn api_resource(r: &Resource) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(r.group, r.version, r.kind), r.plural)
 }
 
 /// How the watchers run.
@@ -394,7 +129,7 @@ pub async fn run(client: Client, state: AppState, opts: ClusterOptions, mut stop
     let status = state.cluster();
     let mut streams: SelectAll<BoxStream<'static, Msg>> = SelectAll::new();
     if opts.inventory {
-        status.enabled.store(true, Ordering::Relaxed);
+        status.set_enabled();
         streams.push(
             watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
                 .map(|r| Msg::Node(Box::new(r)))
@@ -403,12 +138,12 @@ pub async fn run(client: Client, state: AppState, opts: ClusterOptions, mut stop
         streams.push(
             watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).map(|r| Msg::Pod(Box::new(r))).boxed(),
         );
-        for r in WORKLOADS.into_iter().chain([CLAIM_TEMPLATES]) {
-            if watched_whole(&r) || r == CLAIM_TEMPLATES {
-                let api: Api<DynamicObject> = Api::all_with(client.clone(), &r.api_resource());
+        for r in workloads().into_iter().chain([CLAIM_TEMPLATES]) {
+            if r.watched_whole() {
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(&r));
                 streams.push(watcher(api, watcher::Config::default()).map(move |m| Msg::Whole(r, Box::new(m))).boxed());
             } else {
-                let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &r.api_resource());
+                let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &api_resource(&r));
                 streams.push(watcher(api, watcher::Config::default()).map(move |m| Msg::Workload(r, m)).boxed());
             }
         }
@@ -572,7 +307,7 @@ fn handle(model: &mut Model, state: &AppState, msg: Msg) {
                         tracing::warn!(product = %p.gpu, nodes = p.nodes, "GPU product not in the catalog: add it to the config's gpus (gfd_products)");
                     }
                 }
-                status.inventory.store(Some(Arc::new(inventory)));
+                status.set_inventory(inventory);
             }
         }
         Msg::Pod(result) => {
@@ -657,7 +392,7 @@ fn publish_objects(model: &Model, state: &AppState) {
             }
         }
     }
-    state.cluster().objects.store(Arc::new(objects));
+    state.cluster().set_objects(objects);
 }
 
 fn publish_watches(model: &Model, state: &AppState) {
@@ -666,7 +401,7 @@ fn publish_watches(model: &Model, state: &AppState) {
     if live.watches != model.watches {
         let mut next = (*live).clone();
         next.watches.clone_from(&model.watches);
-        status.live.store(Arc::new(next));
+        status.set_live(next);
     }
 }
 
@@ -685,10 +420,6 @@ fn tick(model: &mut Model, state: &AppState) {
     let inventory = status.inventory().unwrap_or_default();
     let workloads: Vec<&Table<WorkloadRecord>> = model.workloads.values().collect();
     let snap = ledger::snapshot(&inventory, &model.pods, &workloads, &settings.catalog, &settings.cluster.team_label);
-    status.live.store(Arc::new(Live {
-        snapshot: snap,
-        cumulative: model.cumulative.clone(),
-        watches: model.watches.clone(),
-    }));
+    status.set_live(Live { snapshot: snap, cumulative: model.cumulative.clone(), watches: model.watches.clone() });
     model.last_tick = Some(now);
 }

@@ -35,7 +35,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::cluster::ClusterStatus;
+use super::status::ClusterStatus;
 use crate::admission::{self, Endpoint, OTHER_LABEL, Record};
 use crate::cluster::ledger::NO_TEAM;
 use crate::config::{MetricsSettings, Settings};

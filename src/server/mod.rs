@@ -16,6 +16,8 @@ pub mod cluster;
 mod listener;
 pub mod metrics;
 mod reload;
+mod state;
+pub mod status;
 pub mod tls;
 
 use std::fs;
@@ -29,11 +31,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-pub use app::{AnswerFn, AppState, MAX_BODY_BYTES, metrics_router, webhook_router};
+pub use app::{MAX_BODY_BYTES, metrics_router, webhook_router};
 pub use listener::{
     HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, WARN_INTERVAL, serve_plain_with, serve_tls, serve_tls_with,
 };
 pub use metrics::Metrics;
+pub use state::{AnswerFn, AppState};
 
 use crate::config::Settings;
 use reload::{CertWatch, ConfigWatch, Seen};

@@ -19,7 +19,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::app::AppState;
+use super::state::AppState;
 use super::tls::{LoadedCert, SwappableCert, parse_pem_pair, unix_now};
 use crate::config::Settings;
 

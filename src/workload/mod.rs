@@ -92,39 +92,80 @@ pub enum WorkloadKind {
     LeaderWorkerSet,
 }
 
+/// One workload kind vramgate reads: the single table that [`WorkloadKind::from_type`],
+/// [`WorkloadKind::as_str`], the cluster watchers and the RBAC rules
+/// (`crate::cluster::resources`) derive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSpec {
+    pub kind: WorkloadKind,
+    /// API group; `""` is the core group.
+    pub group: &'static str,
+    /// The versions whose shape this module reads, listed explicitly because a new version may
+    /// move the fields read (an unknown one is unsupported rather than misread). The first is
+    /// the one the cluster watchers list and watch.
+    pub versions: &'static [&'static str],
+    /// The Kubernetes `kind` string.
+    pub kind_name: &'static str,
+    /// The resource name (plural) in API paths and RBAC rules, as each CRD declares it
+    /// (`spec.names.plural`).
+    pub plural: &'static str,
+    /// Whether vramgate judges its `/scale` subresource (`crate::admission::scale`): the cluster
+    /// watchers then keep it whole (the parent a scale request is judged against) instead of
+    /// its metadata only.
+    pub scale_subresource: bool,
+}
+
+/// Every [`WorkloadKind`], in declaration order (`KINDS[k as usize].kind == k`). Groups,
+/// versions and plurals: Kubernetes API reference (Pod, batch/v1 Job), Kubeflow
+/// training-operator CRDs (PyTorchJob `kubeflow.org/v1`, MPIJob `v2beta1` and the older `v1`),
+/// JobSet, KubeRay, Volcano and LeaderWorkerSet CRDs.
+pub static KINDS: [KindSpec; 9] = [
+    spec(WorkloadKind::Pod, "", &["v1"], "Pod", "pods", false),
+    spec(WorkloadKind::Job, "batch", &["v1"], "Job", "jobs", false),
+    spec(WorkloadKind::PyTorchJob, "kubeflow.org", &["v1"], "PyTorchJob", "pytorchjobs", true),
+    spec(WorkloadKind::MpiJob, "kubeflow.org", &["v2beta1", "v1"], "MPIJob", "mpijobs", false),
+    spec(WorkloadKind::JobSet, "jobset.x-k8s.io", &["v1alpha2"], "JobSet", "jobsets", false),
+    spec(WorkloadKind::RayJob, "ray.io", &["v1", "v1alpha1"], "RayJob", "rayjobs", false),
+    spec(WorkloadKind::RayCluster, "ray.io", &["v1", "v1alpha1"], "RayCluster", "rayclusters", false),
+    spec(WorkloadKind::VolcanoJob, "batch.volcano.sh", &["v1alpha1"], "Job", "jobs", false),
+    spec(
+        WorkloadKind::LeaderWorkerSet,
+        "leaderworkerset.x-k8s.io",
+        &["v1"],
+        "LeaderWorkerSet",
+        "leaderworkersets",
+        true,
+    ),
+];
+
+const fn spec(
+    kind: WorkloadKind,
+    group: &'static str,
+    versions: &'static [&'static str],
+    kind_name: &'static str,
+    plural: &'static str,
+    scale_subresource: bool,
+) -> KindSpec {
+    KindSpec { kind, group, versions, kind_name, plural, scale_subresource }
+}
+
 impl WorkloadKind {
-    /// Recognises a kind from its API group, version and kind. Versions are listed explicitly
-    /// because a new version may move the fields this module reads; an unknown one is
-    /// unsupported rather than misread.
+    /// Recognises a kind from its API group, version and kind ([`KINDS`]).
     #[must_use]
     pub fn from_type(group: &str, version: &str, kind: &str) -> Option<Self> {
-        Some(match (group, version, kind) {
-            ("", "v1", "Pod") => Self::Pod,
-            ("batch", "v1", "Job") => Self::Job,
-            ("kubeflow.org", "v1", "PyTorchJob") => Self::PyTorchJob,
-            ("kubeflow.org", "v1" | "v2beta1", "MPIJob") => Self::MpiJob,
-            ("jobset.x-k8s.io", "v1alpha2", "JobSet") => Self::JobSet,
-            ("ray.io", "v1" | "v1alpha1", "RayJob") => Self::RayJob,
-            ("ray.io", "v1" | "v1alpha1", "RayCluster") => Self::RayCluster,
-            ("batch.volcano.sh", "v1alpha1", "Job") => Self::VolcanoJob,
-            ("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet") => Self::LeaderWorkerSet,
-            _ => return None,
-        })
+        KINDS.iter().find(|k| k.group == group && k.kind_name == kind && k.versions.contains(&version)).map(|k| k.kind)
+    }
+
+    /// Its row of [`KINDS`].
+    #[must_use]
+    pub fn spec(self) -> &'static KindSpec {
+        &KINDS[self as usize]
     }
 
     /// The Kubernetes `kind` string.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pod => "Pod",
-            Self::Job | Self::VolcanoJob => "Job",
-            Self::PyTorchJob => "PyTorchJob",
-            Self::MpiJob => "MPIJob",
-            Self::JobSet => "JobSet",
-            Self::RayJob => "RayJob",
-            Self::RayCluster => "RayCluster",
-            Self::LeaderWorkerSet => "LeaderWorkerSet",
-        }
+        self.spec().kind_name
     }
 }
 
