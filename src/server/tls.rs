@@ -17,6 +17,8 @@ use anyhow::{Context, anyhow, bail};
 use arc_swap::ArcSwap;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
@@ -89,7 +91,7 @@ pub fn server_config_with_client_ca(
 /// anchor.
 pub fn load_client_ca(path: &Path) -> anyhow::Result<RootCertStore> {
     let pem = fs::read(path).with_context(|| format!("cannot read client CA {}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut &pem[..])
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("client CA {} is not valid PEM", path.display()))?;
     if certs.is_empty() {
@@ -144,16 +146,19 @@ pub fn unix_now() -> i64 {
 /// No certificate, no key, unparsable PEM or DER, an unsupported key type, or a key that
 /// does not match the certificate.
 pub fn parse_pem_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<LoadedCert> {
-    let chain = rustls_pemfile::certs(&mut &cert_pem[..])
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .context("certificate file is not valid PEM")?;
     let Some(leaf) = chain.first() else {
         bail!("certificate file holds no CERTIFICATE block");
     };
     let (not_before, not_after) = validity(leaf.as_ref())?;
-    let key = rustls_pemfile::private_key(&mut &key_pem[..])
-        .context("key file is not valid PEM")?
-        .ok_or_else(|| anyhow!("key file holds no PRIVATE KEY block"))?;
+    // The first PKCS#8, PKCS#1 or SEC1 block, as `rustls-pemfile`'s `private_key` did.
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => bail!("key file holds no PRIVATE KEY block"),
+        Err(e) => return Err(anyhow::Error::new(e).context("key file is not valid PEM")),
+    };
     let signing_key = provider().key_provider.load_private_key(key).context("unusable private key")?;
     let certified = CertifiedKey::new(chain, signing_key);
     // Compares the key's SubjectPublicKeyInfo with the leaf certificate's. Strict: an
