@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -33,6 +33,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::app::AppState;
+use super::metrics::unix_now;
 use super::reload;
 use crate::cluster::{
     Change, ClaimTemplate, ClusterObjects, ClusterView, Cumulative, Inventory, NodeRecord, ObjectRecord, PodRecord,
@@ -214,10 +215,6 @@ impl Default for ClusterStatus {
             last_sync_unix_bits: AtomicU64::new(0),
         }
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl ClusterStatus {

@@ -709,8 +709,8 @@ fn result_label(success: bool) -> &'static str {
     if success { "success" } else { "failure" }
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch (0 if the clock is before it); also the cluster status's clock.
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
