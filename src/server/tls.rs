@@ -315,3 +315,40 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
     drop(file);
     fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (String, String) {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (generated.cert.pem(), generated.signing_key.serialize_pem())
+    }
+
+    fn error(cert: &str, key: &str) -> String {
+        format!("{:#}", parse_pem_pair(cert.as_bytes(), key.as_bytes()).unwrap_err())
+    }
+
+    #[test]
+    fn a_pem_pair_parses_and_each_missing_or_broken_block_is_named() {
+        let (cert, key) = pair();
+        let loaded = parse_pem_pair(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(loaded.not_before < loaded.not_after);
+        // A key and a certificate in one file: each parse takes its own block.
+        let both = format!("{key}{cert}");
+        assert!(parse_pem_pair(both.as_bytes(), both.as_bytes()).is_ok());
+
+        assert_eq!(error(&key, &key), "certificate file holds no CERTIFICATE block");
+        assert_eq!(error(&cert, &cert), "key file holds no PRIVATE KEY block");
+        let broken_cert = "-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(
+            error(broken_cert, &key).starts_with("certificate file is not valid PEM: "),
+            "{}",
+            error(broken_cert, &key)
+        );
+        let broken_key = "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n";
+        assert!(error(&cert, broken_key).starts_with("key file is not valid PEM: "), "{}", error(&cert, broken_key));
+        let (_, other_key) = pair();
+        assert!(error(&cert, &other_key).starts_with("the private key does not belong to the certificate"));
+    }
+}
