@@ -36,7 +36,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -319,7 +320,7 @@ fn is_denial(answer: &[u8]) -> bool {
 fn client_config(cert: &std::path::Path) -> anyhow::Result<Arc<ClientConfig>> {
     let pem = std::fs::read(cert).with_context(|| format!("read {}", cert.display()))?;
     let mut roots = RootCertStore::empty();
-    for der in rustls_pemfile::certs(&mut &pem[..]) {
+    for der in CertificateDer::pem_slice_iter(&pem) {
         roots.add(der?)?;
     }
     let mut config = ClientConfig::builder_with_provider(tls::provider())

@@ -36,7 +36,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -444,7 +445,7 @@ async fn fetch_metrics(addr: SocketAddr) -> anyhow::Result<String> {
 fn client_config(cert: &PathBuf) -> anyhow::Result<Arc<ClientConfig>> {
     let pem = std::fs::read(cert)?;
     let mut roots = RootCertStore::empty();
-    for der in rustls_pemfile::certs(&mut &pem[..]) {
+    for der in CertificateDer::pem_slice_iter(&pem) {
         roots.add(der?)?;
     }
     let mut config = ClientConfig::builder_with_provider(tls::provider())

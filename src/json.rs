@@ -164,8 +164,7 @@ impl<'a> Json<'a> {
         let rest = pointer.strip_prefix('/')?;
         let mut here = self;
         for token in rest.split('/') {
-            let token: Cow<'_, str> =
-                if token.contains('~') { token.replace("~1", "/").replace("~0", "~").into() } else { token.into() };
+            let token = crate::pointer::unescape_token(token);
             here = match here {
                 Self::Object(o) => o.get(&token)?,
                 Self::Array(a) => a.get(array_index(&token)?)?,

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod estimate;
 pub mod json;
+pub mod pointer;
 pub mod request;
 #[cfg(feature = "server")]
 pub mod server;

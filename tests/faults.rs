@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -602,7 +604,7 @@ async fn start_binary(dir: &TempDir) -> (Binary, SocketAddr, SocketAddr, Arc<Cli
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pem = std::fs::read(dir.path("vramgate-dev-tls/tls.crt")).expect("dev certificate");
-    let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
+    let der = CertificateDer::pem_slice_iter(&pem).next().expect("a certificate").expect("PEM");
     (child, webhook_addr, metrics_addr, client_config(&der, tls::PROTOCOL_VERSIONS))
 }
 

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -443,7 +444,7 @@ async fn a_dev_certificate_is_generated_and_served() {
     let dir = TempDir::new("dev");
     let server = start(options(TlsSource::Dev { dir: dir.0.join("certs") })).await;
     let pem = std::fs::read(dir.0.join("certs").join(tls::DEV_CERT_FILE)).expect("tls.crt written");
-    let der = rustls_pemfile::certs(&mut &pem[..]).next().expect("a certificate").expect("PEM");
+    let der = CertificateDer::pem_slice_iter(&pem).next().expect("a certificate").expect("PEM");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

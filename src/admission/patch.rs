@@ -27,12 +27,8 @@ impl PatchOp {
     }
 }
 
-/// Escapes one reference token for an RFC 6901 pointer (`~` → `~0`, `/` → `~1`), as an
-/// annotation key such as `vramgate.io/decision` needs.
-#[must_use]
-pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
+/// RFC 6901 token escaping, kept at this path for the callers that import it from here.
+pub use crate::pointer::escape_token;
 
 /// `ops` with each path written once: where several operations set the same path (two pod
 /// groups sharing one template, as a LeaderWorkerSet without `leaderTemplate` does), the last
@@ -60,12 +56,6 @@ pub fn to_base64(ops: &[PatchOp]) -> String {
     base64::engine::general_purpose::STANDARD.encode(to_json(ops))
 }
 
-/// Whether the value at `pointer` exists in `obj`.
-#[must_use]
-pub fn exists(obj: &Value, pointer: &str) -> bool {
-    obj.pointer(pointer).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,10 +80,5 @@ mod tests {
     fn dedupe_keeps_one_operation_per_path_the_last_one() {
         let ops = vec![PatchOp::add("/a", json!(1)), PatchOp::add("/b", json!(2)), PatchOp::add("/a", json!(3))];
         assert_eq!(dedupe(ops), vec![PatchOp::add("/b", json!(2)), PatchOp::add("/a", json!(3))]);
-    }
-
-    #[test]
-    fn pointer_tokens_are_escaped_tilde_first() {
-        assert_eq!(escape_token("vramgate.io/a~b"), "vramgate.io~1a~0b");
     }
 }

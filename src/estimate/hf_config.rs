@@ -10,7 +10,8 @@
 //! for the others. A JSON `null` counts as absent. Size fields without a class default
 //! (layers, widths, vocabulary) are required rather than silently defaulted.
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::model::{Architecture, Bias, MlpKind, NormKind};
 
@@ -38,7 +39,41 @@ pub enum HfConfigError {
     UnsupportedModelType { model_type: String },
 }
 
-type Obj = Map<String, Value>;
+/// The fields of a `config.json` that are read, by their `transformers` names; every other
+/// field is ignored. A JSON `null` reads as absent (`None`).
+#[derive(Debug, Default, Deserialize)]
+struct HfConfig {
+    model_type: Option<Field<String>>,
+    // Llama-like (`LlamaConfig`, `MixtralConfig`, `Qwen2Config`, `GemmaConfig`, `Phi3Config`).
+    num_hidden_layers: Option<Field<u64>>,
+    hidden_size: Option<Field<u64>>,
+    num_attention_heads: Option<Field<u64>>,
+    num_key_value_heads: Option<Field<u64>>,
+    head_dim: Option<Field<u64>>,
+    intermediate_size: Option<Field<u64>>,
+    vocab_size: Option<Field<u64>>,
+    tie_word_embeddings: Option<Field<bool>>,
+    attention_bias: Option<Field<bool>>,
+    mlp_bias: Option<Field<bool>>,
+    num_local_experts: Option<Field<u64>>,
+    num_experts: Option<Field<u64>>,
+    num_experts_per_tok: Option<Field<u64>>,
+    // GPT-2 (`GPT2Config`).
+    n_layer: Option<Field<u64>>,
+    n_embd: Option<Field<u64>>,
+    n_head: Option<Field<u64>>,
+    n_inner: Option<Field<u64>>,
+    n_positions: Option<Field<u64>>,
+}
+
+/// One present field: a value of the expected type, or the value it held instead (kept for the
+/// error message, which names it).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Field<T> {
+    Valid(T),
+    Invalid(Value),
+}
 
 fn json_kind(v: &Value) -> &'static str {
     match v {
@@ -65,39 +100,39 @@ fn invalid(field: &'static str, v: &Value, reason: impl Into<String>) -> HfConfi
     HfConfigError::InvalidField { field, value: shown(v), reason: reason.into() }
 }
 
-/// The field's value; `null` counts as absent.
-fn get<'a>(obj: &'a Obj, field: &str) -> Option<&'a Value> {
-    obj.get(field).filter(|v| !v.is_null())
-}
-
 /// A positive integer that fits in `u32`, if present.
-fn opt_u32(obj: &Obj, field: &'static str) -> Result<Option<u32>, HfConfigError> {
-    let Some(v) = get(obj, field) else {
-        return Ok(None);
+fn opt_u32(field: &'static str, value: &Option<Field<u64>>) -> Result<Option<u32>, HfConfigError> {
+    let n = match value {
+        None => return Ok(None),
+        Some(Field::Invalid(v)) => return Err(invalid(field, v, "expected a non-negative integer")),
+        Some(Field::Valid(n)) => *n,
     };
-    let n = v.as_u64().ok_or_else(|| invalid(field, v, "expected a non-negative integer"))?;
-    let n = u32::try_from(n).map_err(|_| invalid(field, v, "too large"))?;
+    let v = Value::from(n);
+    let n = u32::try_from(n).map_err(|_| invalid(field, &v, "too large"))?;
     if n == 0 {
-        return Err(invalid(field, v, "must be positive"));
+        return Err(invalid(field, &v, "must be positive"));
     }
     Ok(Some(n))
 }
 
-fn req_u32(obj: &Obj, field: &'static str) -> Result<u32, HfConfigError> {
-    opt_u32(obj, field)?.ok_or(HfConfigError::MissingField { field })
+fn req_u32(field: &'static str, value: &Option<Field<u64>>) -> Result<u32, HfConfigError> {
+    opt_u32(field, value)?.ok_or(HfConfigError::MissingField { field })
 }
 
-fn opt_bool(obj: &Obj, field: &'static str) -> Result<Option<bool>, HfConfigError> {
-    get(obj, field).map(|v| v.as_bool().ok_or_else(|| invalid(field, v, "expected true or false"))).transpose()
+fn opt_bool(field: &'static str, value: &Option<Field<bool>>) -> Result<Option<bool>, HfConfigError> {
+    match value {
+        None => Ok(None),
+        Some(Field::Valid(b)) => Ok(Some(*b)),
+        Some(Field::Invalid(v)) => Err(invalid(field, v, "expected true or false")),
+    }
 }
 
 /// `hidden / heads`, which must divide exactly.
-fn derived_head_dim(obj: &Obj, hidden_field: &'static str, hidden: u32, heads: u32) -> Result<u32, HfConfigError> {
+fn derived_head_dim(hidden_field: &'static str, hidden: u32, heads: u32) -> Result<u32, HfConfigError> {
     if !hidden.is_multiple_of(heads) {
-        let v = get(obj, hidden_field).cloned().unwrap_or(Value::Null);
         return Err(invalid(
             hidden_field,
-            &v,
+            &Value::from(hidden),
             format!("not a multiple of the head count {heads}, and no head_dim is given"),
         ));
     }
@@ -114,47 +149,55 @@ fn derived_head_dim(obj: &Obj, hidden_field: &'static str, hidden: u32, heads: u
 /// parameters per layer that this model does not count) and `mlp_bias: true` is rejected.
 /// MoE: `num_local_experts` (Mixtral) or `num_experts`, with `num_experts_per_tok`.
 pub fn architecture_from_hf_config(json: &Value) -> Result<Architecture, HfConfigError> {
-    let obj = json.as_object().ok_or(HfConfigError::NotAnObject { found: json_kind(json) })?;
-    let model_type = match get(obj, "model_type") {
+    if !json.is_object() {
+        return Err(HfConfigError::NotAnObject { found: json_kind(json) });
+    }
+    // Cannot fail on an object: every field read takes any JSON value (`Field::Invalid`).
+    let cfg = HfConfig::deserialize(json).unwrap_or_default();
+    let model_type = match &cfg.model_type {
         None => {
             return Err(HfConfigError::MissingField { field: "model_type" });
         }
-        Some(v) => v.as_str().ok_or_else(|| invalid("model_type", v, "expected a string"))?,
+        Some(Field::Valid(s)) => s.as_str(),
+        Some(Field::Invalid(v)) => return Err(invalid("model_type", v, "expected a string")),
     };
     match model_type {
-        "gpt2" => gpt2(obj),
-        "llama" | "mistral" | "mixtral" | "qwen2" | "gemma" | "phi3" => llama_like(obj, model_type),
+        "gpt2" => gpt2(&cfg),
+        "llama" | "mistral" | "mixtral" | "qwen2" | "gemma" | "phi3" => llama_like(&cfg, model_type),
         other => Err(HfConfigError::UnsupportedModelType { model_type: other.to_string() }),
     }
 }
 
-fn llama_like(obj: &Obj, model_type: &str) -> Result<Architecture, HfConfigError> {
-    let layers = req_u32(obj, "num_hidden_layers")?;
-    let hidden = req_u32(obj, "hidden_size")?;
-    let heads = req_u32(obj, "num_attention_heads")?;
-    let kv_heads = opt_u32(obj, "num_key_value_heads")?.unwrap_or(heads);
+fn llama_like(cfg: &HfConfig, model_type: &str) -> Result<Architecture, HfConfigError> {
+    let layers = req_u32("num_hidden_layers", &cfg.num_hidden_layers)?;
+    let hidden = req_u32("hidden_size", &cfg.hidden_size)?;
+    let heads = req_u32("num_attention_heads", &cfg.num_attention_heads)?;
+    let kv_heads = opt_u32("num_key_value_heads", &cfg.num_key_value_heads)?.unwrap_or(heads);
     if heads % kv_heads != 0 {
-        let v = get(obj, "num_key_value_heads").cloned().unwrap_or(Value::Null);
-        return Err(invalid("num_key_value_heads", &v, format!("must divide num_attention_heads ({heads})")));
+        return Err(invalid(
+            "num_key_value_heads",
+            &Value::from(kv_heads),
+            format!("must divide num_attention_heads ({heads})"),
+        ));
     }
-    let head_dim = match opt_u32(obj, "head_dim")? {
+    let head_dim = match opt_u32("head_dim", &cfg.head_dim)? {
         Some(d) => d,
-        None => derived_head_dim(obj, "hidden_size", hidden, heads)?,
+        None => derived_head_dim("hidden_size", hidden, heads)?,
     };
-    let intermediate = req_u32(obj, "intermediate_size")?;
-    let vocab = req_u32(obj, "vocab_size")?;
-    let tied_embeddings = opt_bool(obj, "tie_word_embeddings")?.unwrap_or(model_type == "gemma");
+    let intermediate = req_u32("intermediate_size", &cfg.intermediate_size)?;
+    let vocab = req_u32("vocab_size", &cfg.vocab_size)?;
+    let tied_embeddings = opt_bool("tie_word_embeddings", &cfg.tie_word_embeddings)?.unwrap_or(model_type == "gemma");
 
     // Qwen2 hard-codes q/k/v biases; the others follow `attention_bias` (default false).
-    let attention_bias = opt_bool(obj, "attention_bias")?.unwrap_or(false);
+    let attention_bias = opt_bool("attention_bias", &cfg.attention_bias)?.unwrap_or(false);
     let bias = if model_type == "qwen2" || attention_bias { Bias::Qkv } else { Bias::None };
-    if opt_bool(obj, "mlp_bias")?.unwrap_or(false) {
+    if opt_bool("mlp_bias", &cfg.mlp_bias)?.unwrap_or(false) {
         return Err(invalid("mlp_bias", &Value::Bool(true), "MLP biases on a gated MLP are not supported"));
     }
 
-    let (experts_field, experts) = match opt_u32(obj, "num_local_experts")? {
+    let (experts_field, experts) = match opt_u32("num_local_experts", &cfg.num_local_experts)? {
         Some(n) => ("num_local_experts", Some(n)),
-        None => ("num_experts", opt_u32(obj, "num_experts")?),
+        None => ("num_experts", opt_u32("num_experts", &cfg.num_experts)?),
     };
     let (experts, experts_per_token) = match experts {
         None if model_type == "mixtral" => {
@@ -162,10 +205,13 @@ fn llama_like(obj: &Obj, model_type: &str) -> Result<Architecture, HfConfigError
         }
         None => (0, 0),
         Some(n) => {
-            let k = req_u32(obj, "num_experts_per_tok")?;
+            let k = req_u32("num_experts_per_tok", &cfg.num_experts_per_tok)?;
             if k > n {
-                let v = get(obj, "num_experts_per_tok").cloned().unwrap_or(Value::Null);
-                return Err(invalid("num_experts_per_tok", &v, format!("more than {experts_field} ({n})")));
+                return Err(invalid(
+                    "num_experts_per_tok",
+                    &Value::from(k),
+                    format!("more than {experts_field} ({n})"),
+                ));
             }
             (n, k)
         }
@@ -189,20 +235,20 @@ fn llama_like(obj: &Obj, model_type: &str) -> Result<Architecture, HfConfigError
     })
 }
 
-fn gpt2(obj: &Obj) -> Result<Architecture, HfConfigError> {
-    let layers = req_u32(obj, "n_layer")?;
-    let hidden = req_u32(obj, "n_embd")?;
-    let heads = req_u32(obj, "n_head")?;
-    let head_dim = derived_head_dim(obj, "n_embd", hidden, heads)?;
-    let intermediate = match opt_u32(obj, "n_inner")? {
+fn gpt2(cfg: &HfConfig) -> Result<Architecture, HfConfigError> {
+    let layers = req_u32("n_layer", &cfg.n_layer)?;
+    let hidden = req_u32("n_embd", &cfg.n_embd)?;
+    let heads = req_u32("n_head", &cfg.n_head)?;
+    let head_dim = derived_head_dim("n_embd", hidden, heads)?;
+    let intermediate = match opt_u32("n_inner", &cfg.n_inner)? {
         Some(n) => n,
         None => hidden
             .checked_mul(4)
             .ok_or_else(|| invalid("n_embd", &Value::from(hidden), "4 * n_embd (the default n_inner) overflows"))?,
     };
-    let learned_positions = req_u32(obj, "n_positions")?;
-    let vocab = req_u32(obj, "vocab_size")?;
-    let tied_embeddings = opt_bool(obj, "tie_word_embeddings")?.unwrap_or(true);
+    let learned_positions = req_u32("n_positions", &cfg.n_positions)?;
+    let vocab = req_u32("vocab_size", &cfg.vocab_size)?;
+    let tied_embeddings = opt_bool("tie_word_embeddings", &cfg.tie_word_embeddings)?.unwrap_or(true);
     Ok(Architecture {
         layers,
         hidden,
@@ -419,6 +465,45 @@ mod tests {
             architecture_from_hf_config(&json!([1, 2])).unwrap_err(),
             HfConfigError::NotAnObject { found: "an array" }
         );
+    }
+
+    #[test]
+    fn messages_show_the_value_as_written() {
+        let base = json!({
+            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100
+        });
+        let message = |k: &str, v: Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            architecture_from_hf_config(&c).unwrap_err().to_string()
+        };
+        assert_eq!(
+            message("vocab_size", json!(5_000_000_000u64)),
+            "config.json `vocab_size` = 5000000000 is invalid: too large"
+        );
+        assert_eq!(
+            message("vocab_size", json!(-1)),
+            "config.json `vocab_size` = -1 is invalid: expected a non-negative integer"
+        );
+        assert_eq!(message("vocab_size", json!(0)), "config.json `vocab_size` = 0 is invalid: must be positive");
+        assert_eq!(
+            message("num_key_value_heads", json!(3)),
+            "config.json `num_key_value_heads` = 3 is invalid: must divide num_attention_heads (4)"
+        );
+        assert_eq!(
+            message("hidden_size", json!(66)),
+            "config.json `hidden_size` = 66 is invalid: not a multiple of the head count 4, and no head_dim is given"
+        );
+        assert_eq!(
+            message("attention_bias", json!([1])),
+            "config.json `attention_bias` = [1] is invalid: expected true or false"
+        );
+        assert_eq!(message("model_type", json!(7)), "config.json `model_type` = 7 is invalid: expected a string");
+        // A field of the other family is not read.
+        let mut other = base.clone();
+        other["n_layer"] = json!("x");
+        assert!(architecture_from_hf_config(&other).is_ok());
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The enumerated choices a job makes (precision, optimizer, strategy, ...), each with the names
 //! users write for it. `FromStr` accepts every listed alias case-insensitively; `Display` writes
 //! the canonical name, so `parse(render(x)) == x` for every value.
+//!
+//! One table per enum (the `choice!` macro) writes each name once: serde's rename, `as_str`,
+//! `Display`, `FromStr` and the accepted-names list all come from it. `strum`'s derives were
+//! considered (issue 13) and not used: they would repeat each canonical name in a `strum` and a
+//! `serde` attribute, and still need this file's trimming and its error listing the aliases.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -80,13 +85,6 @@ choice!(
 });
 
 impl Precision {
-    /// Bytes of one activation element in the matmuls.
-    pub fn activation_bytes(self) -> u64 {
-        match self {
-            Precision::Fp32 => 4,
-            _ => 2,
-        }
-    }
     /// Whether master weights and optimizer state are fp32 while compute is 16-bit.
     pub fn is_mixed(self) -> bool {
         matches!(self, Precision::Bf16Mixed | Precision::Fp16Mixed | Precision::Fp8Mixed)

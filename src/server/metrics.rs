@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,7 +35,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::status::ClusterStatus;
+use super::status::{ClusterStatus, unix_now};
 use crate::admission::{self, Endpoint, OTHER_LABEL, Record};
 use crate::cluster::ledger::NO_TEAM;
 use crate::config::{MetricsSettings, Settings};
@@ -707,11 +707,6 @@ fn add(family: &Family<SpendLabels, FloatCounter>, labels: &SpendLabels, amount:
 
 fn result_label(success: bool) -> &'static str {
     if success { "success" } else { "failure" }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

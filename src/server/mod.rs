@@ -167,15 +167,9 @@ pub fn init_logging() {
 }
 
 /// Completes on SIGTERM (what the kubelet sends to stop a pod) or Ctrl-C. If a signal handler
-/// cannot be installed, that signal is logged and ignored. The handlers are installed when the
-/// future is first polled; [`run`] uses [`shutdown_signal_now`], which installs them at once.
-pub async fn shutdown_signal() {
-    shutdown_signal_now().await;
-}
-
-/// [`shutdown_signal`], with the SIGTERM handler installed before this returns, so a SIGTERM
-/// that arrives while the server starts is not the default action (death by signal) but a
-/// graceful shutdown. Must be called within a tokio runtime.
+/// cannot be installed, that signal is logged and ignored. The SIGTERM handler is installed
+/// before this returns, so a SIGTERM that arrives while the server starts is not the default
+/// action (death by signal) but a graceful shutdown. Must be called within a tokio runtime.
 pub fn shutdown_signal_now() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());

@@ -69,7 +69,8 @@ impl Default for ClusterStatus {
     }
 }
 
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch, as the metrics' timestamps use them.
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 

@@ -17,6 +17,8 @@ use anyhow::{Context, anyhow, bail};
 use arc_swap::ArcSwap;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
@@ -89,7 +91,7 @@ pub fn server_config_with_client_ca(
 /// anchor.
 pub fn load_client_ca(path: &Path) -> anyhow::Result<RootCertStore> {
     let pem = fs::read(path).with_context(|| format!("cannot read client CA {}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut &pem[..])
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("client CA {} is not valid PEM", path.display()))?;
     if certs.is_empty() {
@@ -144,16 +146,19 @@ pub fn unix_now() -> i64 {
 /// No certificate, no key, unparsable PEM or DER, an unsupported key type, or a key that
 /// does not match the certificate.
 pub fn parse_pem_pair(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<LoadedCert> {
-    let chain = rustls_pemfile::certs(&mut &cert_pem[..])
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .context("certificate file is not valid PEM")?;
     let Some(leaf) = chain.first() else {
         bail!("certificate file holds no CERTIFICATE block");
     };
     let (not_before, not_after) = validity(leaf.as_ref())?;
-    let key = rustls_pemfile::private_key(&mut &key_pem[..])
-        .context("key file is not valid PEM")?
-        .ok_or_else(|| anyhow!("key file holds no PRIVATE KEY block"))?;
+    // The first PKCS#8, PKCS#1 or SEC1 block, as `rustls-pemfile`'s `private_key` did.
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => bail!("key file holds no PRIVATE KEY block"),
+        Err(e) => return Err(anyhow::Error::new(e).context("key file is not valid PEM")),
+    };
     let signing_key = provider().key_provider.load_private_key(key).context("unusable private key")?;
     let certified = CertifiedKey::new(chain, signing_key);
     // Compares the key's SubjectPublicKeyInfo with the leaf certificate's. Strict: an
@@ -309,4 +314,41 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<(
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     drop(file);
     fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (String, String) {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (generated.cert.pem(), generated.signing_key.serialize_pem())
+    }
+
+    fn error(cert: &str, key: &str) -> String {
+        format!("{:#}", parse_pem_pair(cert.as_bytes(), key.as_bytes()).unwrap_err())
+    }
+
+    #[test]
+    fn a_pem_pair_parses_and_each_missing_or_broken_block_is_named() {
+        let (cert, key) = pair();
+        let loaded = parse_pem_pair(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(loaded.not_before < loaded.not_after);
+        // A key and a certificate in one file: each parse takes its own block.
+        let both = format!("{key}{cert}");
+        assert!(parse_pem_pair(both.as_bytes(), both.as_bytes()).is_ok());
+
+        assert_eq!(error(&key, &key), "certificate file holds no CERTIFICATE block");
+        assert_eq!(error(&cert, &cert), "key file holds no PRIVATE KEY block");
+        let broken_cert = "-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(
+            error(broken_cert, &key).starts_with("certificate file is not valid PEM: "),
+            "{}",
+            error(broken_cert, &key)
+        );
+        let broken_key = "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n";
+        assert!(error(&cert, broken_key).starts_with("key file is not valid PEM: "), "{}", error(&cert, broken_key));
+        let (_, other_key) = pair();
+        assert!(error(&cert, &other_key).starts_with("the private key does not belong to the certificate"));
+    }
 }
