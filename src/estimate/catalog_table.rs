@@ -1,6 +1,6 @@
 //! The built-in GPU table: the GPUs vramgate knows out of the box (device memory as the
 //! driver reports it, dense tensor-core FLOP/s from NVIDIA datasheets, and a default on-demand
-//! price per GPU-hour with its source and date). Data only; the lookup is in `mod.rs`.
+//! price per GPU-hour with its source and date). Data only; the lookup is in `catalog.rs`.
 //!
 //! Memory figures are in bytes and are what CUDA reports as the device total
 //! (`torch.cuda.get_device_properties(i).total_memory`, i.e. `cudaMemGetInfo` total) where we

@@ -1,8 +1,11 @@
 //! The GPU catalog's lookup: `GpuCatalog` resolves user-written names and GPU Feature
 //! Discovery `nvidia.com/gpu.product` labels to the entries of the built-in table
-//! (`table.rs`, [`builtin_gpus`]), merges config-file overrides, and suggests near names on a
-//! miss (edit distance by `strsim`).
+//! (`catalog_table.rs`, [`builtin_gpus`]), merges config-file overrides, and suggests near
+//! names on a miss (edit distance by `strsim`).
 
+// A sibling file, not `catalog/table.rs`: `src/estimate/` stays flat, as the purity guard
+// (`tests/engine.rs`) reads it.
+#[path = "catalog_table.rs"]
 mod table;
 
 pub use table::builtin_gpus;
