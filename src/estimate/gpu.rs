@@ -1,7 +1,7 @@
 //! One GPU model's facts: memory, dense tensor-core throughput, and a default hourly price.
 //!
-//! The built-in list lives in `catalog.rs`; a config file can extend or override it, so this is
-//! plain owned data that (de)serialises.
+//! The built-in list lives in `catalog_table.rs`; a config file can extend or override it, so
+//! this is plain owned data that (de)serialises.
 
 use serde::{Deserialize, Serialize};
 

@@ -388,7 +388,7 @@ pub fn find_preset(name: &str) -> Option<&'static ModelPreset> {
 
 /// Up to 3 preset names closest to `name` (for "unknown model, did you mean …" errors): those
 /// with a key containing the query (or contained in it) first, then by edit distance
-/// (the shared `catalog::levenshtein`) to the nearest key.
+/// (`strsim::levenshtein`, through the shared `catalog::closest`) to the nearest key.
 pub fn suggest_presets(name: &str) -> Vec<&'static str> {
     let q = squash(&name.trim().to_lowercase());
     // Drop the organisation of an HF id so `acme/llama-2-7b` still suggests llama-2-7b.

@@ -1,0 +1,99 @@
+//! `vramgate check`: decide manifests offline, as the validating webhook would.
+
+use super::{Output, settings_or_report};
+use crate::estimate::units::Gib;
+use clap::Args;
+use std::io::Write;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifests: multi-document YAML or JSON files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+    /// Config file (the one `serve` reads); built-in defaults without it.
+    #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Namespace of objects whose manifest names none (as `kubectl apply -n`).
+    #[arg(long, short = 'n', default_value = crate::check::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+pub(super) fn run(a: CheckArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let Some(settings) = settings_or_report(a.config.as_deref()) else { return Ok(2) };
+    let mut results = Vec::new();
+    let mut unusable = false;
+    for path in &a.files {
+        let (source, text) = if path.as_os_str() == "-" {
+            let mut t = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+                Ok(_) => ("-".to_string(), t),
+                Err(e) => {
+                    eprintln!("error: standard input: {e}");
+                    unusable = true;
+                    continue;
+                }
+            }
+        } else {
+            match std::fs::read_to_string(path) {
+                Ok(t) => (path.display().to_string(), t),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    unusable = true;
+                    continue;
+                }
+            }
+        };
+        match crate::check::documents(&text) {
+            Ok(objs) => results.extend(crate::check::check_objects(&source, &objs, &settings, &a.namespace)),
+            Err(e) => {
+                eprintln!("error: {source}: {e}");
+                unusable = true;
+            }
+        }
+    }
+    match a.output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
+        Output::Table => write_check_table(&results, out)?,
+    }
+    Ok(if unusable { 2 } else { crate::check::exit_code(&results) })
+}
+
+fn write_check_table(results: &[crate::check::CheckResult], out: &mut dyn Write) -> std::io::Result<()> {
+    let rows: Vec<[String; 8]> = results
+        .iter()
+        .map(|r| {
+            let e = &r.evaluation;
+            let est = e.estimate.as_ref().map(|x| &x.estimate);
+            [
+                r.source.clone(),
+                e.kind.clone(),
+                format!("{}/{}", e.namespace, e.name.as_deref().unwrap_or("-")),
+                e.decision.as_str().to_string(),
+                e.gpus_requested.to_string(),
+                e.gpu.clone().unwrap_or_else(|| "-".into()),
+                est.map_or_else(|| "-".into(), |x| Gib(x.per_gpu.total_bytes).to_string()),
+                est.and_then(|x| x.cost_usd).map_or_else(|| "-".into(), |c| format!("${c:.0}")),
+            ]
+        })
+        .collect();
+    let header = ["SOURCE", "KIND", "NAMESPACE/NAME", "DECISION", "GPUS", "GPU", "MEM/GPU", "COST"].map(String::from);
+    let mut width = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 8]| {
+        cells.iter().zip(width).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&header))?;
+    for (row, r) in rows.iter().zip(results) {
+        writeln!(out, "{}", line(row))?;
+        for m in &r.evaluation.messages {
+            writeln!(out, "    - {m}")?;
+        }
+    }
+    Ok(())
+}
