@@ -1,0 +1,326 @@
+//! Plans: the advice a denial names and the patch the mutating webhook applies (GPU count in
+//! whole replicas of the scaling group, GPU type through the product node selector).
+
+use super::gpu::{GpuChoice, cluster_max_gpus};
+use super::screen::devices_requested;
+use super::vocabulary::GpuSource;
+use crate::admission::patch::{self, PatchOp, escape_token};
+use crate::cluster::ClusterView;
+use crate::config::{Policy, Settings};
+use crate::estimate::units::Gib;
+use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, memory};
+use crate::json::Json;
+use crate::request::PREFIX;
+use crate::workload::{self, PodGroup, Workload};
+use serde_json::json;
+
+/// The group a patch scales: the one with a replicas field holding the most GPUs (Masters and
+/// Launchers excluded).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Step<'w> {
+    pub(super) group: &'w PodGroup,
+    /// GPUs added per replica.
+    pub(super) step: u32,
+    /// GPUs of every other group.
+    pub(super) others: u64,
+}
+
+pub(super) fn scaling_step(w: &Workload) -> Option<Step<'_>> {
+    let total = devices_requested(w);
+    // A PyTorchJob's Master and an MPIJob's Launcher are one pod by definition: never scaled.
+    let singleton = |g: &PodGroup| g.role.eq_ignore_ascii_case("master") || g.role.eq_ignore_ascii_case("launcher");
+    let group = w
+        .gpu_pods()
+        .filter(|g| g.replicas_pointer.is_some() && g.pods_per_replica > 0 && g.mig.is_empty() && !singleton(g))
+        .max_by_key(|g| (g.total_gpus(), g.gpus_per_pod))?;
+    // Groups that share the replicas field (a LeaderWorkerSet's leader and workers) scale
+    // together: one replica adds each one's pods.
+    let pointer = group.replicas_pointer.as_deref();
+    let (mut step, mut scaled) = (0u64, 0u64);
+    for g in w.groups.iter().filter(|g| g.replicas_pointer.as_deref() == pointer) {
+        if !g.mig.is_empty() {
+            return None;
+        }
+        step = step.saturating_add(g.pods_per_replica.saturating_mul(g.gpus_per_pod));
+        scaled = scaled.saturating_add(g.total_gpus());
+    }
+    let step = u32::try_from(step).ok().filter(|s| *s > 0)?;
+    Some(Step { group, step, others: total.saturating_sub(scaled) })
+}
+
+/// The plan a denial advises: the least change that fits on the GPUs the job asks for, else
+/// the cheapest plan on its GPU type (fewest GPUs, in whole replicas of its scaling group,
+/// then cost), either of which may switch to ZeRO/FSDP or turn on activation checkpointing.
+pub(super) fn advice_plan(job: &Job, gpu: &GpuSpec, workload: &Workload, max_gpus: u32) -> Option<Plan> {
+    advice_at_requested_count(job, gpu).or_else(|| {
+        let search = PlanSearch {
+            gpus: vec![gpu],
+            gpu_step: scaling_step(workload).map_or(1, |s| s.step),
+            max_gpus,
+            change_strategy: true,
+            change_checkpointing: true,
+        };
+        estimate::cheapest_plan(job, &search)
+    })
+}
+
+/// The least change that fits on the GPUs the job already asks for: another sharding strategy
+/// and/or activation checkpointing (the researcher keeps the GPU count they chose for speed).
+pub(super) fn advice_at_requested_count(job: &Job, gpu: &GpuSpec) -> Option<Plan> {
+    let unit = job.tensor_parallel.max(1).saturating_mul(job.pipeline_parallel.max(1));
+    if job.gpus == 0 || !job.gpus.is_multiple_of(unit) {
+        return None;
+    }
+    let search = PlanSearch {
+        gpus: vec![gpu],
+        gpu_step: job.gpus / unit,
+        max_gpus: job.gpus,
+        change_strategy: true,
+        change_checkpointing: true,
+    };
+    estimate::cheapest_plan(job, &search)
+}
+
+/// A patch that makes the job fit, and what it says.
+pub(super) struct Patched {
+    pub(super) plan: Plan,
+    pub(super) ops: Vec<PatchOp>,
+    pub(super) message: String,
+}
+
+/// The cheapest patch that fits: GPU count through the scaling group's replicas (in whole
+/// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
+/// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
+/// cost. `Err` when no patch can make it fit, with the reason when the workload's own bounds
+/// on its replicas are what prevents it.
+pub(super) fn patch_plan(
+    obj: &Json<'_>,
+    w: &Workload,
+    job: &Job,
+    choice: &GpuChoice,
+    policy: &Policy,
+    settings: &Settings,
+    cluster: Option<ClusterView<'_>>,
+) -> Result<Patched, Option<String>> {
+    // MIG slices and memory-label GPUs are not patched: their type is not a catalog product.
+    let can_change_type = choice.source != GpuSource::GpuMemoryLabel
+        && w.gpu_pods().all(|g| g.mig.is_empty() && !has_affinity_on_product(obj, g));
+    let mut types: Vec<&GpuSpec> = vec![&choice.spec];
+    if can_change_type {
+        // A type chosen from the inventory may become any type the cluster has.
+        let inventory_types: Vec<&str> = match cluster {
+            Some(view) if choice.source == GpuSource::Inventory => {
+                view.inventory.full_gpu_pools().map(|p| p.gpu.as_str()).collect()
+            }
+            _ => Vec::new(),
+        };
+        for name in policy.patch_gpu_types.iter().map(String::as_str).chain(inventory_types) {
+            if let Some(g) = settings.catalog.find(name)
+                && !types.iter().any(|t| t.name == g.name)
+                && cluster_product(cluster, g).is_some()
+            {
+                types.push(g);
+            }
+        }
+    }
+    // With an inventory, only types the cluster has, and a pod no larger than its nodes.
+    if let Some(view) = cluster {
+        let per_pod = w.gpu_pods().map(|g| g.gpus_per_pod).max().unwrap_or(0);
+        types.retain(|t| view.inventory.pool(&t.name).is_some_and(|p| per_pod <= p.max_gpus_per_node));
+    }
+    let step = scaling_step(w);
+    // A patch only adds capacity: the replicas field never goes below what it holds now (nor
+    // below the workload's own minimum), and never above the workload's own maximum.
+    let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(obj, s.group));
+    let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
+    // The fewest replicas that would fit were the workload's own maximum lifted, per type.
+    let mut beyond_bound: Option<u64> = None;
+    // One clone for the whole search: only the GPU count changes between probes.
+    let mut j = job.clone();
+    for gpu in types {
+        // Counts reachable: the current one, or others + k x step, k replicas of the scaling
+        // group (per-GPU memory never rises with the data-parallel degree: binary search k).
+        let mut candidates: Vec<(u32, Option<u64>)> = vec![(job.gpus, None)];
+        if let Some(s) = step {
+            let count = |k: u64| u32::try_from(s.others + k * u64::from(s.step)).ok();
+            let max_gpus = cluster_max_gpus(cluster, &gpu.name, settings.max_gpus);
+            let max_k = (u64::from(max_gpus).saturating_sub(s.others)) / u64::from(s.step);
+            let mut fits_at = |k: u64| {
+                let Some(n) = count(k) else { return false };
+                j.gpus = n;
+                estimate::validate(&j, gpu).is_ok()
+                    && Fit::judge(memory::per_gpu(&j).total_bytes, gpu.memory_bytes) == Fit::Fits
+            };
+            // k = lowest_k + i - 1 for i in 1..=n: the fewest replicas from lowest_k up.
+            let search = |hi: u64, fits_at: &mut dyn FnMut(u64) -> bool| {
+                let n = hi.saturating_add(1).saturating_sub(lowest_k);
+                estimate::fewest(n, |i| fits_at(lowest_k + i - 1)).map(|i| lowest_k + i - 1)
+            };
+            match search(max_k.min(highest_k), &mut fits_at) {
+                Some(k) => {
+                    if let Some(n) = count(k).filter(|n| *n != job.gpus || replicas_field_below(obj, s.group, k)) {
+                        candidates.push((n, Some(k)));
+                    }
+                }
+                None if highest_k < max_k => {
+                    if let Some(k) = search(max_k, &mut fits_at) {
+                        beyond_bound = Some(beyond_bound.map_or(k, |b| b.min(k)));
+                    }
+                }
+                None => {}
+            }
+        }
+        for (n, k) in candidates {
+            j.gpus = n;
+            if estimate::validate(&j, gpu).is_err() {
+                continue;
+            }
+            let total = memory::per_gpu(&j).total_bytes;
+            if Fit::judge(total, gpu.memory_bytes) != Fit::Fits {
+                continue;
+            }
+            let c = estimate::compute::compute(&j, gpu);
+            let usd_per_hour = gpu.usd_per_hour * f64::from(n);
+            let rank = c.map_or(usd_per_hour, |c| c.cost_usd);
+            let better = best.as_ref().is_none_or(|(bn, bc, _, _)| n < *bn || (n == *bn && rank < *bc - 1e-9));
+            if better {
+                let plan = Plan {
+                    gpu: gpu.name.clone(),
+                    gpus: n,
+                    strategy: job.strategy,
+                    activation_checkpointing: job.activation_checkpointing,
+                    per_gpu_total_bytes: total,
+                    gpu_hours: c.map(|c| c.gpu_hours),
+                    cost_usd: c.map(|c| c.cost_usd),
+                    usd_per_hour,
+                };
+                best = Some((n, rank, plan, k));
+            }
+        }
+    }
+    let Some((_, _, plan, replicas)) = best else {
+        // Say why when the workload's own maximum is what stops the patch.
+        return Err(step.zip(beyond_bound).map(|(s, k)| {
+            format!(
+                "not patched: {} would need {k} replicas, above its own maximum of {highest_k} ({})",
+                s.group.role,
+                bound_field(w.kind)
+            )
+        }));
+    };
+    let mut ops = Vec::new();
+    let mut changes = Vec::new();
+    if let (Some(k), Some(s)) = (replicas, step) {
+        let ptr = s.group.replicas_pointer.clone().ok_or(None)?;
+        ops.push(PatchOp::add(ptr.clone(), json!(k)));
+        changes.push(format!("{} {} {} -> {k}", s.group.role, last_token(&ptr), current_replicas(obj, &ptr)));
+        // A batch/v1 Job runs min(parallelism, completions) pods: completions rise to at
+        // least the new parallelism, and are never lowered (that would drop requested work).
+        if w.kind == workload::WorkloadKind::Job
+            && let Some(c) = ptr.strip_suffix("/parallelism").map(|p| format!("{p}/completions"))
+            && let Some(completions) = obj.pointer(&c)
+        {
+            match completions.as_u64() {
+                Some(have) if have >= k => changes.push(format!("completions {have} kept")),
+                _ => {
+                    changes.push(format!("completions {completions} -> {k}"));
+                    ops.push(PatchOp::add(c, json!(k)));
+                }
+            }
+        }
+    }
+    if plan.gpu != choice.spec.name {
+        let gpu = settings.catalog.find(&plan.gpu).ok_or(None)?;
+        let product = cluster_product(cluster, gpu).ok_or(None)?;
+        ops.extend(pin_product(obj, w, &product));
+        let mut fields = format!("{}={product}", workload::PRODUCT_LABEL);
+        if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
+            ops.push(PatchOp::add(
+                format!("/metadata/annotations/{}", escape_token(&format!("{PREFIX}gpu"))),
+                json!(gpu.name),
+            ));
+            fields.push_str(&format!(", {PREFIX}gpu={}", gpu.name));
+        }
+        changes.push(format!("GPU {} -> {} (node selector {fields})", choice.spec.name, gpu.name));
+    }
+    if ops.is_empty() {
+        return Err(None);
+    }
+    let message = format!(
+        "patched to fit: {}; now {} GPUs at {} each",
+        changes.join(", "),
+        plan.gpus,
+        Gib(plan.per_gpu_total_bytes)
+    );
+    Ok(Patched { plan, ops: patch::dedupe(ops), message })
+}
+
+/// The replicas a patch may set on `g`'s replicas field, `(lowest, highest)`: from what the
+/// field holds now (or the pods it runs, when absent) and the workload's own minimum, up to
+/// the workload's own maximum.
+pub(super) fn replica_range(obj: &Json<'_>, g: &PodGroup) -> (u64, u64) {
+    let running = g.pods.checked_div(g.pods_per_replica).unwrap_or(0);
+    let written = g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).unwrap_or(0);
+    let (min, max) = g.replicas_bounds.unwrap_or((0, u64::MAX));
+    (running.max(written).max(min), max)
+}
+
+/// Whether the replicas field of `g` holds less than `k` (a Job whose completions cap its
+/// pods may run fewer pods than its parallelism: raising it is still a change).
+pub(super) fn replicas_field_below(obj: &Json<'_>, g: &PodGroup, k: u64) -> bool {
+    g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).is_some_and(|v| v < k)
+}
+
+/// The field holding a kind's own bound on its replicas, as a user writes it.
+pub(super) fn bound_field(kind: workload::WorkloadKind) -> &'static str {
+    match kind {
+        workload::WorkloadKind::PyTorchJob => "spec.elasticPolicy.maxReplicas",
+        workload::WorkloadKind::RayCluster | workload::WorkloadKind::RayJob => "the worker group's maxReplicas",
+        _ => "its bound",
+    }
+}
+
+/// The last reference token of a pointer (`/spec/parallelism` → `parallelism`).
+pub(super) fn last_token(ptr: &str) -> &str {
+    ptr.rsplit('/').next().unwrap_or(ptr)
+}
+
+/// Operations that set every GPU pod template's `nvidia.com/gpu.product` node selector.
+pub(super) fn pin_product(obj: &Json<'_>, w: &Workload, product: &str) -> Vec<PatchOp> {
+    w.gpu_pods()
+        .map(|g| {
+            let sel = format!("{}/nodeSelector", g.pod_template_pointer);
+            if obj.pointer(&sel).is_some() {
+                PatchOp::add(format!("{sel}/{}", escape_token(workload::PRODUCT_LABEL)), json!(product))
+            } else {
+                PatchOp::add(sel, json!({ workload::PRODUCT_LABEL: product }))
+            }
+        })
+        .collect()
+}
+
+/// The product label value that selects `gpu`'s nodes: the one the cluster's nodes carry,
+/// with an inventory (none if the cluster has no such node); else the catalog's first.
+pub(super) fn cluster_product(cluster: Option<ClusterView<'_>>, gpu: &GpuSpec) -> Option<String> {
+    match cluster {
+        Some(view) => view.inventory.pool(&gpu.name)?.products.first().cloned(),
+        None => gpu.gfd_products.first().cloned(),
+    }
+}
+
+pub(super) fn current_replicas(obj: &Json<'_>, ptr: &str) -> String {
+    obj.pointer(ptr).map_or_else(|| "default".to_string(), Json::to_string)
+}
+
+pub(super) fn has_affinity_on_product(obj: &Json<'_>, g: &PodGroup) -> bool {
+    let ptr = format!(
+        "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+        g.pod_template_pointer
+    );
+    // Any term with an expression on the product label pins it (serialising the terms and
+    // searching the text would also match a label *value* that happens to contain the key).
+    let expressions = obj.pointer(&ptr).and_then(Json::as_array).into_iter().flatten().flat_map(|term| {
+        ["matchExpressions", "matchFields"].into_iter().filter_map(|k| term.get(k).and_then(Json::as_array)).flatten()
+    });
+    expressions.into_iter().any(|e| e.get("key").and_then(Json::as_str) == Some(workload::PRODUCT_LABEL))
+}
