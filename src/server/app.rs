@@ -11,7 +11,7 @@
 //! own connection, not a slot honest reviews wait for. The bytes of bodies held at once (being
 //! read or answered) are bounded by a budget of `max_concurrent_reviews` x `max_body_bytes`,
 //! taken as the bytes arrive: a slow body holds only the bytes it has sent. Everything else
-//! is [`admission::answer`]'s status and body, passed through. The limits are
+//! is [`admission::review`]'s status and body, passed through. The limits are
 //! [`ServerLimits`], taken from the settings the state is created with; later settings (a
 //! reload) do not change them.
 
@@ -54,7 +54,7 @@ struct Inner {
     settings: ArcSwap<Settings>,
     metrics: Metrics,
     ready: AtomicBool,
-    /// `None`: [`admission::answer_in`] with the cluster's inventory.
+    /// `None`: [`admission::review`] with the cluster's inventory.
     answer: Option<AnswerFn>,
     /// What `serve --cluster` knows of the cluster (empty without it).
     cluster: Arc<ClusterStatus>,
@@ -67,7 +67,7 @@ struct Inner {
     body_budget: Arc<Semaphore>,
 }
 
-/// The function that answers a review body: [`admission::answer`] in the server; another one
+/// The function that answers a review body: [`admission::review`] in the server; another one
 /// in tests of the transport ([`AppState::with_answer`]).
 pub type AnswerFn = fn(&Settings, Endpoint, &[u8]) -> admission::Answer;
 
@@ -79,7 +79,7 @@ impl AppState {
     }
 
     /// [`AppState::new`], with reviews answered by `answer` instead of
-    /// [`admission::answer`]: for testing the transport (status and body passthrough,
+    /// [`admission::review`]: for testing the transport (status and body passthrough,
     /// metrics, a panicking review) independently of the decision.
     #[must_use]
     pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
@@ -310,7 +310,7 @@ fn mib(bytes: usize) -> String {
     }
 }
 
-/// Runs [`admission::answer`] (or the state's [`AnswerFn`]) and turns its
+/// Runs [`admission::review`] (or the state's [`AnswerFn`]) and turns its
 /// [`admission::Answer`] into the response.
 ///
 /// `answer` is pure and returns in microseconds, so it runs inline on the async worker. It
@@ -328,7 +328,7 @@ fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
         .map(|i| state.inner.cluster.view(i, &objects, settings.cluster.inventory_max_stale_seconds));
     let answer = match catch_unwind(AssertUnwindSafe(|| match answer_fn {
         Some(f) => f(&settings, endpoint, body),
-        None => admission::answer_in(&settings, view, endpoint, body),
+        None => admission::review(&settings, view, endpoint, body),
     })) {
         Ok(answer) => answer,
         Err(panic) => {
