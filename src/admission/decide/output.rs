@@ -15,7 +15,7 @@ pub(super) fn output_annotations(
     compute: Option<estimate::Compute>,
 ) -> Vec<PatchOp> {
     let needed = e.estimate.as_ref().and_then(|r| r.estimate.min_gpus);
-    // Each value is written by a `request::render_output_*` function and reads back exactly
+    // Each value is written by a `contract::render_output_*` function and reads back exactly
     // with its `parse_output_*` twin (`tests/properties.rs`).
     let values: [(&str, String); 5] = [
         ("estimated-memory-per-gpu", request::render_output_memory_mib(request::output_memory_mib(total_bytes))),

@@ -8,44 +8,14 @@ use crate::config::{Mode, Settings};
 use crate::estimate::Report;
 use crate::json::Json;
 use serde::Serialize;
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
-/// What happens to the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Admitted, nothing to say.
-    Allow,
-    /// Admitted, with warnings.
-    Warn,
-    /// Refused.
-    Deny,
-    /// Not vramgate's business (unsupported kind, no GPUs, DELETE): admitted untouched.
-    Skip,
-}
-
-impl Decision {
-    pub const ALL: [Self; 4] = [Self::Allow, Self::Warn, Self::Deny, Self::Skip];
-
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::Warn => "warn",
-            Self::Deny => "deny",
-            Self::Skip => "skip",
-        }
-    }
-
-    /// Reads [`Decision::as_str`] back (the `vramgate.io/decision` output annotation).
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-}
+pub use crate::contract::Decision;
 
 /// Why, as a bounded metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Reason {
     /// Fits its GPUs, within policy.
     Fits,
@@ -98,38 +68,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The `reason` label and audit annotation: the serde name (`does-not-fit`), derived by
+    /// strum.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fits => "fits",
-            Self::DoesNotFit => "does-not-fit",
-            Self::NearCapacity => "near-capacity",
-            Self::OverCostLimit => "over-cost-limit",
-            Self::CostUnknown => "cost-unknown",
-            Self::Overprovisioned => "overprovisioned",
-            Self::MalformedAnnotation => "malformed-annotation",
-            Self::MalformedObject => "malformed-object",
-            Self::AnnotationsRequired => "annotations-required",
-            Self::UnknownGpu => "unknown-gpu",
-            Self::NotInCluster => "not-in-cluster",
-            Self::ExceedsCluster => "exceeds-cluster",
-            Self::Patched => "patched",
-            Self::NotAnnotated => "not-annotated",
-            Self::NoGpus => "no-gpus",
-            Self::UnsupportedKind => "unsupported-kind",
-            Self::Operation => "operation",
-            Self::Unchanged => "unchanged",
-            Self::OwnedPod => "owned-pod",
-            Self::Update => "update",
-            Self::UnseenGpus => "unseen-gpus",
-            Self::UnjudgedScale => "unjudged-scale",
-        }
+        self.into()
     }
 }
 
 /// The admission operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, IntoStaticStr, EnumString, VariantArray)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Operation {
     Create,
     Update,
@@ -138,26 +88,16 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// Parses the AdmissionRequest's `operation`.
+    /// Parses the AdmissionRequest's `operation` (exactly as Kubernetes writes it: `CREATE`).
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "CREATE" => Self::Create,
-            "UPDATE" => Self::Update,
-            "DELETE" => Self::Delete,
-            "CONNECT" => Self::Connect,
-            _ => return None,
-        })
+        s.parse().ok()
     }
 
+    /// The serde name (`CREATE`), derived by strum.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "CREATE",
-            Self::Update => "UPDATE",
-            Self::Delete => "DELETE",
-            Self::Connect => "CONNECT",
-        }
+        self.into()
     }
 }
 
@@ -178,8 +118,9 @@ pub struct Context<'a> {
 }
 
 /// Where the GPU type came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, IntoStaticStr, VariantArray)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum GpuSource {
     /// `nvidia.com/gpu.product` in the node selector or required node affinity.
     NodeSelector,
@@ -221,10 +162,47 @@ pub struct Evaluation {
     pub patch: Vec<PatchOp>,
 }
 
+impl GpuSource {
+    /// The serde name (`node-selector`), derived by strum.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl Evaluation {
     /// Whether the object may enter the cluster.
     #[must_use]
     pub fn allowed(&self) -> bool {
         self.decision != Decision::Deny
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strum-derived strings (labels, annotations, messages) are the serde names (`check`'s
+    /// JSON, the audit annotations), and read back.
+    #[test]
+    fn derived_strings_are_the_serde_names() {
+        let serde_name = |v: serde_json::Value| v.as_str().expect("a unit variant serialises as a string").to_owned();
+        for d in Decision::ALL {
+            assert_eq!(d.as_str(), serde_name(serde_json::json!(d)));
+            assert_eq!(Decision::parse(d.as_str()), Some(d));
+        }
+        for r in Reason::VARIANTS {
+            assert_eq!(r.as_str(), serde_name(serde_json::json!(r)));
+        }
+        for o in Operation::VARIANTS {
+            assert_eq!(o.as_str(), serde_name(serde_json::json!(o)));
+            assert_eq!(Operation::parse(o.as_str()), Some(*o));
+        }
+        for g in GpuSource::VARIANTS {
+            assert_eq!(g.as_str(), serde_name(serde_json::json!(g)));
+        }
+        assert_eq!(Operation::parse("create"), None, "Kubernetes writes operations in upper case");
+        assert_eq!(Reason::DoesNotFit.as_str(), "does-not-fit");
+        assert_eq!(Reason::NoGpus.as_str(), "no-gpus");
     }
 }
