@@ -292,11 +292,8 @@ fn estimate_flags_are_exactly_the_contracts_input_keys() {
     const CLI_ONLY: [&str; 3] = ["gpu-catalog", "plan-gpus", "output"];
     let cli = vramgate::cli::Cli::command();
     let estimate = cli.find_subcommand("estimate").expect("an estimate subcommand");
-    let mut flags: Vec<&str> = estimate
-        .get_arguments()
-        .filter_map(|a| a.get_long())
-        .filter(|f| !CLI_ONLY.contains(f))
-        .collect();
+    let mut flags: Vec<&str> =
+        estimate.get_arguments().filter_map(|a| a.get_long()).filter(|f| !CLI_ONLY.contains(f)).collect();
     let mut keys: Vec<&str> = vramgate::contract::INPUT.iter().map(|k| k.name).collect();
     flags.sort_unstable();
     keys.sort_unstable();

@@ -9,7 +9,6 @@ use crate::cluster::ClusterView;
 use crate::config::{Mode, Policy};
 use crate::estimate::units::Gib;
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, Report, WorkloadKind as Work};
-use crate::json::Json;
 use crate::request::PREFIX;
 use crate::workload::Workload;
 use std::borrow::Cow;
@@ -84,9 +83,7 @@ impl Findings {
 
 /// Near capacity is advice; not fitting is a breach, unless the mutating webhook may patch the
 /// job into a plan that fits.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn fit_findings<'s>(
-    obj: &Json<'_>,
     ctx: &Context<'s>,
     subject: &Subject<'_>,
     workload: &Workload,
@@ -117,7 +114,7 @@ pub(super) fn fit_findings<'s>(
             // The validating webhook searches too, only to say why no patch was made. A DRA
             // claim's devices live in its template, which a patch cannot rewrite.
             let patched = if subject.policy.patch && workload.groups.iter().all(|g| g.dra_claims.is_empty()) {
-                patch_plan(obj, workload, job, choice, subject.policy, ctx.settings, ctx.cluster)
+                patch_plan(workload, job, choice, subject.policy, ctx.settings, ctx.cluster)
             } else {
                 Err(None)
             };

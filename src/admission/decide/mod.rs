@@ -206,7 +206,7 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         (estimate.decision == Fit::DoesNotFit).then(|| advice_plan(&job, &choice.spec, &workload, max_gpus)).flatten();
     let report = Report { estimate, cheapest_plan };
 
-    let mut outcome = fit_findings(obj, ctx, subject, &workload, &job, &choice, &report, &mut f);
+    let mut outcome = fit_findings(ctx, subject, &workload, &job, &choice, &report, &mut f);
     if let Some(view) = ctx.cluster {
         cluster_findings(view, settings.cluster.enforce_inventory, &workload, &outcome, choice.source, &mut f);
         // A GPU type chosen from the inventory is pinned when the policy lets vramgate patch,
@@ -217,7 +217,7 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
             && outcome.gpu.name == choice.spec.name
             && let Some(product) = cluster_product(Some(view), &choice.spec)
         {
-            outcome.patch.extend(pin_product(obj, &workload, &product));
+            outcome.patch.extend(pin_product(&workload, &product));
             f.advice(
                 Reason::Patched,
                 format!("patched: pinned to {} ({}={product})", choice.spec.name, workload::PRODUCT_LABEL),

@@ -9,7 +9,6 @@ use crate::cluster::ClusterView;
 use crate::config::{Policy, Settings};
 use crate::estimate::units::Gib;
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, memory};
-use crate::json::Json;
 use crate::request::PREFIX;
 use crate::workload::{self, PodGroup, Workload};
 use serde_json::json;
@@ -94,7 +93,6 @@ pub(super) struct Patched {
 /// cost. `Err` when no patch can make it fit, with the reason when the workload's own bounds
 /// on its replicas are what prevents it.
 pub(super) fn patch_plan(
-    obj: &Json<'_>,
     w: &Workload,
     job: &Job,
     choice: &GpuChoice,
@@ -103,8 +101,8 @@ pub(super) fn patch_plan(
     cluster: Option<ClusterView<'_>>,
 ) -> Result<Patched, Option<String>> {
     // MIG slices and memory-label GPUs are not patched: their type is not a catalog product.
-    let can_change_type = choice.source != GpuSource::GpuMemoryLabel
-        && w.gpu_pods().all(|g| g.mig.is_empty() && !has_affinity_on_product(obj, g));
+    let can_change_type =
+        choice.source != GpuSource::GpuMemoryLabel && w.gpu_pods().all(|g| g.mig.is_empty() && !g.product_in_affinity);
     let mut types: Vec<&GpuSpec> = vec![&choice.spec];
     if can_change_type {
         // A type chosen from the inventory may become any type the cluster has.
@@ -131,7 +129,7 @@ pub(super) fn patch_plan(
     let step = scaling_step(w);
     // A patch only adds capacity: the replicas field never goes below what it holds now (nor
     // below the workload's own minimum), and never above the workload's own maximum.
-    let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(obj, s.group));
+    let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(s.group));
     let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
     // The fewest replicas that would fit were the workload's own maximum lifted, per type.
     let mut beyond_bound: Option<u64> = None;
@@ -158,7 +156,7 @@ pub(super) fn patch_plan(
             };
             match search(max_k.min(highest_k), &mut fits_at) {
                 Some(k) => {
-                    if let Some(n) = count(k).filter(|n| *n != job.gpus || replicas_field_below(obj, s.group, k)) {
+                    if let Some(n) = count(k).filter(|n| *n != job.gpus || replicas_field_below(s.group, k)) {
                         candidates.push((n, Some(k)));
                     }
                 }
@@ -213,17 +211,18 @@ pub(super) fn patch_plan(
     if let (Some(k), Some(s)) = (replicas, step) {
         let ptr = s.group.replicas_pointer.clone().ok_or(None)?;
         ops.push(PatchOp::add(ptr.clone(), json!(k)));
-        changes.push(format!("{} {} {} -> {k}", s.group.role, last_token(&ptr), current_replicas(obj, &ptr)));
+        let current = s.group.replicas_written.as_ref().map_or("default", |r| r.text.as_str());
+        changes.push(format!("{} {} {current} -> {k}", s.group.role, last_token(&ptr)));
         // A batch/v1 Job runs min(parallelism, completions) pods: completions rise to at
         // least the new parallelism, and are never lowered (that would drop requested work).
         if w.kind == workload::WorkloadKind::Job
             && let Some(c) = ptr.strip_suffix("/parallelism").map(|p| format!("{p}/completions"))
-            && let Some(completions) = obj.pointer(&c)
+            && let Some(completions) = &s.group.completions_written
         {
-            match completions.as_u64() {
+            match completions.value {
                 Some(have) if have >= k => changes.push(format!("completions {have} kept")),
                 _ => {
-                    changes.push(format!("completions {completions} -> {k}"));
+                    changes.push(format!("completions {} -> {k}", completions.text));
                     ops.push(PatchOp::add(c, json!(k)));
                 }
             }
@@ -232,7 +231,7 @@ pub(super) fn patch_plan(
     if plan.gpu != choice.spec.name {
         let gpu = settings.catalog.find(&plan.gpu).ok_or(None)?;
         let product = cluster_product(cluster, gpu).ok_or(None)?;
-        ops.extend(pin_product(obj, w, &product));
+        ops.extend(pin_product(w, &product));
         let mut fields = format!("{}={product}", workload::PRODUCT_LABEL);
         if w.annotations.contains_key(&format!("{PREFIX}gpu")) {
             ops.push(PatchOp::add(
@@ -258,17 +257,17 @@ pub(super) fn patch_plan(
 /// The replicas a patch may set on `g`'s replicas field, `(lowest, highest)`: from what the
 /// field holds now (or the pods it runs, when absent) and the workload's own minimum, up to
 /// the workload's own maximum.
-pub(super) fn replica_range(obj: &Json<'_>, g: &PodGroup) -> (u64, u64) {
+pub(super) fn replica_range(g: &PodGroup) -> (u64, u64) {
     let running = g.pods.checked_div(g.pods_per_replica).unwrap_or(0);
-    let written = g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).unwrap_or(0);
+    let written = g.replicas_written.as_ref().and_then(|r| r.value).unwrap_or(0);
     let (min, max) = g.replicas_bounds.unwrap_or((0, u64::MAX));
     (running.max(written).max(min), max)
 }
 
 /// Whether the replicas field of `g` holds less than `k` (a Job whose completions cap its
 /// pods may run fewer pods than its parallelism: raising it is still a change).
-pub(super) fn replicas_field_below(obj: &Json<'_>, g: &PodGroup, k: u64) -> bool {
-    g.replicas_pointer.as_deref().and_then(|p| obj.pointer(p)).and_then(Json::as_u64).is_some_and(|v| v < k)
+pub(super) fn replicas_field_below(g: &PodGroup, k: u64) -> bool {
+    g.replicas_written.as_ref().and_then(|r| r.value).is_some_and(|v| v < k)
 }
 
 /// The field holding a kind's own bound on its replicas, as a user writes it.
@@ -286,11 +285,11 @@ pub(super) fn last_token(ptr: &str) -> &str {
 }
 
 /// Operations that set every GPU pod template's `nvidia.com/gpu.product` node selector.
-pub(super) fn pin_product(obj: &Json<'_>, w: &Workload, product: &str) -> Vec<PatchOp> {
+pub(super) fn pin_product(w: &Workload, product: &str) -> Vec<PatchOp> {
     w.gpu_pods()
         .map(|g| {
             let sel = format!("{}/nodeSelector", g.pod_template_pointer);
-            if obj.pointer(&sel).is_some() {
+            if g.has_node_selector {
                 PatchOp::add(format!("{sel}/{}", escape_token(workload::PRODUCT_LABEL)), json!(product))
             } else {
                 PatchOp::add(sel, json!({ workload::PRODUCT_LABEL: product }))
@@ -306,21 +305,4 @@ pub(super) fn cluster_product(cluster: Option<ClusterView<'_>>, gpu: &GpuSpec) -
         Some(view) => view.inventory.pool(&gpu.name)?.products.first().cloned(),
         None => gpu.gfd_products.first().cloned(),
     }
-}
-
-pub(super) fn current_replicas(obj: &Json<'_>, ptr: &str) -> String {
-    obj.pointer(ptr).map_or_else(|| "default".to_string(), Json::to_string)
-}
-
-pub(super) fn has_affinity_on_product(obj: &Json<'_>, g: &PodGroup) -> bool {
-    let ptr = format!(
-        "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
-        g.pod_template_pointer
-    );
-    // Any term with an expression on the product label pins it (serialising the terms and
-    // searching the text would also match a label *value* that happens to contain the key).
-    let expressions = obj.pointer(&ptr).and_then(Json::as_array).into_iter().flatten().flat_map(|term| {
-        ["matchExpressions", "matchFields"].into_iter().filter_map(|k| term.get(k).and_then(Json::as_array)).flatten()
-    });
-    expressions.into_iter().any(|e| e.get("key").and_then(Json::as_str) == Some(workload::PRODUCT_LABEL))
 }
