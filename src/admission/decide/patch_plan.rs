@@ -91,7 +91,8 @@ pub(super) struct Patched {
 /// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
 /// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
 /// cost. `Err` when no patch can make it fit, with the reason when the workload's own bounds
-/// on its replicas are what prevents it.
+/// on its replicas are what prevents it. Ranked by the engine's one ranking
+/// ([`estimate::consider_plan`], as [`estimate::cheapest_plan`] ranks).
 pub(super) fn patch_plan(
     w: &Workload,
     job: &Job,
@@ -130,7 +131,9 @@ pub(super) fn patch_plan(
     // A patch only adds capacity: the replicas field never goes below what it holds now (nor
     // below the workload's own minimum), and never above the workload's own maximum.
     let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(s.group));
-    let mut best: Option<(u32, f64, Plan, Option<u64>)> = None;
+    let mut best: estimate::BestPlan = None;
+    // The replicas of the best plan's scaling group (`None`: as the job asks).
+    let mut replicas: Option<u64> = None;
     // The fewest replicas that would fit were the workload's own maximum lifted, per type.
     let mut beyond_bound: Option<u64> = None;
     // One clone for the whole search: only the GPU count changes between probes.
@@ -177,26 +180,14 @@ pub(super) fn patch_plan(
             if Fit::judge(total, gpu.memory_bytes) != Fit::Fits {
                 continue;
             }
-            let c = estimate::compute::compute(&j, gpu);
-            let usd_per_hour = gpu.usd_per_hour * f64::from(n);
-            let rank = c.map_or(usd_per_hour, |c| c.cost_usd);
-            let better = best.as_ref().is_none_or(|(bn, bc, _, _)| n < *bn || (n == *bn && rank < *bc - 1e-9));
-            if better {
-                let plan = Plan {
-                    gpu: gpu.name.clone(),
-                    gpus: n,
-                    strategy: job.strategy,
-                    activation_checkpointing: job.activation_checkpointing,
-                    per_gpu_total_bytes: total,
-                    gpu_hours: c.map(|c| c.gpu_hours),
-                    cost_usd: c.map(|c| c.cost_usd),
-                    usd_per_hour,
-                };
-                best = Some((n, rank, plan, k));
+            // The engine's ranking (fewest GPUs, then cost), remembering the replicas of the
+            // plan kept.
+            if estimate::consider_plan(&mut best, &j, gpu, || total) {
+                replicas = k;
             }
         }
     }
-    let Some((_, _, plan, replicas)) = best else {
+    let Some((_, _, plan)) = best else {
         // Say why when the workload's own maximum is what stops the patch.
         return Err(step.zip(beyond_bound).map(|(s, k)| {
             format!(
