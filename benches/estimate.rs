@@ -46,7 +46,7 @@ fn benches(c: &mut Criterion) {
 /// load benchmark sends (a denial, so it includes the advice search) and for the same job
 /// made to fit.
 fn admission(c: &mut Criterion) {
-    use vramgate::admission::{Endpoint, answer};
+    use vramgate::admission::{self, Endpoint};
     let settings = vramgate::config::Settings::default();
     let denied = include_bytes!("fixtures/job-review-4k.json").to_vec();
     let mut v: serde_json::Value = serde_json::from_slice(&denied).unwrap();
@@ -58,18 +58,21 @@ fn admission(c: &mut Criterion) {
     }
     ann["vramgate.io/sequence-length"] = "2048".into();
     let fits = serde_json::to_vec(&v).unwrap();
-    assert_eq!(answer(&settings, Endpoint::Validate, &fits).record.unwrap().decision.as_str(), "allow");
+    assert_eq!(
+        admission::review(&settings, None, Endpoint::Validate, &fits).record.unwrap().decision.as_str(),
+        "allow"
+    );
     c.bench_function("parse the 4 KB review only", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&denied)).unwrap())
     });
     c.bench_function("answer 4 KB review, validate, denied", |b| {
-        b.iter(|| answer(black_box(&settings), Endpoint::Validate, black_box(&denied)))
+        b.iter(|| admission::review(black_box(&settings), None, Endpoint::Validate, black_box(&denied)))
     });
     c.bench_function("answer 4 KB review, validate, fits", |b| {
-        b.iter(|| answer(black_box(&settings), Endpoint::Validate, black_box(&fits)))
+        b.iter(|| admission::review(black_box(&settings), None, Endpoint::Validate, black_box(&fits)))
     });
     c.bench_function("answer 4 KB review, mutate, fits", |b| {
-        b.iter(|| answer(black_box(&settings), Endpoint::Mutate, black_box(&fits)))
+        b.iter(|| admission::review(black_box(&settings), None, Endpoint::Mutate, black_box(&fits)))
     });
 
     // With a cluster inventory of three GPU types (serve --cluster): the job names no GPU
@@ -92,12 +95,10 @@ fn admission(c: &mut Criterion) {
     ];
     let inventory = Inventory::build(&nodes, &settings.catalog);
     let view = ClusterView { inventory: &inventory, stale_seconds: None, max_stale_seconds: 600, objects: None };
-    let with = vramgate::admission::answer_in(&settings, Some(view), Endpoint::Validate, &fits);
+    let with = vramgate::admission::review(&settings, Some(view), Endpoint::Validate, &fits);
     assert_eq!(with.record.unwrap().gpu, "A100-80GB", "the smallest type it fits on");
     c.bench_function("answer 4 KB review, validate, fits, GPU type from a 3-type inventory", |b| {
-        b.iter(|| {
-            vramgate::admission::answer_in(black_box(&settings), Some(view), Endpoint::Validate, black_box(&fits))
-        })
+        b.iter(|| vramgate::admission::review(black_box(&settings), Some(view), Endpoint::Validate, black_box(&fits)))
     });
 }
 

@@ -147,7 +147,7 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     }
     let (answer_time, answer_status) = time_answer(&body, if quick { 50 } else { 2_000 });
     println!(
-        "admission::answer alone (no I/O, one thread): {} per review, status {answer_status}",
+        "admission::review alone (no I/O, one thread): {} per review, status {answer_status}",
         micros(answer_time)
     );
 
@@ -278,7 +278,7 @@ impl Baseline {
     }
 }
 
-/// The answer of target (c): what `admission::answer` returns for an allowed review, and the
+/// The answer of target (c): what `admission::review` returns for an allowed review, and the
 /// record metrics count, without reading the body.
 fn fixed_answer(_: &Settings, endpoint: Endpoint, _: &[u8]) -> admission::Answer {
     const ALLOWED: &[u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#;
@@ -314,17 +314,22 @@ fn read_then_fixed_answer(settings: &Settings, endpoint: Endpoint, body: &[u8]) 
     }
 }
 
-/// Median time of `admission::answer` on `body`, in seconds, over 5 rounds of up to 2,000
+/// Median time of `admission::review` on `body`, in seconds, over 5 rounds of up to 2,000
 /// calls or 1 s each: the part of a review's cost that is the decision, not the transport.
 fn time_answer(body: &[u8], calls_per_round: u32) -> (f64, u16) {
     let settings = Settings::default();
-    let status = admission::answer(&settings, Endpoint::Validate, body).status;
+    let status = admission::review(&settings, None, Endpoint::Validate, body).status;
     let rounds = (0..5)
         .map(|_| {
             let started = Instant::now();
             let mut calls = 0_u32;
             while calls < calls_per_round && started.elapsed() < Duration::from_secs(1) {
-                std::hint::black_box(admission::answer(&settings, Endpoint::Validate, std::hint::black_box(body)));
+                std::hint::black_box(admission::review(
+                    &settings,
+                    None,
+                    Endpoint::Validate,
+                    std::hint::black_box(body),
+                ));
                 calls += 1;
             }
             started.elapsed().as_secs_f64() / f64::from(calls.max(1))

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub use request::contract;
 pub mod estimate;
 pub mod json;
 pub mod pointer;

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use vramgate::admission::{Answer, Decision, Endpoint, Reason, answer};
+use vramgate::admission::{self, Answer, Decision, Endpoint, Reason};
 use vramgate::config::Settings;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -38,7 +38,7 @@ fn review_of(obj: &Value, operation: &str, namespace: &str) -> Value {
 }
 
 fn call(settings: &Settings, endpoint: Endpoint, review: &Value) -> (Answer, Value) {
-    let a = answer(settings, endpoint, &serde_json::to_vec(review).unwrap());
+    let a = admission::review(settings, None, endpoint, &serde_json::to_vec(review).unwrap());
     let v: Value = serde_json::from_slice(&a.body).expect("every answer is JSON");
     (a, v)
 }
@@ -154,7 +154,7 @@ fn the_response_echoes_the_uid_and_speaks_v1() {
 #[test]
 fn the_real_v1_pod_review_is_answered_and_skipped_because_it_asks_for_no_gpu() {
     let body = fixture("admission/admissionreview-v1-pod-create-generatename.json");
-    let a = answer(&Settings::default(), Endpoint::Validate, body.as_bytes());
+    let a = admission::review(&Settings::default(), None, Endpoint::Validate, body.as_bytes());
     assert_eq!(a.status, 200);
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(v["response"]["uid"], "e94a7790-a4fc-11e9-a276-42010a3e0104");
@@ -167,7 +167,7 @@ fn the_real_v1_pod_review_is_answered_and_skipped_because_it_asks_for_no_gpu() {
 #[test]
 fn the_v1beta1_review_without_uid_gets_a_400_naming_both_problems() {
     let v: Value = yaml(&fixture("admission/admissionreview-v1beta1-pod-update-no-uid.yaml"));
-    let a = answer(&Settings::default(), Endpoint::Validate, &serde_json::to_vec(&v).unwrap());
+    let a = admission::review(&Settings::default(), None, Endpoint::Validate, &serde_json::to_vec(&v).unwrap());
     assert_eq!(a.status, 400);
     assert!(a.record.is_none());
     let e: Value = serde_json::from_slice(&a.body).unwrap();
@@ -210,7 +210,7 @@ fn malformed_bodies_get_a_400_with_a_message_never_a_panic() {
         (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7,"operation":"CREATE","object":{}}}"#, "not an AdmissionReview JSON"),
     ];
     for (body, expect) in cases {
-        let a = answer(&Settings::default(), Endpoint::Validate, body);
+        let a = admission::review(&Settings::default(), None, Endpoint::Validate, body);
         assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(body));
         let e: Value = serde_json::from_slice(&a.body).unwrap();
         assert!(e["error"].as_str().unwrap().contains(expect), "{e} should say {expect}");
@@ -630,7 +630,7 @@ fn the_readme_curl_example_is_denied_with_the_message_the_readme_shows() {
     // The review wraps exactly the shipped manifest.
     let manifest = yaml(&std::fs::read_to_string(format!("{root}/deploy/examples/too-big-pytorchjob.yaml")).unwrap());
     assert_eq!(review["request"]["object"], manifest);
-    let a = answer(&Settings::default(), Endpoint::Validate, &body);
+    let a = admission::review(&Settings::default(), None, Endpoint::Validate, &body);
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     let msg = v["response"]["status"]["message"].as_str().unwrap();
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();

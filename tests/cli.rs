@@ -282,3 +282,23 @@ fn a_closed_stdout_pipe_keeps_the_commands_exit_code() {
     assert_eq!(code, Some(1), "does not fit: {err}");
     assert_eq!(err, "");
 }
+
+/// `vramgate estimate`'s flags are the annotation contract's input keys (the same names, the
+/// same parser), plus the flags that shape the CLI's own output, which have no annotation.
+#[test]
+fn estimate_flags_are_exactly_the_contracts_input_keys() {
+    use clap::CommandFactory;
+    // Flags of `estimate` alone: the catalog it reads, the plan search's GPU types, the format.
+    const CLI_ONLY: [&str; 3] = ["gpu-catalog", "plan-gpus", "output"];
+    let cli = vramgate::cli::Cli::command();
+    let estimate = cli.find_subcommand("estimate").expect("an estimate subcommand");
+    let mut flags: Vec<&str> =
+        estimate.get_arguments().filter_map(|a| a.get_long()).filter(|f| !CLI_ONLY.contains(f)).collect();
+    let mut keys: Vec<&str> = vramgate::contract::INPUT.iter().map(|k| k.name).collect();
+    flags.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(flags, keys, "every input key is an estimate flag and every other flag is listed in CLI_ONLY");
+    for f in CLI_ONLY {
+        assert!(vramgate::contract::input_key(f).is_none(), "{f} is CLI-only, not an annotation");
+    }
+}

@@ -639,7 +639,7 @@ fn gpu_choice_smallest_and_cheapest_pick_different_types_for_a_job_that_names_no
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u-1", "namespace": namespace, "operation": "CREATE", "object": obj.clone()}
         });
-        let a = vramgate::admission::answer_in(
+        let a = vramgate::admission::review(
             &settings,
             Some(view),
             vramgate::admission::Endpoint::Validate,
@@ -805,7 +805,7 @@ fn a_scale_of_a_leaderworkerset_sets_its_spec_replicas() {
         objects: Some(&objects),
     };
     let answer = |body: Value| {
-        let a = vramgate::admission::answer_in(
+        let a = vramgate::admission::review(
             &settings,
             Some(view),
             vramgate::admission::Endpoint::Validate,

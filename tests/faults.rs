@@ -270,7 +270,7 @@ fn slow_on_slow(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer 
     if body == b"slow" {
         std::thread::sleep(Duration::from_secs(2));
     }
-    admission::answer(settings, endpoint, body)
+    admission::review(settings, None, endpoint, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
@@ -446,7 +446,7 @@ async fn the_metrics_port_caps_its_connections_and_closes_idle_ones() {
 /// Panics on a body of `boom`; answers every other review as the server does.
 fn panics_on_boom(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
     assert!(body != b"boom", "a bug in the review");
-    admission::answer(settings, endpoint, body)
+    admission::review(settings, None, endpoint, body)
 }
 
 /// Serves `router` over TLS on 127.0.0.1 with the default limits; returns its address, its

@@ -1,5 +1,5 @@
 //! Hostile input (issue 5): malformed and adversarial reviews, each with the HTTP status and
-//! the message it must get, through `admission::answer` and, for the transport-level ones,
+//! the message it must get, through `admission::review` and, for the transport-level ones,
 //! through the webhook router without a socket. None may panic, hang, return 500, or admit a
 //! job that the same job without the bad field would have been denied: every annotation and
 //! field case is also applied to a job that is denied, and must leave it denied.
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 use vramgate::admission::review::read_member;
-use vramgate::admission::{Answer, Decision, Endpoint, Reason, answer};
+use vramgate::admission::{self, Answer, Decision, Endpoint, Reason};
 use vramgate::config::Settings;
 use vramgate::json;
 use vramgate::server::{AppState, MAX_BODY_BYTES, webhook_router};
@@ -139,8 +139,8 @@ fn message(v: &Value) -> String {
 /// status and never deny) and checks `want`. Returns the validating answer.
 fn check(name: &str, body: &[u8], want: Want) -> Answer {
     let started = Instant::now();
-    let a = answer(&Settings::default(), Endpoint::Validate, body);
-    let m = answer(&Settings::default(), Endpoint::Mutate, body);
+    let a = admission::review(&Settings::default(), None, Endpoint::Validate, body);
+    let m = admission::review(&Settings::default(), None, Endpoint::Mutate, body);
     assert!(started.elapsed() < Duration::from_secs(5), "{name}: took {:?}", started.elapsed());
     let v: Value = serde_json::from_slice(&a.body).unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
     let mv: Value = serde_json::from_slice(&m.body).unwrap_or_else(|e| panic!("{name}: mutate body is not JSON: {e}"));
@@ -506,7 +506,7 @@ fn a_bad_field_never_admits_a_job_that_was_denied() {
     let clean = check("the job too big", &bytes(&review_of(&too_big(), "CREATE")), Want::Deny("needs"));
     assert_eq!(clean.record.unwrap().reason, Reason::DoesNotFit);
     for (name, make, _) in object_cases() {
-        let a = answer(&Settings::default(), Endpoint::Validate, &make(too_big()));
+        let a = admission::review(&Settings::default(), None, Endpoint::Validate, &make(too_big()));
         assert_eq!(a.status, 200, "{name}");
         let v: Value = serde_json::from_slice(&a.body).unwrap();
         assert_eq!(v["response"]["allowed"], false, "{name}: the clean job is denied, so this one must be: {v}");
@@ -535,7 +535,7 @@ fn duplicated_annotation_keys_take_the_last_value_in_both_orders() {
     // `zero3` last: judged with zero3 (the first, ddp, is dropped), so it fits.
     let mut zero3 = too_big();
     ann(&mut zero3).insert("vramgate.io/strategy".into(), json!("zero3"));
-    let a = answer(&Settings::default(), Endpoint::Validate, &duplicated_strategy(zero3, "ddp"));
+    let a = admission::review(&Settings::default(), None, Endpoint::Validate, &duplicated_strategy(zero3, "ddp"));
     let rec = a.record.unwrap();
     assert_ne!(rec.reason, Reason::DoesNotFit, "ddp first, zero3 last: judged on zero3");
 }
@@ -574,7 +574,7 @@ fn ten_thousand_containers_are_answered_in_bounded_time() {
     let started = Instant::now();
     // Under a higher limit, 2 pods x 10,000 GPUs: counted, estimated, and warned about as
     // over-provisioned.
-    let a = answer(&settings, Endpoint::Validate, &body);
+    let a = admission::review(&settings, None, Endpoint::Validate, &body);
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(a.record.map(|r| r.decision), Some(Decision::Warn), "{v}");
@@ -701,7 +701,7 @@ fn a_7_mib_array_in_a_member_vramgate_never_reads_builds_nothing_and_is_decided_
         let body = with_unread_member(&fits(), unread);
         // One answer (`check` times two against a bound meant for small bodies; this is 7 MiB
         // through an unoptimised build).
-        let a = answer(&Settings::default(), Endpoint::Validate, &body);
+        let a = admission::review(&Settings::default(), None, Endpoint::Validate, &body);
         let rec = a.record.unwrap_or_else(|| panic!("{shape}: {}", String::from_utf8_lossy(&a.body)));
         assert_eq!((a.status, rec.decision, rec.reason), (200, Decision::Allow, Reason::Fits), "{shape}");
         let review: Value = serde_json::from_slice(&body).unwrap();
@@ -748,7 +748,7 @@ fn the_value_limit_is_exact_and_configurable() {
     for (limit, status) in [(n, 200), (n - 1, 400)] {
         let mut s = Settings::from_yaml(&format!("server: {{max_object_nodes: {}}}\n", 100)).unwrap();
         s.server.max_object_nodes = limit;
-        assert_eq!(answer(&s, Endpoint::Validate, &body).status, status, "limit {limit}, {n} values");
+        assert_eq!(admission::review(&s, None, Endpoint::Validate, &body).status, status, "limit {limit}, {n} values");
     }
     let err = Settings::from_yaml("server: {max_object_nodes: 10}\n").unwrap_err();
     assert!(format!("{err:?}").contains("server.max_object_nodes"), "{err:?}");
@@ -763,7 +763,7 @@ fn a_denial_with_5000_per_container_errors_has_a_short_status_message() {
             .collect::<Vec<_>>()
     );
     let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
-    let a = answer(&settings, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE")));
+    let a = admission::review(&settings, None, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE")));
     assert_eq!(a.status, 200);
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(v["response"]["allowed"], false, "{v}");

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use vramgate::admission::{Decision, Endpoint, answer};
+use vramgate::admission::{self, Decision, Endpoint};
 use vramgate::config::Settings;
 use vramgate::estimate::units::MIB;
 use vramgate::estimate::{self, GpuCatalog};
@@ -167,7 +167,7 @@ proptest! {
         parallelism in 1u64..=4,
     ) {
         let obj = job_object(&fields, gpus, parallelism);
-        let a = answer(&Settings::default(), Endpoint::Mutate, &review(&obj));
+        let a = admission::review(&Settings::default(), None, Endpoint::Mutate, &review(&obj));
         prop_assert_eq!(a.status, 200);
         let v: Value = serde_json::from_slice(&a.body).unwrap();
         let record = a.record.clone().unwrap();
@@ -197,8 +197,8 @@ proptest! {
         prop_assert!(matches!(written, Decision::Allow | Decision::Warn | Decision::Deny), "{:?}", written);
 
         // Re-submitted, the annotated object is judged the same (output keys are ignored).
-        let again = answer(&Settings::default(), Endpoint::Validate, &review(&patched));
-        let first = answer(&Settings::default(), Endpoint::Validate, &review(&obj));
+        let again = admission::review(&Settings::default(), None, Endpoint::Validate, &review(&patched));
+        let first = admission::review(&Settings::default(), None, Endpoint::Validate, &review(&obj));
         let (x, y) = (again.record.unwrap(), first.record.unwrap());
         prop_assert_eq!((x.decision, x.reason), (y.decision, y.reason));
     }
@@ -403,7 +403,7 @@ proptest! {
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u", "operation": "CREATE", "namespace": "research", "object": obj}})).unwrap();
         for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
-            let a = answer(&Settings::default(), endpoint, &body);
+            let a = admission::review(&Settings::default(), None, endpoint, &body);
             let v: Value = serde_json::from_slice(&a.body).unwrap();
             if obj.is_object() {
                 prop_assert_eq!(a.status, 200, "{}", v);
@@ -431,7 +431,7 @@ proptest! {
         let settings = Settings::from_yaml("policy: {max_cost_usd: 50000}\n").unwrap();
         let clean = job_object(&fields, gpus, 1);
         let decide = |obj: &Value| {
-            let a = answer(&settings, Endpoint::Validate, &review(obj));
+            let a = admission::review(&settings, None, Endpoint::Validate, &review(obj));
             a.record.expect("a 200").decision
         };
         let before = decide(&clean);

@@ -1,6 +1,6 @@
 //! The webhook and metrics routers without a socket (`tower::ServiceExt::oneshot`): routes,
 //! status codes and bodies of the transport layer, the body limit, probes, and the metrics
-//! exposition. Nothing here depends on what `admission::answer` decides.
+//! exposition. Nothing here depends on what `admission::review` decides.
 
 use axum::Router;
 use axum::body::Body;

@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use serde_json::Value;
-use vramgate::admission::{Answer, Decision, Endpoint, answer};
+use vramgate::admission::{self, Answer, Decision, Endpoint};
 use vramgate::config::Settings;
 
 #[derive(serde::Deserialize)]
@@ -20,7 +20,7 @@ struct SentRequest {
 /// the mutating endpoint never denies, the validating one denies exactly when it decided
 /// `deny`. Returns the answer and its body as JSON.
 pub fn checked_answer(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> (Answer, Value) {
-    let a = answer(settings, endpoint, body);
+    let a = admission::review(settings, None, endpoint, body);
     let v: Value = serde_json::from_slice(&a.body).expect("every answer body is JSON");
     match a.status {
         200 => {

@@ -1,4 +1,4 @@
-//! The whole review path: raw body bytes -> `admission::answer` -> response bytes, on both
+//! The whole review path: raw body bytes -> `admission::review` -> response bytes, on both
 //! endpoints, under the default settings. Never a panic; always a 200 or a 400 with a JSON
 //! body; a 200 echoes the uid; the same bytes give the same answer.
 #![no_main]
@@ -7,7 +7,7 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use vramgate::admission::{Endpoint, answer};
+use vramgate::admission::{self, Endpoint};
 use vramgate::config::Settings;
 
 fn settings() -> &'static Settings {
@@ -18,6 +18,6 @@ fn settings() -> &'static Settings {
 fuzz_target!(|data: &[u8]| {
     let s = settings();
     let (validated, _) = common::checked_answer(s, Endpoint::Validate, data);
-    assert_eq!(answer(s, Endpoint::Validate, data), validated, "the answer is a pure function of the body");
+    assert_eq!(admission::review(s, None, Endpoint::Validate, data), validated, "the answer is a pure function of the body");
     common::checked_answer(s, Endpoint::Mutate, data);
 });

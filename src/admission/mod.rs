@@ -14,8 +14,6 @@ pub mod scale;
 pub use decide::{Decision, Evaluation, Reason, evaluate};
 pub use review::review;
 
-use crate::cluster::ClusterView;
-use crate::config::Settings;
 use crate::estimate::catalog::GpuCatalog;
 use crate::json::Json;
 use crate::workload::WorkloadKind;
@@ -182,20 +180,6 @@ pub fn owned_by_workload(object: &Json<'_>) -> bool {
         o.get("controller").and_then(Json::as_bool) == Some(true)
             && WorkloadKind::from_type(group, version, field("kind")).is_some()
     })
-}
-
-/// Answers one review body under `settings`, without cluster knowledge (as `check` does).
-#[must_use]
-pub fn answer(settings: &Settings, endpoint: Endpoint, body: &[u8]) -> Answer {
-    review(settings, None, endpoint, body)
-}
-
-/// [`answer`], judged also against the cluster's last known GPU inventory when there is one
-/// (`serve --cluster`): GPU types the cluster lacks, pods larger than its nodes, jobs larger
-/// than its fleet, and a GPU type chosen for a job that names none.
-#[must_use]
-pub fn answer_in(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
-    review(settings, cluster, endpoint, body)
 }
 
 #[cfg(test)]

@@ -160,7 +160,11 @@ fn bad_request(problems: &[String]) -> Answer {
     Answer { status: 400, body: serde_json::to_vec(&body).unwrap_or_default(), record: None }
 }
 
-/// Answers one review body under `settings`.
+/// Answers one review body under `settings`: the one entry point of the review path (the
+/// server, tests, benches and fuzzers call it). With `cluster` (`serve --cluster`), the job is
+/// judged also against the cluster's last known GPU inventory: GPU types the cluster lacks, pods
+/// larger than its nodes, jobs larger than its fleet, and a GPU type chosen for a job that names
+/// none; `None` judges without cluster knowledge (as `check` does).
 #[must_use]
 pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: Endpoint, body: &[u8]) -> Answer {
     // JSON is UTF-8 (RFC 8259 section 8.1). Checked first, over the whole body: serde skips

@@ -337,7 +337,7 @@ pub fn cheapest_plan(job: &Job, search: &PlanSearch<'_>) -> Option<Plan> {
     if search.change_checkpointing && !job.activation_checkpointing && job.workload == WorkloadKind::Training {
         checkpointing.push(true);
     }
-    let mut best: Option<(u32, f64, Plan)> = None;
+    let mut best: BestPlan = None;
     // One copy of the job for the whole search: each candidate sets every field it changes.
     let mut j = job.clone();
     for gpu in &search.gpus {
@@ -351,30 +351,41 @@ pub fn cheapest_plan(job: &Job, search: &PlanSearch<'_>) -> Option<Plan> {
                 }
                 let Some(n) = min_gpus_probing(&mut j, gpu, search.gpu_step, search.max_gpus) else { continue };
                 j.gpus = n;
-                let c = compute::compute(&j, gpu);
-                let usd_per_hour = gpu.usd_per_hour * n as f64;
-                let rank_cost = c.map(|c| c.cost_usd).unwrap_or(usd_per_hour);
-                let better = match &best {
-                    None => true,
-                    Some((bn, bc, _)) => n < *bn || (n == *bn && rank_cost < *bc - 1e-9),
-                };
-                if better {
-                    let plan = Plan {
-                        gpu: gpu.name.clone(),
-                        gpus: n,
-                        strategy,
-                        activation_checkpointing: ac,
-                        per_gpu_total_bytes: memory::per_gpu(&j).total_bytes,
-                        gpu_hours: c.map(|c| c.gpu_hours),
-                        cost_usd: c.map(|c| c.cost_usd),
-                        usd_per_hour,
-                    };
-                    best = Some((n, rank_cost, plan));
-                }
+                consider_plan(&mut best, &j, gpu, || memory::per_gpu(&j).total_bytes);
             }
         }
     }
     best.map(|b| b.2)
+}
+
+/// The best plan so far in a plan search, with its rank: GPUs, then cost to rank by.
+pub type BestPlan = Option<(u32, f64, Plan)>;
+
+/// Offers `job` on `gpu` (at `job.gpus`, with its strategy and checkpointing; it fits) to a
+/// plan search: it replaces `best` when it ranks before it. The one ranking every plan search
+/// uses ([`cheapest_plan`], the webhook's patch plan): fewest GPUs, then lowest estimated cost
+/// (the hourly price without a token count); a tie within 1e-9 keeps the earlier plan.
+/// `per_gpu_total_bytes` is called only for a plan that is kept. Returns whether it was kept.
+pub fn consider_plan(best: &mut BestPlan, job: &Job, gpu: &GpuSpec, per_gpu_total_bytes: impl FnOnce() -> u64) -> bool {
+    let n = job.gpus;
+    let c = compute::compute(job, gpu);
+    let usd_per_hour = gpu.usd_per_hour * f64::from(n);
+    let rank_cost = c.map_or(usd_per_hour, |c| c.cost_usd);
+    let better = best.as_ref().is_none_or(|(bn, bc, _)| n < *bn || (n == *bn && rank_cost < *bc - 1e-9));
+    if better {
+        let plan = Plan {
+            gpu: gpu.name.clone(),
+            gpus: n,
+            strategy: job.strategy,
+            activation_checkpointing: job.activation_checkpointing,
+            per_gpu_total_bytes: per_gpu_total_bytes(),
+            gpu_hours: c.map(|c| c.gpu_hours),
+            cost_usd: c.map(|c| c.cost_usd),
+            usd_per_hour,
+        };
+        *best = Some((n, rank_cost, plan));
+    }
+    better
 }
 
 /// An estimate plus, when the job does not fit as asked, the cheapest plan that does.

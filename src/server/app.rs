@@ -11,7 +11,7 @@
 //! own connection, not a slot honest reviews wait for. The bytes of bodies held at once (being
 //! read or answered) are bounded by a budget of `max_concurrent_reviews` x `max_body_bytes`,
 //! taken as the bytes arrive: a slow body holds only the bytes it has sent. Everything else
-//! is [`admission::answer`]'s status and body, passed through. The limits are
+//! is [`admission::review`]'s status and body, passed through. The limits are
 //! [`crate::config::ServerLimits`], taken from the settings the state is created with; later settings (a
 //! reload) do not change them.
 
@@ -217,7 +217,7 @@ fn mib(bytes: usize) -> String {
     }
 }
 
-/// Runs [`admission::answer`] (or the state's [`super::AnswerFn`]) and turns its
+/// Runs [`admission::review`] (or the state's [`super::AnswerFn`]) and turns its
 /// [`admission::Answer`] into the response.
 ///
 /// `answer` is pure and returns in microseconds, so it runs inline on the async worker. It
@@ -234,7 +234,7 @@ fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
         inventory.as_deref().map(|i| state.cluster().view(i, &objects, settings.cluster.inventory_max_stale_seconds));
     let answer = match catch_unwind(AssertUnwindSafe(|| match answer_fn {
         Some(f) => f(&settings, endpoint, body),
-        None => admission::answer_in(&settings, view, endpoint, body),
+        None => admission::review(&settings, view, endpoint, body),
     })) {
         Ok(answer) => answer,
         Err(panic) => {

@@ -4,7 +4,7 @@
 //! its shutdown future completes:
 //!
 //! - the webhook, over TLS 1.2/1.3 ([`tls`]), at `POST /validate` and `POST /mutate`
-//!   ([`webhook_router`]), each review answered by [`crate::admission::answer`];
+//!   ([`webhook_router`]), each review answered by [`crate::admission::review`];
 //! - `GET /healthz`, `GET /readyz` and `GET /metrics` over plain HTTP ([`metrics_router`],
 //!   [`metrics`]), for the kubelet's probes and Prometheus;
 //! - a background task that reloads the certificate and the config when their files change.

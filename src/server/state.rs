@@ -25,7 +25,7 @@ struct Inner {
     settings: ArcSwap<Settings>,
     metrics: Metrics,
     ready: AtomicBool,
-    /// `None`: [`admission::answer_in`] with the cluster's inventory.
+    /// `None`: [`admission::review`] with the cluster's inventory.
     answer: Option<AnswerFn>,
     /// What `serve --cluster` knows of the cluster (empty without it).
     cluster: Arc<ClusterStatus>,
@@ -38,7 +38,7 @@ struct Inner {
     body_budget: Arc<Semaphore>,
 }
 
-/// The function that answers a review body: [`admission::answer`] in the server; another one
+/// The function that answers a review body: [`admission::review`] in the server; another one
 /// in tests of the transport ([`AppState::with_answer`]).
 pub type AnswerFn = fn(&Settings, Endpoint, &[u8]) -> admission::Answer;
 
@@ -50,7 +50,7 @@ impl AppState {
     }
 
     /// [`AppState::new`], with reviews answered by `answer` instead of
-    /// [`admission::answer`]: for testing the transport (status and body passthrough,
+    /// [`admission::review`]: for testing the transport (status and body passthrough,
     /// metrics, a panicking review) independently of the decision.
     #[must_use]
     pub fn with_answer(settings: Settings, answer: AnswerFn) -> Self {
@@ -112,7 +112,7 @@ impl AppState {
         self.inner.settings.load()
     }
 
-    /// The function answering reviews; `None`: [`admission::answer_in`].
+    /// The function answering reviews; `None`: [`admission::review`].
     pub(super) fn answer_fn(&self) -> Option<AnswerFn> {
         self.inner.answer
     }

@@ -269,6 +269,62 @@ pub struct PodGroup {
     /// Resources a container asks for that look like accelerators but are not configured as
     /// GPUs (`amd.com/gpu`, `nvidia.com/gpu.shared`, ...): `(name, per-pod quantity)`.
     pub unseen_resources: Vec<(String, String)>,
+    /// Whether a required node-affinity term has an expression on [`PRODUCT_LABEL`]: the pod's
+    /// GPU product is pinned there, which a patch of the node selector would not change.
+    #[serde(skip)]
+    pub product_in_affinity: bool,
+    /// Whether the pod template has a `nodeSelector` (a patch adds to it, else creates it).
+    #[serde(skip)]
+    pub has_node_selector: bool,
+    /// The field at `replicas_pointer` as written; `None` when absent (its default applies).
+    #[serde(skip)]
+    pub replicas_written: Option<Written>,
+    /// A batch/v1 Job's `completions` beside the `parallelism` at `replicas_pointer`, as
+    /// written; `None` when absent or when the pointer is not a `parallelism`.
+    #[serde(skip)]
+    pub completions_written: Option<Written>,
+}
+
+/// A scalar field of the object as written: its value as a whole number, if it is one, and its
+/// JSON text (for messages: `3`, or `"3"` for a string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub value: Option<u64>,
+    pub text: String,
+}
+
+impl Written {
+    fn at(obj: &Json<'_>, ptr: &str) -> Option<Self> {
+        obj.pointer(ptr).map(|v| Self { value: v.as_u64(), text: v.to_string() })
+    }
+}
+
+/// Records on each group what the decision reads of the object beyond the group's shape (the
+/// patch plan's inputs), so it never walks the raw JSON again.
+fn record_object_fields(obj: &Json<'_>, groups: &mut [PodGroup]) {
+    for g in groups {
+        let affinity = format!(
+            "{}/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms",
+            g.pod_template_pointer
+        );
+        // Any term with an expression on the product label pins it (serialising the terms and
+        // searching the text would also match a label *value* that happens to contain the key).
+        let expressions = obj.pointer(&affinity).and_then(Json::as_array).into_iter().flatten().flat_map(|term| {
+            ["matchExpressions", "matchFields"]
+                .into_iter()
+                .filter_map(|k| term.get(k).and_then(Json::as_array))
+                .flatten()
+        });
+        g.product_in_affinity =
+            expressions.into_iter().any(|e| e.get("key").and_then(Json::as_str) == Some(PRODUCT_LABEL));
+        g.has_node_selector = obj.pointer(&format!("{}/nodeSelector", g.pod_template_pointer)).is_some();
+        g.replicas_written = g.replicas_pointer.as_deref().and_then(|p| Written::at(obj, p));
+        g.completions_written = g
+            .replicas_pointer
+            .as_deref()
+            .and_then(|p| p.strip_suffix("/parallelism"))
+            .and_then(|p| Written::at(obj, &format!("{p}/completions")));
+    }
 }
 
 /// One entry of a pod's `spec.resourceClaims` (Kubernetes API, PodResourceClaim): the
@@ -351,7 +407,7 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
         None => (None, None, BTreeMap::new(), BTreeMap::new(), None),
     };
 
-    let groups = match kind {
+    let mut groups = match kind {
         WorkloadKind::Pod => pod::groups(root, cfg, &mut errs),
         WorkloadKind::Job => batch::groups(root, cfg, &mut errs),
         WorkloadKind::PyTorchJob => kubeflow::pytorch_groups(root, cfg, &mut errs),
@@ -366,6 +422,7 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
+    record_object_fields(obj, &mut groups);
     Ok(Extracted::Workload(Workload {
         api_version: api_version.to_owned(),
         kind,

@@ -124,6 +124,11 @@ pub(super) fn group(
         gpu_memory_mib: shape.gpu_memory_mib,
         dra_claims: shape.dra_claims,
         unseen_resources: shape.unseen_resources,
+        // Filled by `extract` once every group is read (`record_object_fields`).
+        product_in_affinity: false,
+        has_node_selector: false,
+        replicas_written: None,
+        completions_written: None,
     }
 }
 

@@ -931,3 +931,37 @@ fn the_controller_owner_reference_is_read_and_malformed_ones_are_errors() {
     pod["metadata"]["ownerReferences"] = json!({"kind": "Job"});
     assert_error(&errors(&pod), "/metadata/ownerReferences", &["a list"]);
 }
+
+/// What the patch plan reads of the object is recorded on each group at extraction: the
+/// affinity that pins the product, the node selector's presence, and the replicas and
+/// completions fields as written.
+#[test]
+fn records_what_the_patch_plan_reads_of_the_object() {
+    let job = |template_spec: Value, spec_extra: Value| {
+        let mut spec = json!({"parallelism": 2, "template": {"spec": template_spec}});
+        spec.as_object_mut().unwrap().extend(spec_extra.as_object().unwrap().clone());
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": spec})
+    };
+    let container = json!([{"name": "c", "image": "i", "resources": {"limits": {"nvidia.com/gpu": 1}}}]);
+    let pinned = job(
+        json!({"containers": container, "nodeSelector": {"zone": "a"}, "affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": ["x"]}]}]}}}}),
+        json!({"completions": 4}),
+    );
+    let g = &workload(&pinned).groups[0];
+    assert!(g.product_in_affinity && g.has_node_selector);
+    assert_eq!(g.replicas_written, Some(super::Written { value: Some(2), text: "2".into() }));
+    assert_eq!(g.completions_written, Some(super::Written { value: Some(4), text: "4".into() }));
+
+    // A label *value* naming the product label pins nothing.
+    let open = job(
+        json!({"containers": container, "affinity": {"nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["nvidia.com/gpu.product"]}]}]}}}}),
+        json!({}),
+    );
+    let g = &workload(&open).groups[0];
+    assert!(!g.product_in_affinity && !g.has_node_selector);
+    assert_eq!(g.completions_written, None);
+}

@@ -6,49 +6,23 @@
 //! problems of one request come back together. Nothing a user sent is dropped: an unknown
 //! `vramgate.io/` key is an error too. Pure: no I/O.
 
+pub mod contract;
+
 use crate::estimate::hf_config::architecture_from_hf_config;
 use crate::estimate::presets::{find_preset, suggest_presets};
 use crate::estimate::units::parse_count;
 use crate::estimate::*;
+use contract::{Fills, InputKey, input_key};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-/// Annotation prefix.
-pub const PREFIX: &str = "vramgate.io/";
+pub use contract::{
+    OUTPUT_KEYS, OutputValueError, PREFIX, output_memory_mib, parse_output_amount, parse_output_gpus,
+    parse_output_memory_mib, render_output_amount, render_output_gpus, render_output_memory_mib,
+};
 
-/// Input keys, in documentation order.
-pub const INPUT_KEYS: &[&str] = &[
-    "model",
-    "parameters",
-    "architecture",
-    "hf-config",
-    "workload",
-    "precision",
-    "optimizer",
-    "fine-tuning",
-    "lora-rank",
-    "lora-targets",
-    "micro-batch-size",
-    "sequence-length",
-    "activation-checkpointing",
-    "attention",
-    "strategy",
-    "hybrid-shard-group",
-    "tensor-parallel",
-    "pipeline-parallel",
-    "offload",
-    "kv-cache-dtype",
-    "weight-quantization",
-    "training-tokens",
-    "mfu",
-    "gpu",
-    "gpus",
-];
-
-/// Output keys the mutating webhook writes; accepted on input (a re-submitted object carries
-/// them) and ignored by the estimate.
-pub const OUTPUT_KEYS: &[&str] =
-    &["estimated-memory-per-gpu", "estimated-gpus", "estimated-gpu-hours", "estimated-cost-usd", "decision"];
+/// Input keys, in documentation order ([`contract::INPUT`]'s names).
+pub const INPUT_KEYS: &[&str] = &contract::INPUT_KEYS;
 
 /// Longest value accepted for any key (a `config.json` for `hf-config` may be longer).
 pub const MAX_VALUE_LEN: usize = 1024;
@@ -65,23 +39,23 @@ pub struct Request {
     pub gpus: Option<u32>,
 }
 
-fn problem(key: &str, message: String) -> Problem {
+pub(crate) fn problem(key: &str, message: String) -> Problem {
     Problem { field: key.to_string(), message }
 }
 
-fn shown(v: &str) -> String {
+pub(crate) fn shown(v: &str) -> String {
     let v: String = v.chars().take(64).collect();
     v.escape_default().to_string()
 }
 
-fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u32, Problem> {
+pub(crate) fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u32, Problem> {
     match v.trim().parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n as u32),
         _ => Err(problem(key, format!("'{}' is not accepted; accepted: a whole number from {min} to {max}", shown(v)))),
     }
 }
 
-fn parse_bool(key: &str, v: &str) -> Result<bool, Problem> {
+pub(crate) fn parse_bool(key: &str, v: &str) -> Result<bool, Problem> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
@@ -89,7 +63,7 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, Problem> {
     }
 }
 
-fn parse_choice<T: FromStr<Err = UnknownChoice>>(key: &str, v: &str) -> Result<T, Problem> {
+pub(crate) fn parse_choice<T: FromStr<Err = UnknownChoice>>(key: &str, v: &str) -> Result<T, Problem> {
     T::from_str(v).map_err(|e| problem(key, format!("'{}' is not accepted; accepted: {}", shown(v), e.accepted)))
 }
 
@@ -252,7 +226,7 @@ pub fn render_architecture(a: &Architecture) -> String {
     s
 }
 
-fn parse_lora_targets(v: &str) -> Result<LoraTargets, String> {
+pub(crate) fn parse_lora_targets(v: &str) -> Result<LoraTargets, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "attention" => return Ok(LoraTargets::Attention),
         "all-linear" | "all_linear" => return Ok(LoraTargets::AllLinear),
@@ -281,8 +255,11 @@ fn parse_lora_targets(v: &str) -> Result<LoraTargets, String> {
 /// Resolves the model fields (`model`, `parameters`, `architecture`, `hf-config`); exactly one
 /// must be given.
 fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> Option<Model> {
-    let given: Vec<&str> =
-        ["model", "parameters", "architecture", "hf-config"].into_iter().filter(|k| f.contains_key(*k)).collect();
+    let given: Vec<&str> = contract::INPUT
+        .iter()
+        .filter(|k| matches!(k.fills, Fills::Model) && f.contains_key(k.name))
+        .map(|k| k.name)
+        .collect();
     if given.is_empty() {
         problems.push(problem(
             "model",
@@ -381,145 +358,17 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
         return Err(problems);
     }
     let model = resolve_model(fields, &mut problems);
-    let mut job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
-    let mut gpu = None;
-    let mut gpus = None;
+    let job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
+    let mut request = Request { job, gpu: None, gpus: None };
     for (k, v) in fields {
-        let r: Result<(), Problem> = (|| {
-            match k.as_str() {
-                "workload" => job.workload = parse_choice(k, v)?,
-                "precision" => job.precision = parse_choice(k, v)?,
-                "optimizer" => job.optimizer = parse_choice(k, v)?,
-                "fine-tuning" => job.fine_tuning.kind = parse_choice(k, v)?,
-                "lora-rank" => job.fine_tuning.lora_rank = parse_int(k, v, 1, 65_536)?,
-                "lora-targets" => job.fine_tuning.lora_targets = parse_lora_targets(v).map_err(|m| problem(k, m))?,
-                "micro-batch-size" => job.micro_batch_size = parse_int(k, v, 1, 1_000_000)?,
-                "sequence-length" => job.sequence_length = parse_int(k, v, 1, MAX_SEQUENCE as u64)?,
-                "activation-checkpointing" => job.activation_checkpointing = parse_bool(k, v)?,
-                "attention" => job.attention = parse_choice(k, v)?,
-                "strategy" => job.strategy = parse_choice(k, v)?,
-                "hybrid-shard-group" => job.hybrid_shard_group = parse_int(k, v, 1, MAX_GPUS as u64)?,
-                "tensor-parallel" => job.tensor_parallel = parse_int(k, v, 1, 1024)?,
-                "pipeline-parallel" => job.pipeline_parallel = parse_int(k, v, 1, 1024)?,
-                "offload" => job.offload = parse_choice(k, v)?,
-                "kv-cache-dtype" => job.kv_cache_dtype = parse_choice(k, v)?,
-                "weight-quantization" => job.weight_quantization = parse_choice(k, v)?,
-                "training-tokens" => job.training_tokens = Some(parse_count(v).map_err(|e| problem(k, e.to_string()))?),
-                "mfu" => {
-                    job.mfu = match v.trim().parse::<f64>() {
-                        Ok(x) if x > 0.0 && x <= 1.0 => x,
-                        _ => {
-                            return Err(problem(
-                                k,
-                                format!("'{}' is not accepted; accepted: a fraction in (0, 1], e.g. 0.4", shown(v)),
-                            ));
-                        }
-                    }
-                }
-                "gpu" => {
-                    if v.trim().is_empty() {
-                        return Err(problem(k, "is empty; accepted: a catalog GPU name such as H100-80GB".into()));
-                    }
-                    gpu = Some(v.trim().to_string())
-                }
-                "gpus" => gpus = Some(parse_int(k, v, 1, MAX_GPUS as u64)?),
-                _ => {}
-            }
-            Ok(())
-        })();
-        if let Err(p) = r {
+        // Output keys are not in the table (ignored); model keys were resolved above.
+        if let Some(InputKey { fills: Fills::Field(apply), .. }) = input_key(k)
+            && let Err(p) = apply(&mut request, k, v)
+        {
             problems.push(p);
         }
     }
-    if problems.is_empty() { Ok(Request { job, gpu, gpus }) } else { Err(problems) }
-}
-
-/// A malformed output annotation value: what was given and what is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{value}' is not accepted; accepted: {accepted}")]
-pub struct OutputValueError {
-    /// The value, shortened and escaped for display.
-    pub value: String,
-    pub accepted: &'static str,
-}
-
-fn output_error(v: &str, accepted: &'static str) -> OutputValueError {
-    OutputValueError { value: shown(v), accepted }
-}
-
-/// Whether `s` is one or more ASCII digits.
-fn all_digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Whole mebibytes covering `bytes`, rounded up: what `estimated-memory-per-gpu` records, so
-/// the annotation is exact and never below the estimate.
-#[must_use]
-pub fn output_memory_mib(bytes: u64) -> u64 {
-    bytes.div_ceil(crate::estimate::units::MIB)
-}
-
-/// `estimated-memory-per-gpu`: mebibytes as a Kubernetes quantity ("53248Mi"); see
-/// [`output_memory_mib`].
-#[must_use]
-pub fn render_output_memory_mib(mib: u64) -> String {
-    format!("{mib}Mi")
-}
-
-/// Reads [`render_output_memory_mib`]'s form back: digits and the suffix `Mi`, nothing else.
-pub fn parse_output_memory_mib(v: &str) -> Result<u64, OutputValueError> {
-    const ACCEPTED: &str = "a whole number of mebibytes with the suffix Mi, e.g. 53248Mi";
-    v.strip_suffix("Mi")
-        .filter(|n| all_digits(n))
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| output_error(v, ACCEPTED))
-}
-
-/// `estimated-gpus`: the fewest GPUs that fit with the job's strategy, or `none`.
-#[must_use]
-pub fn render_output_gpus(gpus: Option<u32>) -> String {
-    gpus.map_or_else(|| "none".to_string(), |n| n.to_string())
-}
-
-/// Reads [`render_output_gpus`]'s form back.
-pub fn parse_output_gpus(v: &str) -> Result<Option<u32>, OutputValueError> {
-    const ACCEPTED: &str = "a whole number of GPUs, or none";
-    if v == "none" {
-        return Ok(None);
-    }
-    if !all_digits(v) {
-        return Err(output_error(v, ACCEPTED));
-    }
-    v.parse::<u32>().map(Some).map_err(|_| output_error(v, ACCEPTED))
-}
-
-/// `estimated-gpu-hours` and `estimated-cost-usd`: the shortest decimal that reads back as the
-/// same `f64` (Rust's `Display`: no exponent, no rounding), or `unknown` when there is none
-/// (no `training-tokens`) or it is not finite.
-#[must_use]
-pub fn render_output_amount(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => "unknown".to_string(),
-    }
-}
-
-/// Reads [`render_output_amount`]'s form back: `unknown`, or a plain decimal (optional `-`,
-/// digits, optional fraction; no exponent, no `NaN`, no `inf`).
-pub fn parse_output_amount(v: &str) -> Result<Option<f64>, OutputValueError> {
-    const ACCEPTED: &str = "a decimal number such as 1234.5, or unknown";
-    if v == "unknown" {
-        return Ok(None);
-    }
-    let unsigned = v.strip_prefix('-').unwrap_or(v);
-    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
-    if !all_digits(int) || !all_digits(frac) {
-        return Err(output_error(v, ACCEPTED));
-    }
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(Some(x)),
-        _ => Err(output_error(v, ACCEPTED)),
-    }
+    if problems.is_empty() { Ok(request) } else { Err(problems) }
 }
 
 /// The `vramgate.io/` annotations of an object as fields (prefix stripped); other annotations
