@@ -96,7 +96,7 @@ fn catalog_lists_gpus_and_presets_as_json() {
     // tests/golden/catalog.json; after an intended change: UPDATE_GOLDEN=1 and review the diff.
     let (code, out, _) = vramgate(&["catalog", "--output", "json"]);
     assert_eq!(code, 0);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str::<serde_json::Value>(&out).expect("`catalog --output json` prints JSON");
     crate::common::golden::assert_golden("catalog.json", &out);
 }
 
