@@ -3,7 +3,7 @@
 //! both operations, every decision and every malformed case. Patches are applied to the
 //! original object and the result is read back as its Kubernetes type.
 
-use base64::Engine as _;
+use crate::common::objects::{decoded_patch, gpu_job, pod_spec, review_of};
 use serde_json::{Value, json};
 use vramgate::admission::{self, Answer, Decision, Endpoint, Reason};
 use vramgate::config::Settings;
@@ -16,25 +16,6 @@ fn fixture(path: &str) -> String {
 
 fn yaml(text: &str) -> Value {
     serde_yaml_ng::from_str(text).expect("valid YAML")
-}
-
-fn review_of(obj: &Value, operation: &str, namespace: &str) -> Value {
-    let kind = obj["kind"].as_str().unwrap_or("");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": kind},
-            "resource": {"group": "", "version": "v1", "resource": "x"},
-            "namespace": namespace,
-            "operation": operation,
-            "userInfo": {"username": "alice"},
-            "object": obj,
-            "oldObject": null,
-            "dryRun": false
-        }
-    })
 }
 
 fn call(settings: &Settings, endpoint: Endpoint, review: &Value) -> (Answer, Value) {
@@ -67,21 +48,6 @@ fn fits_annotations() -> Value {
     })
 }
 
-fn pod_spec(gpus: u64, product: Option<&str>) -> Value {
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "containers": [{
-            "name": "trainer",
-            "image": "ghcr.io/example/train:1",
-            "resources": {"limits": {"nvidia.com/gpu": gpus}}
-        }]
-    });
-    if let Some(p) = product {
-        spec["nodeSelector"] = json!({ "nvidia.com/gpu.product": p });
-    }
-    spec
-}
-
 fn template(gpus: u64, product: Option<&str>) -> Value {
     json!({ "spec": pod_spec(gpus, product) })
 }
@@ -91,11 +57,9 @@ fn meta(annotations: &Value) -> Value {
 }
 
 fn job(annotations: &Value, parallelism: u64, gpus: u64, product: Option<&str>) -> Value {
-    json!({
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta(annotations),
-        "spec": {"parallelism": parallelism, "completions": parallelism, "completionMode": "Indexed",
-                 "template": template(gpus, product)}
-    })
+    let mut job = gpu_job("train", annotations.clone(), parallelism, gpus, product);
+    job["spec"]["completionMode"] = json!("Indexed");
+    job
 }
 
 fn pytorchjob(annotations: &Value, workers: u64, product: Option<&str>) -> Value {
@@ -437,11 +401,9 @@ fn dry_run_is_answered_the_same_and_marked_so_metrics_do_not_count_it() {
 
 // ------------------------------------------------------------------ mutation
 
-fn decoded_patch(v: &Value) -> Value {
-    assert_eq!(v["response"]["patchType"], "JSONPatch");
-    let b64 = v["response"]["patch"].as_str().expect("patch is a base64 string, not an array of numbers");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+/// The patch of `v`, which must have one.
+fn patch_of(v: &Value) -> Value {
+    decoded_patch(v).expect("the response carries a patch")
 }
 
 fn apply(obj: &Value, patch: &Value) -> Value {
@@ -469,7 +431,7 @@ fn mutate_records_the_estimate_in_annotations() {
     let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(v["response"]["allowed"], true);
     assert!(v["response"].get("warnings").is_none());
-    let patched = apply(&obj, &decoded_patch(&v));
+    let patched = apply(&obj, &patch_of(&v));
     let ann = &patched["metadata"]["annotations"];
     assert_eq!(ann["vramgate.io/decision"], "allow");
     let memory = ann["vramgate.io/estimated-memory-per-gpu"].as_str().unwrap();
@@ -492,7 +454,7 @@ fn mutate_records_the_estimate_in_annotations() {
     bare["metadata"].as_object_mut().unwrap().remove("annotations");
     bare["metadata"]["annotations"] = json!({"vramgate.io/model": "gpt2"});
     let (_, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&bare, "CREATE", "research"));
-    assert_eq!(apply(&bare, &decoded_patch(&v))["metadata"]["annotations"]["vramgate.io/model"], "gpt2");
+    assert_eq!(apply(&bare, &patch_of(&v))["metadata"]["annotations"]["vramgate.io/model"], "gpt2");
 }
 
 #[test]
@@ -512,7 +474,7 @@ fn with_patch_allowed_a_job_too_big_is_scaled_out_and_then_fits() {
         assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{kind}");
         let w = v["response"]["warnings"][0].as_str().unwrap();
         assert!(w.starts_with("vramgate: patched to fit:"), "{w}");
-        let patched = apply(&obj, &decoded_patch(&v));
+        let patched = apply(&obj, &patch_of(&v));
         assert!(
             patched.pointer(replicas).unwrap().as_u64().unwrap() > obj.pointer(replicas).unwrap().as_u64().unwrap()
         );
@@ -541,7 +503,7 @@ fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() 
     assert_eq!(record(&before), (Decision::Deny, Reason::DoesNotFit));
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
-    let patched = apply(&obj, &decoded_patch(&v));
+    let patched = apply(&obj, &patch_of(&v));
     assert_eq!(patched["spec"]["nodeSelector"]["nvidia.com/gpu.product"], "NVIDIA-H200");
     let _: k8s_openapi::api::core::v1::Pod = serde_json::from_value(patched.clone()).expect("still a Pod");
     let (after, _) = validate(&s, &patched);
@@ -556,7 +518,7 @@ fn without_patch_permission_mutate_only_annotates_and_never_denies() {
     let obj = pytorchjob(&ann, 0, None);
     let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(v["response"]["allowed"], true);
-    let patch = decoded_patch(&v);
+    let patch = patch_of(&v);
     assert!(
         patch.as_array().unwrap().iter().all(|op| op["path"].as_str().unwrap().starts_with("/metadata/annotations"))
     );
@@ -713,7 +675,7 @@ fn a_patched_job_keeps_all_its_completions_and_the_warning_names_each_field() {
         json!({"requests": {"nvidia.com/gpu": 8}, "limits": {"nvidia.com/gpu": 8}});
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
-    let patched = apply(&obj, &decoded_patch(&v));
+    let patched = apply(&obj, &patch_of(&v));
     let j: k8s_openapi::api::batch::v1::Job = serde_json::from_value(patched.clone()).expect("still a Job");
     let spec = j.spec.unwrap();
     let parallelism = spec.parallelism.unwrap();
@@ -726,7 +688,7 @@ fn a_patched_job_keeps_all_its_completions_and_the_warning_names_each_field() {
     // Completions below the new parallelism are raised to it, and the warning says so.
     obj["spec"]["completions"] = json!(1);
     let (_, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
-    let patched = apply(&obj, &decoded_patch(&v));
+    let patched = apply(&obj, &patch_of(&v));
     assert_eq!(patched["spec"]["completions"], patched["spec"]["parallelism"]);
     let w = v["response"]["warnings"][0].as_str().unwrap();
     assert!(w.contains(&format!("completions 1 -> {}", patched["spec"]["parallelism"])), "{w}");
@@ -741,7 +703,7 @@ fn a_ray_worker_group_is_never_patched_beyond_its_max_replicas_and_the_denial_sa
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(record(&a).1, Reason::DoesNotFit, "no patch within minReplicas..maxReplicas: {v}");
     if v["response"].get("patch").is_some() {
-        let patch = decoded_patch(&v);
+        let patch = patch_of(&v);
         assert!(
             patch
                 .as_array()
@@ -759,7 +721,7 @@ fn a_ray_worker_group_is_never_patched_beyond_its_max_replicas_and_the_denial_sa
     obj["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["maxReplicas"] = json!(1000);
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
-    let patched = apply(&obj, &decoded_patch(&v));
+    let patched = apply(&obj, &patch_of(&v));
     assert_eq!(record(&validate(&s, &patched).0), (Decision::Allow, Reason::Fits));
 }
 
@@ -769,7 +731,7 @@ fn an_elastic_pytorchjob_is_patched_only_within_its_elastic_policy() {
     let unbounded = pytorchjob(&llama_70b_annotations(), 0, Some("NVIDIA-H100-80GB-HBM3"));
     let (_, v) = call(&s, Endpoint::Mutate, &review_of(&unbounded, "CREATE", "research"));
     let needed =
-        apply(&unbounded, &decoded_patch(&v))["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"].as_u64().unwrap();
+        apply(&unbounded, &patch_of(&v))["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"].as_u64().unwrap();
     assert!(needed >= 1, "{v}");
     // maxReplicas below what it needs: not patched, and the denial names the bound.
     let mut tight = unbounded.clone();
@@ -784,7 +746,7 @@ fn an_elastic_pytorchjob_is_patched_only_within_its_elastic_policy() {
     floor["spec"]["elasticPolicy"] = json!({"minReplicas": needed + 2, "maxReplicas": needed + 4});
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&floor, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
-    let patched = apply(&floor, &decoded_patch(&v));
+    let patched = apply(&floor, &patch_of(&v));
     assert_eq!(patched["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"], json!(needed + 2));
 }
 
@@ -800,7 +762,7 @@ fn a_leaderworkerset_without_leader_template_gets_each_patch_operation_once() {
             "workerTemplate": template(1, Some("NVIDIA-A100-SXM4-80GB"))}}});
     let (a, v) = call(&s, Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(record(&a), (Decision::Warn, Reason::Patched), "{v}");
-    let patch = decoded_patch(&v);
+    let patch = patch_of(&v);
     assert_no_duplicate_paths(&patch);
     let patched = apply(&obj, &patch);
     let spec = &patched["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"];

@@ -227,23 +227,12 @@ async fn readyz(state: &AppState) -> (StatusCode, String) {
 /// A batch/v1 Job of `pods` pods with `gpus` GPUs each, optionally pinned to `product`,
 /// annotated as a Llama 2 13B ZeRO-3 fine-tune that fits 8 x 80 GB.
 fn job(pods: u64, gpus: u64, product: Option<&str>) -> Value {
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "containers": [{"name": "trainer", "image": "ghcr.io/example/train:1",
-                        "resources": {"limits": {"nvidia.com/gpu": gpus}}}]
-    });
-    if let Some(p) = product {
-        spec["nodeSelector"] = json!({"nvidia.com/gpu.product": p});
-    }
-    json!({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "llama-ft", "namespace": "research", "annotations": {
-            "vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
-            "vramgate.io/optimizer": "adamw", "vramgate.io/strategy": "zero3",
-            "vramgate.io/micro-batch-size": "1", "vramgate.io/sequence-length": "2048",
-            "vramgate.io/activation-checkpointing": "false", "vramgate.io/training-tokens": "20B"}},
-        "spec": {"parallelism": pods, "completions": pods, "template": {"spec": spec}}
-    })
+    let annotations = json!({
+        "vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
+        "vramgate.io/optimizer": "adamw", "vramgate.io/strategy": "zero3",
+        "vramgate.io/micro-batch-size": "1", "vramgate.io/sequence-length": "2048",
+        "vramgate.io/activation-checkpointing": "false", "vramgate.io/training-tokens": "20B"});
+    crate::common::objects::gpu_job("llama-ft", annotations, pods, gpus, product)
 }
 
 async fn review(state: &AppState, path: &str, obj: &Value) -> Value {

@@ -30,8 +30,8 @@ const STEP: Duration = Duration::from_secs(10);
 /// A real AdmissionReview (a PyTorchJob too big for its GPUs): answered 200.
 const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
 
-mod common;
-use common::{Cert, TempDir, client_config, connect, leaf, new_cert, replace, write_pair};
+use crate::common;
+use crate::common::{Cert, TempDir, client_config, connect, eventually, leaf, new_cert, replace, write_pair};
 
 /// A running server: its addresses, certificate, the trigger of its shutdown, and its task.
 struct Running {
@@ -142,25 +142,9 @@ async fn sample(addr: SocketAddr, series: &str) -> f64 {
     reply.body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
-/// Polls `check` every 50 ms until it holds, for at most 5 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 fn assert_json_error(reply: &Reply, status: u16) {
     assert_eq!(reply.status, Some(status), "{reply:?}");
-    let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON body");
-    assert!(json["error"].as_str().is_some_and(|m| !m.is_empty()), "{reply:?}");
+    common::json_error_message(reply.body.as_bytes());
 }
 
 fn assert_review(reply: &Reply) {

@@ -19,6 +19,7 @@
 //!   read, more than `server.max_object_nodes` values per object is a 400 naming the limit.
 //!   Deep nesting is a 400 only in members that are read.
 
+use crate::common::objects::{UID, gpu_job, review_of};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -31,47 +32,15 @@ use vramgate::config::Settings;
 use vramgate::json;
 use vramgate::server::{AppState, MAX_BODY_BYTES, webhook_router};
 
-const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
 const A100: &str = "NVIDIA-A100-SXM4-80GB";
-
-fn review_of(obj: &Value, operation: &str) -> Value {
-    let kind = obj["kind"].as_str().unwrap_or("");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": UID,
-            "kind": {"group": "", "version": "v1", "kind": kind},
-            "resource": {"group": "", "version": "v1", "resource": "x"},
-            "namespace": "research",
-            "operation": operation,
-            "userInfo": {"username": "alice"},
-            "object": obj,
-            "oldObject": null,
-            "dryRun": false
-        }
-    })
-}
 
 fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }
 
-/// A batch/v1 Job of `parallelism` pods with `gpus` each.
+/// A batch/v1 Job `train` of `parallelism` pods with `gpus` each.
 fn job(annotations: Value, parallelism: u64, gpus: u64, product: Option<&str>) -> Value {
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "containers": [{"name": "trainer", "image": "ghcr.io/example/train:1",
-                        "resources": {"limits": {"nvidia.com/gpu": gpus}}}]
-    });
-    if let Some(p) = product {
-        spec["nodeSelector"] = json!({ "nvidia.com/gpu.product": p });
-    }
-    json!({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "train", "namespace": "research", "annotations": annotations},
-        "spec": {"parallelism": parallelism, "completions": parallelism, "template": {"spec": spec}}
-    })
+    gpu_job("train", annotations, parallelism, gpus, product)
 }
 
 /// Fits 2 x 4 H100s: Llama 2 13B, bf16-mixed, ZeRO-3.
@@ -183,7 +152,7 @@ fn check(name: &str, body: &[u8], want: Want) -> Answer {
 // ------------------------------------------------------------------ the envelope
 
 fn valid_review() -> Value {
-    review_of(&fits(), "CREATE")
+    review_of(&fits(), "CREATE", "research")
 }
 
 fn with(mut v: Value, pointer: &str, value: Value) -> Value {
@@ -338,7 +307,7 @@ fn limits(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
 
 fn set_ann(mut obj: Value, key: &str, value: &str) -> Vec<u8> {
     ann(&mut obj).insert(format!("vramgate.io/{key}"), json!(value));
-    bytes(&review_of(&obj, "CREATE"))
+    bytes(&review_of(&obj, "CREATE", "research"))
 }
 
 fn use_parameters(mut obj: Value, value: &str) -> Vec<u8> {
@@ -348,18 +317,18 @@ fn use_parameters(mut obj: Value, value: &str) -> Vec<u8> {
 
 fn set_limit(mut obj: Value, value: Value) -> Vec<u8> {
     limits(&mut obj).insert("nvidia.com/gpu".into(), value);
-    bytes(&review_of(&obj, "CREATE"))
+    bytes(&review_of(&obj, "CREATE", "research"))
 }
 
 fn set_parallelism(mut obj: Value, value: Value) -> Vec<u8> {
     obj["spec"]["parallelism"] = value;
-    bytes(&review_of(&obj, "CREATE"))
+    bytes(&review_of(&obj, "CREATE", "research"))
 }
 
 /// The review of `obj` as text, with `"vramgate.io/strategy":"<first>",` inserted before the
 /// object's own strategy annotation: the key twice, the object's own value last.
 fn duplicated_strategy(obj: Value, first: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes(&review_of(&obj, "CREATE"))).unwrap();
+    let text = String::from_utf8(bytes(&review_of(&obj, "CREATE", "research"))).unwrap();
     let at = text.find("\"vramgate.io/strategy\"").unwrap();
     format!("{}\"vramgate.io/strategy\":\"{first}\",{}", &text[..at], &text[at..]).into_bytes()
 }
@@ -411,7 +380,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
             |mut o| {
                 let v = ann(&mut o).remove("vramgate.io/model").unwrap();
                 ann(&mut o).insert("vramgate.io/m\u{43e}del".into(), v);
-                bytes(&review_of(&o, "CREATE"))
+                bytes(&review_of(&o, "CREATE", "research"))
             },
             Want::Deny("vramgate.io/m\\u{43e}del: unknown key"),
         ),
@@ -432,7 +401,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
             "annotation value a number",
             |mut o| {
                 ann(&mut o).insert("vramgate.io/micro-batch-size".into(), json!(1));
-                bytes(&review_of(&o, "CREATE"))
+                bytes(&review_of(&o, "CREATE", "research"))
             },
             Want::Deny("micro-batch-size must be a string"),
         ),
@@ -443,7 +412,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
                 for (k, v) in [("decision", "allow"), ("estimated-gpus", "1"), ("estimated-memory-per-gpu", "1Mi")] {
                     ann(&mut o).insert(format!("vramgate.io/{k}"), json!(v));
                 }
-                bytes(&review_of(&o, "CREATE"))
+                bytes(&review_of(&o, "CREATE", "research"))
             },
             Want::Admit(Decision::Allow, Reason::Fits),
         ),
@@ -455,7 +424,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
         (
             "object of another kind than request.kind: the object is judged",
             |o| {
-                let mut r = review_of(&o, "CREATE");
+                let mut r = review_of(&o, "CREATE", "research");
                 r["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
                 bytes(&r)
             },
@@ -475,7 +444,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
             "MIG and full GPUs in one pod",
             |mut o| {
                 limits(&mut o).insert("nvidia.com/mig-3g.40gb".into(), json!(1));
-                bytes(&review_of(&o, "CREATE"))
+                bytes(&review_of(&o, "CREATE", "research"))
             },
             Want::Deny("MIG"),
         ),
@@ -484,7 +453,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
             |mut o| {
                 o["spec"]["template"]["spec"]["nodeSelector"] =
                     json!({"nvidia.com/gpu.product": "NVIDIA-H1OO-80GB-HBM3"});
-                bytes(&review_of(&o, "CREATE"))
+                bytes(&review_of(&o, "CREATE", "research"))
             },
             Want::Deny("is not in the GPU catalog"),
         ),
@@ -495,7 +464,11 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
 fn hostile_annotations_and_fields_get_the_status_and_message_they_deserve() {
     let cases = object_cases();
     assert!(cases.len() >= 40);
-    check("the job that fits", &bytes(&review_of(&fits(), "CREATE")), Want::Admit(Decision::Allow, Reason::Fits));
+    check(
+        "the job that fits",
+        &bytes(&review_of(&fits(), "CREATE", "research")),
+        Want::Admit(Decision::Allow, Reason::Fits),
+    );
     for (name, make, want) in cases {
         check(name, &make(fits()), want);
     }
@@ -503,7 +476,7 @@ fn hostile_annotations_and_fields_get_the_status_and_message_they_deserve() {
 
 #[test]
 fn a_bad_field_never_admits_a_job_that_was_denied() {
-    let clean = check("the job too big", &bytes(&review_of(&too_big(), "CREATE")), Want::Deny("needs"));
+    let clean = check("the job too big", &bytes(&review_of(&too_big(), "CREATE", "research")), Want::Deny("needs"));
     assert_eq!(clean.record.unwrap().reason, Reason::DoesNotFit);
     for (name, make, _) in object_cases() {
         let a = admission::review(&Settings::default(), None, Endpoint::Validate, &make(too_big()));
@@ -544,12 +517,13 @@ fn duplicated_annotation_keys_take_the_last_value_in_both_orders() {
 fn the_object_is_judged_not_the_kind_the_request_names() {
     // A job that is too big, announced as a Pod, a ConfigMap or nothing: denied all the same.
     for kind in [json!({"group": "", "version": "v1", "kind": "Pod"}), json!({"kind": "ConfigMap"}), Value::Null] {
-        let mut r = review_of(&too_big(), "CREATE");
+        let mut r = review_of(&too_big(), "CREATE", "research");
         r["request"]["kind"] = kind.clone();
         check(&format!("request.kind {kind}"), &bytes(&r), Want::Deny("needs"));
     }
     // And a ConfigMap announced as a Job is not read as one.
-    let mut r = review_of(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "CREATE");
+    let mut r =
+        review_of(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}), "CREATE", "research");
     r["request"]["kind"] = json!({"group": "batch", "version": "v1", "kind": "Job"});
     check("ConfigMap announced as a Job", &bytes(&r), Want::Admit(Decision::Skip, Reason::UnsupportedKind));
 }
@@ -567,7 +541,7 @@ fn ten_thousand_containers_are_answered_in_bounded_time() {
         })
         .collect();
     obj["spec"]["template"]["spec"]["containers"] = json!(containers);
-    let body = bytes(&review_of(&obj, "CREATE"));
+    let body = bytes(&review_of(&obj, "CREATE", "research"));
     // 50,000 values vramgate reads: past the default `server.max_object_nodes` (issue 12).
     check("10,000 containers", &body, Want::Error("limit server.max_object_nodes"));
     let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
@@ -677,7 +651,7 @@ async fn transport_level_hostility_through_the_router() {
 /// The review of `obj` with `member` added to its `spec` holding `unread`: the body just under
 /// the 7 MiB limit, as in issue 12.
 fn with_unread_member(obj: &Value, unread: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes(&review_of(obj, "CREATE"))).unwrap();
+    let text = String::from_utf8(bytes(&review_of(obj, "CREATE", "research"))).unwrap();
     let marker = "\"spec\":{";
     let fixed = text.len() + r#""x":[],"#.len();
     let n = (MAX_BODY_BYTES - 1024 - fixed) / (unread.len() + 1);
@@ -729,13 +703,14 @@ fn an_object_over_the_value_limit_in_members_vramgate_reads_is_a_400_naming_the_
     for (name, obj) in
         [("200,000 annotations", &many_annotations), ("30,000 containers", &many_containers), ("values", &many_values)]
     {
-        let a = check(name, &bytes(&review_of(obj, "CREATE")), Want::Error("limit server.max_object_nodes"));
+        let a =
+            check(name, &bytes(&review_of(obj, "CREATE", "research")), Want::Error("limit server.max_object_nodes"));
         let text = message(&serde_json::from_slice(&a.body).unwrap());
         assert!(text.contains(&wanted), "{name}: {text}");
         assert!(text.len() < 300, "{name}: {text}");
     }
     // The old object is bounded alike, and named.
-    let mut update = review_of(&fits(), "UPDATE");
+    let mut update = review_of(&fits(), "UPDATE", "research");
     update["request"]["oldObject"] = many_annotations;
     check("oldObject", &bytes(&update), Want::Error("request.oldObject has more than"));
 }
@@ -744,7 +719,7 @@ fn an_object_over_the_value_limit_in_members_vramgate_reads_is_a_400_naming_the_
 fn the_value_limit_is_exact_and_configurable() {
     let obj = fits();
     let n = built_values(&obj.to_string(), usize::MAX).unwrap();
-    let body = bytes(&review_of(&obj, "CREATE"));
+    let body = bytes(&review_of(&obj, "CREATE", "research"));
     for (limit, status) in [(n, 200), (n - 1, 400)] {
         let mut s = Settings::from_yaml(&format!("server: {{max_object_nodes: {}}}\n", 100)).unwrap();
         s.server.max_object_nodes = limit;
@@ -763,7 +738,7 @@ fn a_denial_with_5000_per_container_errors_has_a_short_status_message() {
             .collect::<Vec<_>>()
     );
     let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
-    let a = admission::review(&settings, None, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE")));
+    let a = admission::review(&settings, None, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE", "research")));
     assert_eq!(a.status, 200);
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(v["response"]["allowed"], false, "{v}");

@@ -59,8 +59,7 @@ async fn metrics_text(state: &AppState) -> String {
 fn assert_json_error(reply: &Reply, status: StatusCode) {
     assert_eq!(reply.status, status, "{}", reply.text());
     assert_eq!(reply.content_type, "application/json");
-    let error = reply.json();
-    assert!(error["error"].as_str().is_some_and(|m| !m.is_empty()), "no error message: {error}");
+    crate::common::json_error_message(&reply.body);
 }
 
 #[tokio::test]

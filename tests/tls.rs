@@ -24,11 +24,9 @@ use vramgate::server::{BoundAddrs, ServeOptions, TlsSource, serve_with};
 
 /// Longest any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
-/// Longest wait for a reload to be seen.
-const RELOAD_WAIT: Duration = Duration::from_secs(5);
 
-mod common;
-use common::{TempDir, client_config, leaf, new_cert, replace, write_pair};
+use crate::common;
+use crate::common::{TempDir, client_config, eventually, leaf, new_cert, replace, write_pair};
 
 fn options(tls: TlsSource) -> ServeOptions {
     ServeOptions {
@@ -106,23 +104,6 @@ async fn sample(addr: SocketAddr, series: &str) -> f64 {
     let (status, text) = get_plain(addr, "/metrics").await;
     assert_eq!(status, 200);
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
-}
-
-/// Polls `check` every 50 ms until it holds or [`RELOAD_WAIT`] passes.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + RELOAD_WAIT;
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("gave up waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

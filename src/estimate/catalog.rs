@@ -265,24 +265,8 @@ mod tests {
 
     #[test]
     fn builtin_entries_are_consistent() {
+        // Which GPUs the table holds, and their figures, are in tests/golden/catalog.json.
         let gpus = builtin_gpus();
-        for name in [
-            "V100-16GB",
-            "V100-32GB",
-            "T4",
-            "A10G",
-            "L4",
-            "L40S",
-            "A100-40GB",
-            "A100-80GB",
-            "H100-80GB",
-            "H100-PCIe",
-            "H200",
-            "B200",
-            "RTX-4090",
-        ] {
-            assert!(gpus.iter().any(|g| g.name == name), "missing {name}");
-        }
         for g in &gpus {
             assert!(g.memory_bytes > 8 << 30, "{}", g.name);
             assert!(g.dense_fp16_flops > 0.0, "{}", g.name);
@@ -316,21 +300,17 @@ mod tests {
 
     #[test]
     fn known_figures() {
+        // The figures themselves are in tests/golden/catalog.json; here, what follows from them.
         let c = cat();
         let h100 = c.find("H100").unwrap();
         assert_eq!(h100.name, "H100-80GB");
-        assert_eq!(h100.memory_bytes, 85_017_493_504);
-        assert_eq!(h100.dense_bf16_flops, 989.4e12);
         let a100 = c.find("A100-80GB").unwrap();
-        assert_eq!(a100.dense_bf16_flops, 312e12);
         assert!((a100.usd_per_hour - 4.10).abs() < 0.01);
         // 8 GPUs cost about the $33/h the Llama 2 paper's example assumes.
         assert!((a100.usd_per_hour * 8.0 - 33.0).abs() < 0.5);
         let v100 = c.find("V100-16GB").unwrap();
         assert!(!v100.bf16_supported);
-        assert_eq!(v100.dense_fp16_flops, 125e12);
         let t4 = c.find("t4").unwrap();
-        assert_eq!(t4.dense_fp16_flops, 65e12);
         assert!(!t4.bf16_supported);
         for name in ["H100-80GB", "H200", "B200", "L4", "L40S", "RTX-4090"] {
             assert!(c.find(name).unwrap().fp8_supported, "{name}");
@@ -462,19 +442,17 @@ mod tests {
         assert!(c.all().is_empty());
         assert!(c.find("H100").is_none());
         assert!(c.suggest("H100").is_empty());
-        assert_eq!(GpuCatalog::default(), GpuCatalog::builtin());
     }
 
     #[test]
     fn suggestions() {
         let c = cat();
-        let s = c.suggest("A100");
-        assert!(s.len() <= 3);
-        // Names containing the query come first.
-        assert_eq!(s[..2], ["A100-40GB", "A100-80GB"]);
+        // Names containing the query come first, then the closest others, 3 at most.
+        assert_eq!(c.suggest("A100"), ["A100-40GB", "A100-80GB", "A10G"]);
         assert_eq!(c.suggest("H10O")[0], "H100-80GB");
         assert_eq!(c.suggest("L40")[0], "L40S");
-        assert!(c.suggest("x").len() <= 3);
+        // At most 3, closest first.
+        assert_eq!(c.suggest("x"), ["B200", "H100-80GB", "H200"]);
         assert!(c.suggest("completely-unrelated-accelerator").is_empty());
     }
 }

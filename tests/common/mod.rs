@@ -1,13 +1,18 @@
-//! Helpers shared by the integration tests that run the real server (`tls.rs`, `faults.rs`):
-//! temporary directories, self-signed certificates written the way cert-manager writes them,
-//! and a TLS client.
+//! Helpers shared by the modules of the integration-test binary. Here: for the tests that run
+//! the real server (`tls.rs`, `faults.rs`): temporary directories, self-signed certificates
+//! written the way cert-manager writes them, a TLS client and a bounded wait. In `objects`:
+//! Kubernetes objects and AdmissionReviews; in `golden`: golden-file comparison.
 #![allow(dead_code)]
+
+pub mod golden;
+pub mod objects;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
@@ -125,4 +130,33 @@ pub async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Re
 /// The leaf certificate the server presented.
 pub fn leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
     tls.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server sent a certificate").clone().into_owned()
+}
+
+/// Polls `check` every 50 ms until it holds, for at most 5 s (and at most 200 polls).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// The message of a JSON error body `{"error": "..."}`; panics, naming the body, if the body is
+/// not JSON or its `error` is missing or empty.
+pub fn json_error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let json: serde_json::Value =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"));
+    match json["error"].as_str() {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => panic!("no error message: {text}"),
+    }
 }
