@@ -18,6 +18,10 @@ fn settings() -> &'static Settings {
 fuzz_target!(|data: &[u8]| {
     let s = settings();
     let (validated, _) = common::checked_answer(s, Endpoint::Validate, data);
-    assert_eq!(admission::review(s, None, Endpoint::Validate, data), validated, "the answer is a pure function of the body");
+    assert_eq!(
+        admission::review(s, None, Endpoint::Validate, data),
+        validated,
+        "the answer is a pure function of the body"
+    );
     common::checked_answer(s, Endpoint::Mutate, data);
 });
