@@ -382,15 +382,6 @@ fn no_files_import_each_other_in_a_cycle() {
     }
 }
 
-/// `cluster/` sits below `admission/` and reads the admitted decisions as strings; they are
-/// every decision the webhook writes but `deny`.
-#[test]
-fn the_cluster_reads_back_every_decision_the_webhook_admits_with() {
-    use vramgate::admission::decide::Decision;
-    let admitted: Vec<&str> = Decision::ALL.iter().filter(|d| **d != Decision::Deny).map(|d| d.as_str()).collect();
-    assert_eq!(admitted, vramgate::cluster::ADMITTED_DECISIONS);
-}
-
 /// The cluster watchers keep whole exactly the kinds whose `/scale` admission judges.
 #[test]
 fn the_kinds_watched_whole_are_those_whose_scale_admission_judges() {

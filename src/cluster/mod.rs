@@ -28,5 +28,5 @@ mod table;
 pub use inventory::{ClusterView, GpuPool, Inventory};
 pub use ledger::{Capacity, CostKey, Cumulative, Running, Snapshot};
 pub use objects::{ClaimTemplate, ClusterObjects, DeviceCount, DeviceRequest, ObjectRecord};
-pub use records::{ADMITTED_DECISIONS, Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
+pub use records::{Admission, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord};
 pub use table::{Change, Keyed, Table};

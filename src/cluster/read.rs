@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::records::{
-    ADMITTED_DECISIONS, Admission, COUNT_LABEL, MEMORY_LABEL, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord,
-    WorkloadRecord,
+    Admission, COUNT_LABEL, MEMORY_LABEL, Meta, NodeRecord, OwnerRef, PodPhase, PodRecord, WorkloadRecord,
 };
+use crate::contract::Decision;
 use crate::request::{self, PREFIX};
 use crate::workload::{self, ExtractConfig, Extracted, PRODUCT_LABEL};
 
@@ -117,7 +117,7 @@ impl Admission {
     pub fn of(meta: &ObjectMeta) -> Option<Self> {
         let a = meta.annotations.as_ref()?;
         let get = |k: &str| a.get(&format!("{PREFIX}{k}")).map(String::as_str);
-        if !ADMITTED_DECISIONS.contains(&get("decision")?) {
+        if Decision::parse(get("decision")?).is_none_or(|d| d == Decision::Deny) {
             return None;
         }
         let amount = |k: &str| get(k).and_then(|v| request::parse_output_amount(v).ok()).flatten();

@@ -117,7 +117,7 @@ impl Keyed for PodRecord {
 }
 
 /// What vramgate's mutating webhook wrote on an object it admitted (the output annotations):
-/// a `vramgate.io/decision` in [`ADMITTED_DECISIONS`], and the price it was admitted at.
+/// a `vramgate.io/decision` other than `deny`, and the price it was admitted at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Admission {
     /// `estimated-cost-usd` / `estimated-gpu-hours`: the price per GPU-hour it was admitted
@@ -126,11 +126,6 @@ pub struct Admission {
 }
 
 impl Eq for Admission {}
-
-/// The `vramgate.io/decision` values of an admitted object: every decision the webhook writes
-/// but `deny` (`admission::decide::Decision::as_str`; `tests/layers.rs` ties the two, since
-/// this layer sits below admission and does not import it).
-pub const ADMITTED_DECISIONS: [&str; 3] = ["allow", "warn", "skip"];
 
 /// A workload object (a Job, a PyTorchJob, a RayCluster, …) read from its metadata only.
 #[derive(Debug, Clone, PartialEq, Eq)]
