@@ -27,9 +27,6 @@ impl PatchOp {
     }
 }
 
-/// RFC 6901 token escaping, kept at this path for the callers that import it from here.
-pub use crate::pointer::escape_token;
-
 /// `ops` with each path written once: where several operations set the same path (two pod
 /// groups sharing one template, as a LeaderWorkerSet without `leaderTemplate` does), the last
 /// one is kept, at its place, so the result of applying the patch is unchanged.

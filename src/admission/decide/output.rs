@@ -1,9 +1,10 @@
 //! The output annotations the mutating webhook writes.
 
 use super::vocabulary::Evaluation;
-use crate::admission::patch::{PatchOp, escape_token};
+use crate::admission::patch::PatchOp;
 use crate::estimate::{self};
 use crate::json::Json;
+use crate::pointer::escape_token;
 use crate::request::{self, PREFIX};
 use serde_json::{Value, json};
 

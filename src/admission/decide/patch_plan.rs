@@ -4,11 +4,12 @@
 use super::gpu::{GpuChoice, cluster_max_gpus};
 use super::shape::scaling_step;
 use super::vocabulary::GpuSource;
-use crate::admission::patch::{self, PatchOp, escape_token};
+use crate::admission::patch::{self, PatchOp};
 use crate::cluster::ClusterView;
 use crate::config::{Policy, Settings};
 use crate::estimate::units::Gib;
 use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, memory};
+use crate::pointer::escape_token;
 use crate::request::PREFIX;
 use crate::workload::{self, PodGroup, Workload};
 use serde_json::json;
