@@ -16,8 +16,10 @@
 //! Every 250 ms it samples the server's resident memory (`VmRSS` in `/proc/<pid>/status`). At
 //! the end it sends SIGTERM and waits for exit code 0. It prints a markdown table and fails
 //! (exit 1) if a valid review failed, the server died or exited non-zero, or the median RSS of
-//! the last window grew 10 % or more over the first window's (window: 10 s, or a third of the
-//! run when shorter).
+//! the last window grew both 10 % and 8 MiB or more over the first window's. The first window
+//! starts after a warm-up (a fifth of the run, at most 10 s) in which the allocator takes its
+//! working set (a CI run once failed on +3.9 MiB, +10.1 %, of warm-up in a 10 s run). Windows:
+//! 10 s, or a third of what follows the warm-up when shorter.
 //!
 //! Run: `cargo bench --bench soak` (60 s) or `SOAK_SECONDS=10 cargo bench --bench soak`.
 //! Linux only (procfs).
@@ -51,6 +53,8 @@ const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.
 const OVERSIZED_BYTES: usize = 8 * 1024 * 1024;
 const SLOW_CLIENTS: usize = 64;
 const RSS_GROWTH_LIMIT: f64 = 0.10;
+/// Growth below this is allocator granularity (a thread heap's pages, a fresh segment), not a leak.
+const RSS_GROWTH_FLOOR_KB: f64 = 8.0 * 1024.0;
 
 #[derive(Default)]
 struct Counts {
@@ -185,9 +189,11 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     };
     let _ = std::fs::remove_dir_all(&tmp);
 
-    let window = (duration.as_secs_f64() / 3.0).min(10.0);
+    let warm_up = (duration.as_secs_f64() / 5.0).min(10.0);
+    let window = ((duration.as_secs_f64() - warm_up) / 3.0).min(10.0);
     let end = rss.last().map_or(0.0, |(t, _)| *t);
-    let first = median(rss.iter().filter(|(t, _)| *t <= window).map(|(_, kb)| *kb as f64).collect());
+    let first =
+        median(rss.iter().filter(|(t, _)| *t >= warm_up && *t <= warm_up + window).map(|(_, kb)| *kb as f64).collect());
     let last = median(rss.iter().filter(|(t, _)| *t >= end - window).map(|(_, kb)| *kb as f64).collect());
     let peak = rss.iter().map(|(_, kb)| *kb).max().unwrap_or(0);
     let growth = if first > 0.0 { (last - first) / first } else { f64::NAN };
@@ -223,9 +229,15 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
         c(&counts.slow_opened),
         c(&counts.slow_cut_off)
     );
-    println!("| RSS median, first {window:.0} s | {:.1} MiB |", first / 1024.0);
+    println!("| RSS median, {warm_up:.0}-{:.0} s (after warm-up) | {:.1} MiB |", warm_up + window, first / 1024.0);
     println!("| RSS median, last {window:.0} s | {:.1} MiB |", last / 1024.0);
-    println!("| RSS growth (limit {:.0} %) | {:+.1} % |", RSS_GROWTH_LIMIT * 100.0, growth * 100.0);
+    println!(
+        "| RSS growth (limit {:.0} % and {:.0} MiB) | {:+.1} % ({:+.1} MiB) |",
+        RSS_GROWTH_LIMIT * 100.0,
+        RSS_GROWTH_FLOOR_KB / 1024.0,
+        growth * 100.0,
+        (last - first) / 1024.0
+    );
     println!("| RSS peak | {:.1} MiB |", peak as f64 / 1024.0);
     println!("| Server alive throughout / healthz at end | {alive} / {healthy} |");
     println!("| Exit code after SIGTERM | {} |", exit_code.map_or_else(|| "none".to_owned(), |c| c.to_string()));
@@ -247,7 +259,7 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     if exit_code != Some(0) {
         fail(format!("exit code after SIGTERM: {exit_code:?}"));
     }
-    if growth.is_nan() || growth >= RSS_GROWTH_LIMIT {
+    if growth.is_nan() || (growth >= RSS_GROWTH_LIMIT && last - first >= RSS_GROWTH_FLOOR_KB) {
         fail(format!("RSS grew {:.1} % (first {first} kB, last {last} kB)", growth * 100.0));
     }
     Ok(ok)
