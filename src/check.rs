@@ -4,6 +4,7 @@
 
 use crate::admission::Endpoint;
 use crate::admission::decide::{Context, Decision, Evaluation, Operation, evaluate};
+use crate::admission::exempt::{self, Exemption, UserInfo};
 use crate::config::Settings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,6 +20,10 @@ pub struct CheckResult {
     /// Kind, namespace, name, decision, reason, messages, GPU and count found, estimate.
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    /// A `vramgate.io/exempt` annotation and what became of it, as the validating webhook
+    /// would decide for the same user (`check --as`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
 }
 
 impl CheckResult {
@@ -60,9 +65,22 @@ pub fn documents(text: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// Checks every object of one file (`source` names it in the results).
+/// Checks every object of one file (`source` names it in the results), sent by no known user.
 #[must_use]
 pub fn check_objects(source: &str, objects: &[Value], settings: &Settings, namespace: &str) -> Vec<CheckResult> {
+    check_objects_as(source, objects, settings, namespace, None)
+}
+
+/// [`check_objects`] as sent by `user` (the review's `userInfo`, which decides who may
+/// exempt an object).
+#[must_use]
+pub fn check_objects_as(
+    source: &str,
+    objects: &[Value],
+    settings: &Settings,
+    namespace: &str,
+    user: Option<&UserInfo>,
+) -> Vec<CheckResult> {
     objects
         .iter()
         .enumerate()
@@ -75,8 +93,10 @@ pub fn check_objects(source: &str, objects: &[Value], settings: &Settings, names
                 endpoint: Endpoint::Validate,
                 cluster: None,
             };
-            let evaluation = evaluate(&obj.into(), &ctx);
-            CheckResult { source: format!("{source}#{}", i + 1), evaluation }
+            let json = obj.into();
+            let mut evaluation = evaluate(&json, &ctx);
+            let exemption = exempt::apply(&mut evaluation, &json, user, &settings.exemptions);
+            CheckResult { source: format!("{source}#{}", i + 1), evaluation, exemption }
         })
         .collect()
 }

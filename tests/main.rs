@@ -9,6 +9,7 @@ mod calibration;
 mod cli;
 mod cluster;
 mod engine;
+mod exemptions;
 mod faults;
 mod hostile;
 mod layers;

@@ -229,6 +229,7 @@ fn record() -> Record {
         gpu_hours: Some(12.5),
         cost_usd: Some(50.0),
         overprovisioned_cost_usd: Some(25.0),
+        exemption: None,
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod decide;
 mod dra;
+pub mod exempt;
 pub mod patch;
 pub mod review;
 pub mod scale;
@@ -83,6 +84,8 @@ pub struct Record {
     pub cost_usd: Option<f64>,
     /// Dollars spent on GPUs requested beyond `gpus_needed` (cost x surplus / requested).
     pub overprovisioned_cost_usd: Option<f64>,
+    /// What became of a `vramgate.io/exempt` annotation (validating endpoint only).
+    pub exemption: Option<exempt::Outcome>,
 }
 
 impl Record {

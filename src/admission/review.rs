@@ -80,6 +80,9 @@ struct RequestIn<'a> {
     /// The object's name (a Scale's parent).
     #[serde(borrow)]
     name: Option<Cow<'a, str>>,
+    /// Who sent it: who may exempt an object (`policy.exemptions`).
+    #[serde(default)]
+    user_info: Option<super::exempt::UserInfo>,
 }
 
 #[derive(Deserialize)]
@@ -250,8 +253,14 @@ pub fn review(settings: &Settings, cluster: Option<ClusterView<'_>>, endpoint: E
         }
         _ => evaluate(object, &ctx),
     };
+    // An exemption changes only what the validating webhook answers (the mutating one never
+    // denies).
+    let mut eval = eval;
+    let exemption = (endpoint == Endpoint::Validate)
+        .then(|| super::exempt::apply(&mut eval, object, req.user_info.as_ref(), &settings.exemptions))
+        .flatten();
     let kind = req.kind.map(|k| k.kind.into_owned()).filter(|k| !k.is_empty()).unwrap_or_else(|| eval.kind.clone());
-    let mut answer = respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval);
+    let mut answer = respond(endpoint, &uid, operation, kind, req.dry_run.unwrap_or(false), &eval, exemption.as_ref());
     if let Some(record) = answer.record.as_mut() {
         // `metadata.name` only: a `generateName` prefix names no one object.
         record.name = object.pointer("/metadata/name").and_then(Json::as_str).map(str::to_owned);
@@ -291,6 +300,10 @@ struct ResponseOut<'a> {
 #[derive(Serialize)]
 struct AuditOut {
     decision: &'static str,
+    /// Who exempted the object and why (`admission::exempt`); the API server prefixes the key
+    /// with the webhook's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exempted: Option<String>,
     reason: &'static str,
 }
 
@@ -301,11 +314,22 @@ struct StatusOut {
     reason: &'static str,
 }
 
-fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dry_run: bool, e: &Evaluation) -> Answer {
+fn respond(
+    endpoint: Endpoint,
+    uid: &str,
+    operation: Operation,
+    kind: String,
+    dry_run: bool,
+    e: &Evaluation,
+    exemption: Option<&super::exempt::Exemption>,
+) -> Answer {
     let mut response = ResponseOut {
         allowed: true,
-        audit_annotations: (e.decision != Decision::Skip)
-            .then(|| AuditOut { decision: e.decision.as_str(), reason: e.reason.as_str() }),
+        audit_annotations: (e.decision != Decision::Skip).then(|| AuditOut {
+            decision: e.decision.as_str(),
+            exempted: exemption.and_then(super::exempt::Exemption::audit_value),
+            reason: e.reason.as_str(),
+        }),
         patch: None,
         patch_type: None,
         status: None,
@@ -357,6 +381,7 @@ fn respond(endpoint: Endpoint, uid: &str, operation: Operation, kind: String, dr
         gpu_hours: e.estimate.as_ref().and_then(|r| r.estimate.gpu_hours),
         cost_usd: e.estimate.as_ref().and_then(|r| r.estimate.cost_usd),
         overprovisioned_cost_usd: e.overprovisioned_cost_usd,
+        exemption: exemption.map(|x| x.outcome),
     };
     Answer { status: 200, body: serde_json::to_vec(&review).unwrap_or_default(), record: Some(record) }
 }

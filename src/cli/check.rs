@@ -18,10 +18,21 @@ pub struct CheckArgs {
     pub namespace: String,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Judge as sent by this user (the review's `userInfo.username`): who may exempt an object
+    /// where `policy.exemptions` names users or groups.
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Groups of `--as` (repeat the flag for several).
+    #[arg(long = "as-group", value_name = "GROUP", requires = "as_user")]
+    pub as_groups: Vec<String>,
 }
 
 pub(super) fn run(a: CheckArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let Some(settings) = settings_or_report(a.config.as_deref()) else { return Ok(2) };
+    let user = a
+        .as_user
+        .as_ref()
+        .map(|u| crate::admission::exempt::UserInfo { username: u.clone(), groups: a.as_groups.clone() });
     let mut results = Vec::new();
     let mut unusable = false;
     for path in &a.files {
@@ -46,7 +57,9 @@ pub(super) fn run(a: CheckArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             }
         };
         match crate::check::documents(&text) {
-            Ok(objs) => results.extend(crate::check::check_objects(&source, &objs, &settings, &a.namespace)),
+            Ok(objs) => {
+                results.extend(crate::check::check_objects_as(&source, &objs, &settings, &a.namespace, user.as_ref()))
+            }
             Err(e) => {
                 eprintln!("error: {source}: {e}");
                 unusable = true;

@@ -12,6 +12,7 @@
 //! `metrics.rs`, `gpus.rs`, `resources.rs`; this one assembles them and reads the file.
 
 mod cluster;
+mod exemptions;
 mod gpus;
 mod metrics;
 mod policy;
@@ -19,6 +20,7 @@ mod resources;
 mod server;
 
 pub use cluster::*;
+pub use exemptions::*;
 pub use gpus::*;
 pub use metrics::*;
 pub use policy::*;
@@ -90,6 +92,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Bounds of the metrics; `serve` reads them at start only.
     pub metrics: MetricsSettings,
+    /// `policy.exemptions`: where `vramgate.io/exempt` is honoured.
+    pub exemptions: Exemptions,
 }
 
 impl Default for Settings {
@@ -104,6 +108,7 @@ impl Default for Settings {
             server: ServerLimits::default(),
             cluster: ClusterSettings::default(),
             metrics: MetricsSettings::default(),
+            exemptions: Exemptions::default(),
         }
     }
 }
@@ -148,6 +153,9 @@ impl Settings {
         };
 
         file.policy.check("policy", &catalog, &mut errs);
+        if let Some(x) = &file.policy.exemptions {
+            x.check("policy.exemptions", &mut errs);
+        }
         for (ns, p) in &file.namespaces {
             if !is_dns_label(ns) {
                 errs.push(ConfigError {
@@ -156,6 +164,14 @@ impl Settings {
                 });
             }
             p.check(&format!("namespaces.{ns}"), &catalog, &mut errs);
+            if p.exemptions.is_some() {
+                errs.push(ConfigError {
+                    path: format!("namespaces.{ns}.exemptions"),
+                    message: "is read from policy.exemptions only (it lists the namespaces); \
+                              accepted: policy.exemptions.namespaces: [...]"
+                        .into(),
+                });
+            }
         }
         file.resources.check(&mut errs);
         let server = file.server.resolve(&mut errs);
@@ -182,6 +198,7 @@ impl Settings {
             server,
             cluster,
             metrics,
+            exemptions: file.policy.exemptions.clone().unwrap_or_default(),
         })
     }
 }

@@ -162,6 +162,9 @@ impl Default for Policy {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// Where `vramgate.io/exempt` is honoured (`exemptions.rs`); read from `policy:` only,
+    /// an error in a namespace entry.
+    pub exemptions: Option<super::Exemptions>,
     pub mode: Option<Mode>,
     pub patch: Option<bool>,
     pub require_annotations: Option<bool>,

@@ -170,6 +170,12 @@ pub fn input_key(name: &str) -> Option<&'static InputKey> {
 pub const OUTPUT_KEYS: &[&str] =
     &["estimated-memory-per-gpu", "estimated-gpus", "estimated-gpu-hours", "estimated-cost-usd", "decision"];
 
+// Exemptions (admission::exempt): keys read by the admission policy, not by the estimate.
+
+/// Keys the admission policy reads beside the job's: accepted on input, ignored by the
+/// estimate (`vramgate.io/exempt`, honoured where `policy.exemptions` allows).
+pub const POLICY_KEYS: &[&str] = &["exempt"];
+
 // The output annotations' codec: each `render_output_*` reads back exactly with its
 // `parse_output_*` twin (`tests/properties.rs`).
 

@@ -344,7 +344,10 @@ fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> O
 pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Problem>> {
     let mut problems = Vec::new();
     for (k, v) in fields {
-        if !INPUT_KEYS.contains(&k.as_str()) && !OUTPUT_KEYS.contains(&k.as_str()) {
+        if !INPUT_KEYS.contains(&k.as_str())
+            && !OUTPUT_KEYS.contains(&k.as_str())
+            && !contract::POLICY_KEYS.contains(&k.as_str())
+        {
             // Escaped and shortened: a confusable (a Cyrillic 'о' in `mоdel`) shows as
             // `m\u{43e}del`, and a megabyte key is not echoed back.
             problems.push(problem(&shown(k), format!("unknown key; accepted keys: {}", INPUT_KEYS.join(", "))));

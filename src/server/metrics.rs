@@ -259,6 +259,7 @@ pub struct Metrics {
     certificate_reloads: Family<ResultLabels, Counter>,
     config_last_reload_success: FloatGauge,
     certificate_not_after: FloatGauge,
+    exemptions: super::exemption_metrics::ExemptionCounter,
     bounds: Arc<Bounds>,
     admissions: Admissions,
     /// Answers ready later than this were given up on by the API server.
@@ -561,6 +562,7 @@ impl Metrics {
             Unit::Seconds,
             certificate_not_after.clone(),
         );
+        let exemptions = super::exemption_metrics::ExemptionCounter::register(&mut registry);
         let build_info = Family::<VersionLabels, Gauge>::default();
         registry.register("vramgate_build_info", "Always 1, labelled with the vramgate version", build_info.clone());
         build_info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
@@ -589,6 +591,7 @@ impl Metrics {
             certificate_reloads,
             config_last_reload_success,
             certificate_not_after,
+            exemptions,
             bounds,
             admissions: Admissions {
                 window: settings.metrics.admission_window,
@@ -622,6 +625,9 @@ impl Metrics {
                 reason: record.reason.as_str(),
             })
             .inc();
+        if let Some(outcome) = record.exemption {
+            self.exemptions.inc(self.bounds.namespaces.label(&record.namespace), outcome);
+        }
         if elapsed > self.webhook_timeout {
             self.reviews_late.get_or_create(&EndpointLabels { endpoint: record.endpoint.as_str() }).inc();
             return;

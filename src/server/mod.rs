@@ -13,6 +13,7 @@
 
 mod app;
 pub mod cluster;
+mod exemption_metrics;
 mod listener;
 pub mod metrics;
 mod reload;
