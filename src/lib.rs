@@ -16,6 +16,7 @@ pub use request::contract;
 pub mod estimate;
 pub mod json;
 pub mod pointer;
+pub mod policy_test;
 pub mod request;
 #[cfg(feature = "server")]
 pub mod server;

@@ -19,7 +19,7 @@ const LAYERS: [&[&str]; 10] = [
     &["cluster"],
     &["config"],
     &["admission"],
-    &["check"],
+    &["check", "policy_test"],
     &["server"],
     &["cli", "main"],
 ];

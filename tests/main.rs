@@ -13,6 +13,7 @@ mod exemptions;
 mod faults;
 mod hostile;
 mod layers;
+mod policy_tests;
 mod properties;
 mod server;
 mod tls;

@@ -13,6 +13,7 @@ mod cluster;
 mod config;
 mod estimate;
 mod serve;
+mod test;
 
 pub use catalog::CatalogArgs;
 pub use check::CheckArgs;
@@ -20,6 +21,7 @@ pub use cluster::ClusterCommand;
 pub use config::ConfigCommand;
 pub use estimate::{EstimateArgs, load_catalog};
 pub use serve::ServeArgs;
+pub use test::TestArgs;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -47,6 +49,8 @@ pub enum Command {
     /// What `serve --cluster` needs from the cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Run policy test cases (`vramgate-test.yaml`: manifest, config, expected decision).
+    Test(TestArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +68,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Command::Serve(a) => serve::run(a),
         Command::Config(c) => config::run(c, out),
         Command::Cluster(c) => cluster::run(c, out),
+        Command::Test(a) => test::run(a, out),
     }
 }
 
