@@ -9,9 +9,9 @@ export CARGO_TERM_COLOR := never
 # scratch files to a small disk.
 export CARGO_INCREMENTAL := 0
 
-.PHONY: test deps fmt-check clippy unit chart-check fuzz-smoke soak-short soak deny bench fmt
+.PHONY: test deps fmt-check clippy unit chart-check ui-test fuzz-smoke soak-short soak deny bench fmt
 
-test: deps fmt-check clippy unit chart-check fuzz-smoke soak-short memory-bench deny
+test: deps fmt-check clippy unit chart-check ui-test fuzz-smoke soak-short memory-bench deny
 
 # Rust components ship with the toolchain; Debian packages and Python tools are added here
 # when a later check needs them.
@@ -22,6 +22,9 @@ deps:
 	@command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc libc6-dev; }
 	@# libfuzzer-sys (fuzz-smoke) compiles libFuzzer's C++ sources.
 	@command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
+	@# ui-test drives the calculator page in a real headless Chromium over WebDriver.
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -44,6 +47,15 @@ unit:
 # kubernetes-validate and a real Prometheus (installs what is missing; see scripts/chart-check.sh).
 chart-check:
 	bash scripts/chart-check.sh
+
+# The calculator page (/ui) in a real headless Chromium driven over WebDriver (tests/ui/): the
+# form filled, the result read and checked against `vramgate estimate --output json`, and a
+# screenshot written to target/ui-screenshot.png (the CI artifact). Uses the debug binary and
+# the pytest that chart-check installs into .venv.
+ui-test:
+	$(CARGO) build --locked --bin vramgate
+	@test -x $(VENV)/bin/pytest || { echo "ui-test: no $(VENV)/bin/pytest; make chart-check installs it"; exit 1; }
+	$(VENV)/bin/python -m pytest -q tests/ui
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (20 here; 30 by default when run by hand)
 # from the committed seeds and regressions; fails on any crash, hang or OOM. Installs cargo-fuzz

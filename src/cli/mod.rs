@@ -14,6 +14,7 @@ mod config;
 mod estimate;
 mod serve;
 mod test;
+mod ui;
 
 pub use catalog::CatalogArgs;
 pub use check::CheckArgs;
@@ -22,6 +23,7 @@ pub use config::ConfigCommand;
 pub use estimate::{EstimateArgs, load_catalog};
 pub use serve::ServeArgs;
 pub use test::TestArgs;
+pub use ui::UiArgs;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -51,6 +53,9 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Run policy test cases (`vramgate-test.yaml`: manifest, config, expected decision).
     Test(TestArgs),
+    /// Serve the calculator page alone (plain HTTP): model, job and GPUs in, memory, plan and
+    /// annotations out.
+    Ui(UiArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +74,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Command::Config(c) => config::run(c, out),
         Command::Cluster(c) => cluster::run(c, out),
         Command::Test(a) => test::run(a, out),
+        Command::Ui(a) => ui::run(a),
     }
 }
 

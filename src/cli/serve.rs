@@ -31,7 +31,7 @@ pub struct ServeArgs {
     /// HTTPS address of POST /validate and POST /mutate.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: std::net::SocketAddr,
-    /// Plain-HTTP address of /healthz, /readyz and /metrics.
+    /// Plain-HTTP address of /healthz, /readyz and /metrics (and the calculator page, /ui).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub metrics_listen: std::net::SocketAddr,
     /// Seconds between checks of the certificate and config files for changes.
@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// server.client_ca_file. Read at start.
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<std::path::PathBuf>,
+    /// Do not serve the calculator page (/ui, /api/estimate) on the plain-HTTP port.
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 /// `NAMESPACE/NAME`, each a DNS name.
@@ -77,6 +80,7 @@ pub(super) fn run(a: ServeArgs) -> anyhow::Result<i32> {
         client_ca: a.client_ca,
         cluster: a.cluster,
         config_map: a.config_map,
+        ui: !a.no_ui,
         ..crate::server::ServeOptions::default()
     };
     match crate::server::run(opts) {

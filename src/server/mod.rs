@@ -20,6 +20,7 @@ mod reload;
 mod state;
 pub mod status;
 pub mod tls;
+pub mod ui;
 
 use std::fs;
 use std::future::Future;
@@ -99,6 +100,9 @@ pub struct ServeOptions {
     pub config_map: Option<(String, String)>,
     /// How often the live cost is recomputed ([`cluster::DEFAULT_TICK`]).
     pub cluster_tick: Duration,
+    /// Serve the calculator page ([`ui`]: `/ui`, `/api/estimate`) on the plain port
+    /// (`--no-ui` turns it off).
+    pub ui: bool,
 }
 
 impl ServeOptions {
@@ -118,6 +122,7 @@ impl ServeOptions {
             cluster: false,
             config_map: None,
             cluster_tick: cluster::DEFAULT_TICK,
+            ui: true,
         }
     }
 }
@@ -332,6 +337,7 @@ pub async fn serve_with(
     let metrics_server = {
         let mut stop = stop_rx.clone();
         let router = metrics_router(state.clone());
+        let router = if opts.ui { router.merge(ui::router(state.clone())) } else { router };
         let limits = limits.clone();
         tokio::spawn(async move {
             let stopped = async move { listener::stopped(&mut stop).await };

@@ -48,6 +48,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "all-annotations": {"webhook": {"annotatedOnly": False}, "config": {"policy": {"require_annotations": True}}},
     "no-cluster": {"cluster": {"enabled": False}},
     "config-map": {"config": {"source": "configMap"}},
+    "no-ui": {"ui": {"enabled": False}},
     "exemptions": {"config": {"policy": {"exemptions": {"namespaces": ["research"], "groups": ["ml-leads"]}}}},
     "config-map-only": {"config": {"source": "configMap"}, "cluster": {"enabled": False},
                         "networkPolicy": {"enabled": True}},

@@ -234,6 +234,11 @@ def test_cluster_flag_and_config_section_follow_cluster_values(chart):
     assert "cluster" not in rendered_config(objs)
 
 
+def test_the_calculator_page_is_served_unless_ui_enabled_is_false(chart, default_objs):
+    assert "--no-ui" not in container(default_objs)["args"], "on by default"
+    assert container(render(OPTIONS["no-ui"], chart=chart))["args"].count("--no-ui") == 1
+
+
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_service_account_token_only_where_the_api_is_used(chart, option):
     objs = render(OPTIONS[option], chart=chart)

@@ -55,6 +55,7 @@ BAD = {
     "namespace gpu_choice": ({"config": {"namespaces": {"research": {"gpu_choice": "biggest"}}}}, "gpu_choice"),
     "update policy": ({"config": {"policy": {"update": "never"}}}, "/config/policy/update"),
     "namespace update policy": ({"config": {"namespaces": {"research": {"update": "loose"}}}}, "update"),
+    "ui not a bool": ({"ui": {"enabled": "yes"}}, "/ui/enabled"),
     "exemption namespace": ({"config": {"policy": {"exemptions": {"namespaces": ["Team A"]}}}},
                             "/config/policy/exemptions/namespaces/0"),
     "exemptions in a namespace": ({"config": {"namespaces": {"a": {"exemptions": {"namespaces": ["a"]}}}}},

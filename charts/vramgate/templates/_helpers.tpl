@@ -114,6 +114,9 @@ The container's command line. The tests launch the real binary with exactly thes
 {{- if .Values.cluster.enabled }}
 - --cluster
 {{- end }}
+{{- if not .Values.ui.enabled }}
+- --no-ui
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . }}
 {{- end }}

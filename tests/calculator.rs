@@ -1,0 +1,84 @@
+//! The calculator page's JSON endpoint (`server::ui::estimate_json`) against `vramgate
+//! estimate --output json` (the real binary) for the same fields, its errors, and the page's
+//! assets: nothing loaded from another origin. The browser test is tests/ui/ (make ui-test).
+
+use std::process::Command;
+use vramgate::estimate::catalog::GpuCatalog;
+use vramgate::server::ui::{estimate_json, options_json};
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).arg("estimate").args(args).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn the_endpoint_answers_what_the_cli_prints_for_the_same_fields() {
+    let body = br#"{"fields": {"model": "llama-2-13b", "precision": "fp32", "gpu": "A100-80GB", "gpus": "8", "training-tokens": "2T"}}"#;
+    let (status, v) = estimate_json(body, &GpuCatalog::builtin());
+    assert_eq!(status, 200, "{v}");
+    let (code, out, _) = cli(&[
+        "--model",
+        "llama-2-13b",
+        "--precision",
+        "fp32",
+        "--gpu",
+        "A100-80GB",
+        "--gpus",
+        "8",
+        "--training-tokens",
+        "2T",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 1, "does not fit");
+    let from_cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Both through JSON text: serde_json's default float parsing may differ from the printed
+    // value in the last digit, the same way for both.
+    let from_endpoint: serde_json::Value = serde_json::from_str(&v["report"].to_string()).unwrap();
+    assert_eq!(from_endpoint, from_cli);
+    assert_eq!(
+        v["annotations_yaml"],
+        "metadata:\n  annotations:\n    vramgate.io/gpu: \"A100-80GB\"\n    vramgate.io/gpus: \"8\"\n    \
+         vramgate.io/model: \"llama-2-13b\"\n    vramgate.io/precision: \"fp32\"\n    vramgate.io/training-tokens: \"2T\"\n"
+    );
+}
+
+#[test]
+fn a_bad_field_is_a_400_naming_it_as_the_cli_does() {
+    let (status, v) =
+        estimate_json(br#"{"fields": {"model": "llama-2-7b", "precision": "fp64"}}"#, &GpuCatalog::builtin());
+    assert_eq!(status, 400);
+    assert_eq!(v["problems"][0]["field"], "precision");
+    let (code, _, err) = cli(&["--model", "llama-2-7b", "--precision", "fp64"]);
+    assert_eq!(code, 2);
+    let message = v["problems"][0]["message"].as_str().unwrap();
+    assert!(err.contains(&format!("error: --precision: {message}")), "{err} / {message}");
+    for (body, field) in [
+        (&br#"{"fields": {"modle": "x"}}"#[..], "modle"),
+        (br#"{"fields": {"model": "llama-2-7b", "gpu": "V99"}}"#, "gpu"),
+        (br#"{"fields": {"model": "llama-2-7b"}, "plan_gpus": "some"}"#, "plan_gpus"),
+        (br#"{"feilds": {}}"#, "body"),
+        (b"not json", "body"),
+    ] {
+        let (status, v) = estimate_json(body, &GpuCatalog::builtin());
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["problems"][0]["field"], field, "{v}");
+    }
+}
+
+#[test]
+fn options_come_from_the_engine_and_assets_load_nothing_from_elsewhere() {
+    let o = options_json(&GpuCatalog::builtin());
+    assert!(o["models"].as_array().unwrap().iter().any(|m| m == "llama-2-7b"));
+    assert_eq!(o["gpus"].as_array().unwrap().len(), GpuCatalog::builtin().all().len());
+    assert_eq!(o["keys"].as_array().unwrap().len(), vramgate::contract::INPUT.len());
+    for file in ["index.html", "app.js", "style.css"] {
+        let text = std::fs::read_to_string(format!("{}/src/server/ui/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let external: Vec<&str> = text
+            .match_indices("http")
+            .map(|(i, _)| &text[i..(i + 40).min(text.len())])
+            .filter(|s| !s.starts_with("http://www.w3.org/2000/svg"))
+            .collect();
+        assert!(external.is_empty(), "{file} refers to another origin: {external:?}");
+    }
+}
