@@ -82,3 +82,67 @@ fn options_come_from_the_engine_and_assets_load_nothing_from_elsewhere() {
         assert!(external.is_empty(), "{file} refers to another origin: {external:?}");
     }
 }
+
+/// One request on a fresh connection to the plain port; the status line and body.
+async fn plain(addr: std::net::SocketAddr, request: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.expect("read");
+        out
+    };
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), io).await.expect("answered within 10 s");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// The real server with the page on or off; its certificate directory lives as long as it.
+async fn serve(ui: bool) -> (crate::common::Spawned, crate::common::TempDir) {
+    let dir = crate::common::TempDir::new(if ui { "ui-on" } else { "ui-off" });
+    let opts = vramgate::server::ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
+        reload_interval: std::time::Duration::ZERO,
+        ui,
+        ..vramgate::server::ServeOptions::new(vramgate::server::TlsSource::Dev { dir: dir.0.clone() })
+    };
+    (crate::common::spawn(opts).await, dir)
+}
+
+#[tokio::test]
+async fn serve_serves_the_page_on_the_plain_port_unless_no_ui() {
+    let (on, _dir) = serve(true).await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let (status, body) = plain(on.addrs.metrics, &get("/ui")).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("<script src=\"/ui/app.js\""), "{body}");
+    let json = r#"{"fields": {"model": "llama-2-7b"}}"#;
+    let post = format!(
+        "POST /api/estimate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    );
+    let (status, body) = plain(on.addrs.metrics, &post).await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.contains("\"vramgate.io/model\":\"llama-2-7b\""), "{body}");
+    let too_big = vramgate::server::ui::MAX_UI_BODY_BYTES + 1;
+    let (status, _) = plain(
+        on.addrs.metrics,
+        &format!(
+            "POST /api/estimate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {too_big}\r\nConnection: close\r\n\r\n{{"
+        ),
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    let (status, _) = plain(on.addrs.metrics, &get("/metrics")).await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "the probe and metrics routes stay");
+    let _ = on.stop.send(());
+
+    let (off, _dir) = serve(false).await;
+    let (status, _) = plain(off.addrs.metrics, &get("/ui")).await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    let _ = off.stop.send(());
+}

@@ -80,15 +80,18 @@ async fn options(State(state): State<AppState>) -> Response {
 }
 
 async fn estimate(State(state): State<AppState>, request: Request) -> Response {
+    let too_big = || {
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({"error": format!("body over {MAX_UI_BODY_BYTES} bytes")}))
+    };
+    // A declared length over the limit is refused before any byte is read.
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UI_BODY_BYTES as u64) {
+        return too_big();
+    }
     let body = request.into_body();
     let bytes = match tokio::time::timeout(UI_BODY_TIMEOUT, axum::body::to_bytes(body, MAX_UI_BODY_BYTES)).await {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
-            return json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": format!("body over {MAX_UI_BODY_BYTES} bytes or unreadable")}),
-            );
-        }
+        Ok(Err(_)) => return too_big(),
         Err(_) => {
             return json_response(
                 StatusCode::REQUEST_TIMEOUT,
