@@ -196,3 +196,21 @@ def test_a_bad_field_shows_its_error(page):
     page.click("#estimate")
     wait_for("the error", lambda: page.script("return document.body.dataset.state") == "error")
     assert page.text("#error").startswith("sequence-length: 'lots' is not accepted"), page.text("#error")
+
+
+def test_architecture_fields_make_the_annotation_the_cli_reads(page):
+    # Llama 2 7B's shape (its config.json: 32 layers, hidden 4096, 32 heads, MLP 11008, vocab 32000).
+    arch = {"layers": "32", "hidden": "4096", "heads": "32", "kv-heads": "32", "intermediate": "11008", "vocab": "32000"}
+    page.click('input[name=source][value="architecture"]')
+    for k, v in arch.items():
+        page.type(f'[data-arch="{k}"]', v)
+    page.type("#sequence-length", JOB["sequence-length"])
+    page.click("#estimate")
+    wait_for("the result", lambda: page.script("return document.body.dataset.state") == "result")
+    value = ",".join(f"{k}={v}" for k, v in arch.items())
+    assert f'vramgate.io/architecture: "{value}"' in page.text("#annotations")
+    args = [BIN, "estimate", "--output", "json", "--architecture", value]
+    for k in ("precision", "strategy", "gpu", "gpus", "sequence-length", "training-tokens"):
+        args += [f"--{k}", JOB[k]]
+    want = json.loads(subprocess.run(args, capture_output=True, text=True, timeout=60).stdout)
+    assert int(page.attribute("#total", "data-total-bytes")) == want["per_gpu"]["total_bytes"]

@@ -36,7 +36,16 @@ async function init() {
 function fields() {
   const source = document.querySelector("input[name=source]:checked").value;
   const out = {};
-  out[source] = $(source).value.trim();
+  if (source === "architecture") {
+    // The annotation's form: key=value pairs joined by commas (README, the annotation contract).
+    const parts = [...document.querySelectorAll("[data-arch]")]
+      .filter((el) => el.value.trim() !== "")
+      .map((el) => `${el.dataset.arch}=${el.value.trim()}`);
+    if ($("architecture").value.trim() !== "") parts.push($("architecture").value.trim());
+    out.architecture = parts.join(",");
+  } else {
+    out[source] = $(source).value.trim();
+  }
   for (const el of document.querySelectorAll(".grid [name]")) {
     if (el.value.trim() !== "") out[el.name] = el.value.trim();
   }
