@@ -5,6 +5,7 @@
 mod common;
 
 mod admission;
+mod audit;
 mod calibration;
 mod cli;
 mod cluster;

@@ -11,6 +11,7 @@
 //! One file per section: `policy.rs` (`policy`, `namespaces`), `server.rs`, `cluster.rs`,
 //! `metrics.rs`, `gpus.rs`, `resources.rs`; this one assembles them and reads the file.
 
+mod audit;
 mod cluster;
 mod gpus;
 mod metrics;
@@ -18,6 +19,7 @@ mod policy;
 mod resources;
 mod server;
 
+pub use audit::*;
 pub use cluster::*;
 pub use gpus::*;
 pub use metrics::*;
@@ -61,6 +63,9 @@ pub struct ConfigFile {
     /// Bounds of the metrics' labels and admission counting (read at start only).
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// The periodic in-cluster audit (`serve --cluster`; read at start only).
+    #[serde(default)]
+    pub audit: AuditFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -90,6 +95,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Bounds of the metrics; `serve` reads them at start only.
     pub metrics: MetricsSettings,
+    /// The periodic in-cluster audit; `serve` reads it at start only.
+    pub audit: AuditSettings,
 }
 
 impl Default for Settings {
@@ -104,6 +111,7 @@ impl Default for Settings {
             server: ServerLimits::default(),
             cluster: ClusterSettings::default(),
             metrics: MetricsSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -161,6 +169,7 @@ impl Settings {
         let server = file.server.resolve(&mut errs);
         let metrics = file.metrics.resolve(&mut errs);
         let cluster = file.cluster.resolve(&mut errs);
+        let audit = file.audit.resolve(&mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -182,6 +191,7 @@ impl Settings {
             server,
             cluster,
             metrics,
+            audit,
         })
     }
 }

@@ -1,0 +1,77 @@
+//! `audit:`: the periodic in-cluster audit of `serve --cluster` (README, "Audit").
+
+use super::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Default `audit.interval_seconds`: every 10 minutes. Each run lists every workload kind
+/// once (a few list requests per kind, paged); the dashboard's resolution is minutes.
+pub const DEFAULT_AUDIT_INTERVAL: Duration = Duration::from_secs(600);
+/// Longest `audit.interval_seconds` accepted: a day.
+pub const MAX_AUDIT_INTERVAL_SECONDS: u64 = 86_400;
+/// Shortest non-zero `audit.interval_seconds`: a minute, so the audit's lists stay a small
+/// share of the API server's load.
+pub const MIN_AUDIT_INTERVAL_SECONDS: u64 = 60;
+
+/// The audit's settings, resolved. Read at start, like [`super::MetricsSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Time between two audits of `serve --cluster`; `None`: no periodic audit.
+    pub interval: Option<Duration>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { interval: Some(DEFAULT_AUDIT_INTERVAL) }
+    }
+}
+
+/// `audit:` as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// Seconds between two audits; 0 disables the periodic audit.
+    pub interval_seconds: Option<u64>,
+}
+
+impl AuditFile {
+    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> AuditSettings {
+        match self.interval_seconds {
+            None => AuditSettings::default(),
+            Some(0) => AuditSettings { interval: None },
+            Some(s) if (MIN_AUDIT_INTERVAL_SECONDS..=MAX_AUDIT_INTERVAL_SECONDS).contains(&s) => {
+                AuditSettings { interval: Some(Duration::from_secs(s)) }
+            }
+            Some(s) => {
+                errs.push(ConfigError {
+                    path: "audit.interval_seconds".into(),
+                    message: format!(
+                        "{s} is not accepted; accepted: 0 (off) or {MIN_AUDIT_INTERVAL_SECONDS} to {MAX_AUDIT_INTERVAL_SECONDS}"
+                    ),
+                });
+                AuditSettings::default()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Settings;
+    use super::*;
+
+    #[test]
+    fn the_interval_defaults_to_ten_minutes_zero_disables_and_out_of_range_names_the_key() {
+        assert_eq!(Settings::default().audit.interval, Some(Duration::from_secs(600)));
+        assert_eq!(Settings::from_yaml("audit: {interval_seconds: 0}\n").unwrap().audit.interval, None);
+        assert_eq!(
+            Settings::from_yaml("audit: {interval_seconds: 120}\n").unwrap().audit.interval,
+            Some(Duration::from_secs(120))
+        );
+        let e = Settings::from_yaml("audit: {interval_seconds: 5}\n").unwrap_err();
+        assert_eq!(e[0].path, "audit.interval_seconds");
+        assert!(e[0].message.contains("5 is not accepted") && e[0].message.contains("60 to 86400"), "{e:?}");
+        let e = Settings::from_yaml("audit: {every: 5}\n").unwrap_err();
+        assert!(e[0].path.starts_with("audit") && e[0].message.contains("every"), "{e:?}");
+    }
+}
