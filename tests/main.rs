@@ -13,6 +13,7 @@ mod engine;
 mod faults;
 mod hostile;
 mod layers;
+mod plugin;
 mod properties;
 mod server;
 mod tls;
