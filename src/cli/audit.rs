@@ -2,9 +2,9 @@
 //! the cluster, read-only through a kubeconfig. The listing is `crate::server::audit`'s (the
 //! periodic in-cluster audit lists the same way); the judging is the pure `crate::audit`.
 
-use super::{Output, settings_or_report};
+use super::settings_or_report;
 use crate::audit::{AuditReport, JUDGED_AS};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::io::Write;
 
 #[derive(Debug, Args)]
@@ -31,8 +31,17 @@ pub struct AuditArgs {
     /// Audit every namespace.
     #[arg(long, short = 'A')]
     pub all_namespaces: bool,
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    /// table, json, or policy-reports: a YAML List of one wgpolicyk8s.io/v1alpha2 PolicyReport
+    /// per namespace (`... | kubectl apply -f -` where the PolicyReport CRD is installed).
+    #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Table,
+    Json,
+    PolicyReports,
 }
 
 pub(super) fn run(a: AuditArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -64,8 +73,16 @@ pub(super) fn run(a: AuditArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     let report = crate::audit::audit(&listing.objects, &settings, None, listing.unlisted);
     match a.output {
-        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        Output::Table => write_table(&report, namespace.as_deref(), a.config.as_deref(), out)?,
+        AuditOutput::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        AuditOutput::Table => write_table(&report, namespace.as_deref(), a.config.as_deref(), out)?,
+        AuditOutput::PolicyReports => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let items = crate::audit::policy_report::policy_reports(&report, now);
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            write!(out, "{}", serde_yaml_ng::to_string(&list)?)?;
+        }
     }
     Ok(crate::audit::exit_code(&report))
 }

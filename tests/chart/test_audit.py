@@ -115,3 +115,43 @@ def test_as_a_kubectl_plugin(vramgate_bin, cluster, tmp_path):
     assert "fast-llm" in r.stdout and "overprovisioned" in r.stdout, r.stdout
     r = audit(vramgate_bin, "--bogus", argv0=plugin)
     assert r.returncode == 2 and "Usage: kubectl vramgate audit" in r.stderr, r.stderr
+
+
+def policy_report_schema() -> dict:
+    """The v1alpha2 openAPIV3Schema of the PolicyReport CRD (wg-policy-prototypes; origin in
+    tests/fixtures/README.md)."""
+    crd = yaml.safe_load((REPO / "tests" / "fixtures" / "policyreport" /
+                          "wgpolicyk8s.io_policyreports-v1alpha2.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha2"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def test_policy_reports_validate_against_the_wgpolicyk8s_schema(vramgate_bin, cluster):
+    import jsonschema
+
+    _, kubeconfig = cluster
+    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), "-A", "--output", "policy-reports")
+    assert r.returncode == 1, r.stderr
+    listed = yaml.safe_load(r.stdout)
+    assert listed["kind"] == "List"
+    schema = policy_report_schema()
+    reports = {rep["metadata"]["namespace"]: rep for rep in listed["items"]}
+    # The Kueue Job in default is not judged (no annotations): no report there.
+    assert set(reports) == {"team-a", "team-b"}
+    for rep in reports.values():
+        assert (rep["apiVersion"], rep["kind"]) == ("wgpolicyk8s.io/v1alpha2", "PolicyReport")
+        jsonschema.validate(rep, schema)
+        for res in rep["results"]:
+            assert (res["policy"], res["source"]) == ("vramgate", "vramgate")
+    (ray,) = reports["team-b"]["results"]
+    assert (ray["rule"], ray["result"]) == ("does-not-fit", "fail")
+    assert ray["resources"][0]["kind"] == "RayJob" and ray["resources"][0]["name"] == "ray-70b"
+    assert ray["resources"][0]["uid"], "the fake API server gives every object a uid"
+    assert reports["team-b"]["summary"]["fail"] == 1
+    (llm,) = reports["team-a"]["results"]
+    assert (llm["rule"], llm["result"]) == ("overprovisioned", "warn")
+    # A result the schema refuses is refused: the check is not vacuous.
+    bad = copy.deepcopy(reports["team-a"])
+    bad["results"][0]["result"] = "denied"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)

@@ -23,6 +23,8 @@ use crate::config::Settings;
 use crate::estimate::Fit;
 use crate::json::Json;
 
+pub mod policy_report;
+
 /// The operation every object is judged as.
 pub const JUDGED_AS: &str = "CREATE";
 
@@ -40,9 +42,13 @@ pub struct Unlisted {
 /// One object with a finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditFinding {
+    /// `apiVersion` of the object (`kubeflow.org/v1`).
+    pub api_version: String,
     pub kind: String,
     pub namespace: String,
     pub name: String,
+    /// `metadata.uid`, when the object has one (every listed object does).
+    pub uid: Option<String>,
     pub decision: Decision,
     pub reason: Reason,
     pub messages: Vec<String>,
@@ -95,6 +101,9 @@ pub struct AuditReport {
     pub unlisted: Vec<Unlisted>,
     /// Objects with a finding, by namespace, kind and name.
     pub findings: Vec<AuditFinding>,
+    /// Objects judged without a finding (allowed, fitting, no surplus GPU), by namespace, kind
+    /// and name: the `pass` results of a PolicyReport.
+    pub passed: Vec<AuditFinding>,
 }
 
 /// Gives a listed object its `apiVersion` and `kind`: the API server leaves them out of a
@@ -119,6 +128,7 @@ pub fn audit(
 ) -> AuditReport {
     let mut summary = Summary { objects: objects.len(), ..Summary::default() };
     let mut findings = Vec::new();
+    let mut passed = Vec::new();
     for object in objects {
         let json = Json::from(object);
         // Judged with its controller (a Job of a JobSet, the RayCluster of a RayJob): its GPUs
@@ -146,7 +156,10 @@ pub fn audit(
         let surplus = gpus_needed.map_or(0, |n| e.gpus_requested.saturating_sub(u64::from(n)));
         let price = e.gpu.as_deref().and_then(|g| settings.catalog.find(g)).map(|g| g.usd_per_hour);
         let waste = (surplus > 0).then(|| price.map(|p| p * surplus as f64)).flatten();
+        let field = |ptr: &str| json.pointer(ptr).and_then(Json::as_str).map(str::to_owned);
         let finding = AuditFinding {
+            api_version: field("/apiVersion").unwrap_or_default(),
+            uid: field("/metadata/uid"),
             kind: e.kind,
             namespace: e.namespace,
             name: e.name.unwrap_or_default(),
@@ -170,10 +183,15 @@ pub fn audit(
         }
         if finding.denied_or_warned() || finding.reason != Reason::Fits || surplus > 0 {
             findings.push(finding);
+        } else {
+            passed.push(finding);
         }
     }
-    findings.sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
-    AuditReport { judged_as: JUDGED_AS, summary, unlisted, findings }
+    let order =
+        |a: &AuditFinding, b: &AuditFinding| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name));
+    findings.sort_by(order);
+    passed.sort_by(order);
+    AuditReport { judged_as: JUDGED_AS, summary, unlisted, findings, passed }
 }
 
 /// `vramgate audit`'s exit code: 0 when nothing would be denied or warned about, 1 when
