@@ -221,3 +221,86 @@ async fn the_metrics_are_the_last_audit_by_namespace_with_the_namespaces_capped(
         .expect("team-a's waste");
     assert_eq!(scraped, waste);
 }
+
+/// What the PolicyReport writer sent: (path, query, content type, body).
+type Patched = Arc<Mutex<Vec<(String, String, String, Value)>>>;
+
+/// An API server that accepts server-side applies of PolicyReports, except in `refuse`.
+fn apply_server(refuse: &'static str) -> (kube::Client, Patched) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen: Patched = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        use http_body_util::BodyExt;
+        while let Some((req, send)) = handle.next_request().await {
+            assert_eq!(req.method(), Method::PATCH);
+            let path = req.uri().path().to_owned();
+            let query = req.uri().query().unwrap_or("").to_owned();
+            let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).expect("an apply patch is the object, as JSON");
+            log.lock().unwrap().push((path.clone(), query, ct, body.clone()));
+            let (code, reply) =
+                if path.contains(&format!("/namespaces/{refuse}/")) { (404, status(404)) } else { (200, body) };
+            let resp = Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap();
+            send.send_response(resp);
+        }
+    });
+    (kube::Client::new(service, "default"), seen)
+}
+
+#[tokio::test]
+async fn policy_reports_are_applied_per_namespace_and_a_namespace_left_empty_is_emptied() {
+    use vramgate::server::audit::write_policy_reports;
+    let lists = Lists::default();
+    lists.set("/apis/ray.io/v1/rayjobs", Answer::Items(vec![ray_70b("team-b")]));
+    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Answer::Items(vec![fast_llm("team-a")]));
+    let listing = list_workloads(&lists.client(), None).await;
+    let report = vramgate::audit::audit(&listing.objects, &Settings::default(), None, listing.unlisted);
+    let reports = vramgate::audit::policy_report::policy_reports(&report, 1_700_000_000);
+
+    let (client, seen) = apply_server("none");
+    let mut written = std::collections::BTreeSet::new();
+    write_policy_reports(&client, &reports, &mut written).await;
+    {
+        let seen = seen.lock().unwrap();
+        let paths: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/team-a/policyreports/vramgate-audit",
+                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/team-b/policyreports/vramgate-audit"
+            ]
+        );
+        for (_, query, ct, body) in seen.iter() {
+            assert_eq!(ct, "application/apply-patch+yaml", "server-side apply");
+            assert!(query.contains("fieldManager=vramgate") && query.contains("force=true"), "{query}");
+            assert_eq!(body["kind"], "PolicyReport");
+        }
+        assert_eq!(seen[1].3["results"][0]["rule"], "does-not-fit");
+    }
+    assert_eq!(written.iter().map(String::as_str).collect::<Vec<_>>(), ["team-a", "team-b"]);
+
+    // team-b's RayJob is gone: its report is emptied, not left stale; then forgotten.
+    seen.lock().unwrap().clear();
+    let only_a: Vec<Value> = reports.iter().filter(|r| r["metadata"]["namespace"] == "team-a").cloned().collect();
+    write_policy_reports(&client, &only_a, &mut written).await;
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        let b = seen.iter().find(|s| s.0.contains("/team-b/")).expect("team-b emptied");
+        assert_eq!(b.3["results"], serde_json::json!([]));
+        assert_eq!(b.3["summary"]["fail"], 0);
+    }
+    assert_eq!(written.iter().map(String::as_str).collect::<Vec<_>>(), ["team-a"]);
+
+    // A namespace the API server refuses (no CRD: 404) is not counted as written.
+    let (client, _) = apply_server("team-a");
+    let mut written = std::collections::BTreeSet::new();
+    write_policy_reports(&client, &reports, &mut written).await;
+    assert_eq!(written.iter().map(String::as_str).collect::<Vec<_>>(), ["team-b"]);
+}

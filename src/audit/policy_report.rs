@@ -72,28 +72,30 @@ fn result(f: &AuditFinding, now_unix_seconds: i64) -> Value {
 /// report's order (findings, then passes, each by kind and name). `now_unix_seconds` stamps
 /// the results (the caller reads the clock).
 #[must_use]
-pub fn policy_reports(report: &AuditReport, now_unix_seconds: i64) -> Vec<Value> {
+pub fn policy_reports(audit: &AuditReport, now_unix_seconds: i64) -> Vec<Value> {
     let mut by_ns: BTreeMap<&str, Vec<&AuditFinding>> = BTreeMap::new();
-    for f in report.findings.iter().chain(&report.passed) {
+    for f in audit.findings.iter().chain(&audit.passed) {
         by_ns.entry(f.namespace.as_str()).or_default().push(f);
     }
-    by_ns
-        .into_iter()
-        .map(|(ns, items)| {
-            let count = |r: &str| items.iter().filter(|f| result_of(f) == r).count();
-            json!({
-                "apiVersion": API_VERSION,
-                "kind": "PolicyReport",
-                "metadata": {
-                    "name": NAME,
-                    "namespace": ns,
-                    "labels": {"app.kubernetes.io/managed-by": "vramgate"},
-                },
-                "summary": {"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": 0, "skip": 0},
-                "results": items.iter().map(|f| result(f, now_unix_seconds)).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
+    by_ns.into_iter().map(|(ns, items)| report(ns, &items, now_unix_seconds)).collect()
+}
+
+/// The PolicyReport of `namespace` with these results (none: an empty report, which replaces
+/// one written before once the namespace has nothing judged).
+#[must_use]
+pub fn report(namespace: &str, items: &[&AuditFinding], now_unix_seconds: i64) -> Value {
+    let count = |r: &str| items.iter().filter(|f| result_of(f) == r).count();
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "PolicyReport",
+        "metadata": {
+            "name": NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "vramgate"},
+        },
+        "summary": {"pass": count("pass"), "fail": count("fail"), "warn": count("warn"), "error": 0, "skip": 0},
+        "results": items.iter().map(|f| result(f, now_unix_seconds)).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]

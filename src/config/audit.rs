@@ -18,11 +18,14 @@ pub const MIN_AUDIT_INTERVAL_SECONDS: u64 = 10;
 pub struct AuditSettings {
     /// Time between two audits of `serve --cluster`; `None`: no periodic audit.
     pub interval: Option<Duration>,
+    /// Write each audit as `wgpolicyk8s.io/v1alpha2` PolicyReports (server-side apply; needs the
+    /// CRD and the rules of `vramgate cluster rbac`'s `policyReportsRole`).
+    pub policy_reports: bool,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { interval: Some(DEFAULT_AUDIT_INTERVAL) }
+        Self { interval: Some(DEFAULT_AUDIT_INTERVAL), policy_reports: false }
     }
 }
 
@@ -32,15 +35,18 @@ impl Default for AuditSettings {
 pub struct AuditFile {
     /// Seconds between two audits; 0 disables the periodic audit.
     pub interval_seconds: Option<u64>,
+    /// Write PolicyReports after each audit (default false).
+    pub policy_reports: Option<bool>,
 }
 
 impl AuditFile {
     pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> AuditSettings {
-        match self.interval_seconds {
-            None => AuditSettings::default(),
-            Some(0) => AuditSettings { interval: None },
+        let policy_reports = self.policy_reports.unwrap_or(false);
+        let interval = match self.interval_seconds {
+            None => Some(DEFAULT_AUDIT_INTERVAL),
+            Some(0) => None,
             Some(s) if (MIN_AUDIT_INTERVAL_SECONDS..=MAX_AUDIT_INTERVAL_SECONDS).contains(&s) => {
-                AuditSettings { interval: Some(Duration::from_secs(s)) }
+                Some(Duration::from_secs(s))
             }
             Some(s) => {
                 errs.push(ConfigError {
@@ -49,9 +55,10 @@ impl AuditFile {
                         "{s} is not accepted; accepted: 0 (off) or {MIN_AUDIT_INTERVAL_SECONDS} to {MAX_AUDIT_INTERVAL_SECONDS}"
                     ),
                 });
-                AuditSettings::default()
+                Some(DEFAULT_AUDIT_INTERVAL)
             }
-        }
+        };
+        AuditSettings { interval, policy_reports }
     }
 }
 
@@ -71,6 +78,8 @@ mod tests {
         let e = Settings::from_yaml("audit: {interval_seconds: 5}\n").unwrap_err();
         assert_eq!(e[0].path, "audit.interval_seconds");
         assert!(e[0].message.contains("5 is not accepted") && e[0].message.contains("10 to 86400"), "{e:?}");
+        assert!(!Settings::default().audit.policy_reports);
+        assert!(Settings::from_yaml("audit: {policy_reports: true}\n").unwrap().audit.policy_reports);
         let e = Settings::from_yaml("audit: {every: 5}\n").unwrap_err();
         assert!(e[0].path.starts_with("audit") && e[0].message.contains("every"), "{e:?}");
     }

@@ -10,15 +10,18 @@
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams};
+use std::collections::BTreeSet;
+
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::state::AppState;
 use super::status::unix_now;
+use crate::audit::policy_report::{self, NAME};
 use crate::audit::{AuditReport, Unlisted, typed};
-use crate::cluster::resources::Resource;
+use crate::cluster::resources::{POLICY_REPORTS, Resource};
 use crate::workload::KINDS;
 
 pub mod collector;
@@ -110,6 +113,7 @@ pub async fn run(
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut written = BTreeSet::new();
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -136,6 +140,45 @@ pub async fn run(
             overprovisioned_usd_per_hour = report.summary.overprovisioned_usd_per_hour,
             "audit done"
         );
+        if state.settings().audit.policy_reports {
+            #[allow(clippy::cast_possible_truncation)] // seconds since 1970 fit an i64
+            let now = unix_now() as i64;
+            write_policy_reports(&client, &policy_report::policy_reports(&report, now), &mut written).await;
+        }
         state.metrics().audit().set(report, unix_now());
     }
+}
+
+/// The field manager of the PolicyReports' server-side apply.
+pub const FIELD_MANAGER: &str = "vramgate";
+
+/// Applies each report (server-side apply, [`FIELD_MANAGER`], forced: vramgate owns its
+/// `vramgate-audit` reports). A namespace written before (`written`) that has no report now gets
+/// an empty one rather than keeping stale results. Failures are logged and retried at the next
+/// audit; they never stop it.
+pub async fn write_policy_reports(client: &Client, reports: &[Value], written: &mut BTreeSet<String>) {
+    let r = POLICY_REPORTS;
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(r.group, r.version, r.kind), r.plural);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut now = BTreeSet::new();
+    let mut apply = Vec::new();
+    for report in reports {
+        let ns = report["metadata"]["namespace"].as_str().unwrap_or_default().to_owned();
+        now.insert(ns.clone());
+        apply.push((ns, report.clone()));
+    }
+    for ns in written.difference(&now) {
+        let report = policy_report::report(ns, &[], 0);
+        apply.push((ns.clone(), report));
+    }
+    for (ns, report) in apply {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        match api.patch(NAME, &params, &Patch::Apply(&report)).await {
+            Ok(_) => {
+                written.insert(ns);
+            }
+            Err(e) => tracing::warn!(namespace = %ns, error = %e, "audit: cannot write the PolicyReport"),
+        }
+    }
+    written.retain(|ns| now.contains(ns));
 }
