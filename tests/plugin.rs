@@ -66,9 +66,10 @@ fn check_takes_minus_f_as_kubectl_does_and_decides_as_with_the_positional_file()
 fn the_krew_manifest_is_a_plugin_for_four_platforms_at_the_crate_version() {
     let text = std::fs::read_to_string(format!("{ROOT}/deploy/krew/vramgate.yaml")).unwrap();
     let m: Value = serde_yaml_ng::from_str(&text).unwrap();
-    // krew's Plugin (pkg/index, v1alpha2) and its validation (pkg/index/validation): the
-    // manifest is named like the plugin, version is semver with a leading v, a short
-    // description, and each platform a selector, an http(s) uri, a 64-hex sha256 and a bin.
+    // krew's developer guide, "Writing Krew plugin manifests"
+    // (https://krew.sigs.k8s.io/docs/developer-guide/plugin-manifest/): the manifest is named
+    // like the plugin, version is semver with a leading v, a short description, and each
+    // platform an os/arch selector, an https uri, the archive's sha256 (64 hex) and a bin.
     assert_eq!(m["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
     assert_eq!(m["kind"], "Plugin");
     assert_eq!(m["metadata"]["name"], "vramgate");
