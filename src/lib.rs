@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod check;
 #[cfg(feature = "server")]
 pub mod cli;

@@ -3,15 +3,13 @@
 
 use std::io::{self, Write};
 
-use clap::Parser;
-
 // mimalloc: a review allocates a few hundred small objects (the parsed object); glibc's
 // malloc and free were a quarter of a review's time under load (benches/estimate.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = vramgate::cli::Cli::parse();
+    let cli = vramgate::cli::Cli::parse_from_invocation(std::env::args_os());
     let mut out = PipeOut { inner: io::stdout().lock(), closed: false };
     let result = vramgate::cli::run(cli, &mut out);
     let _ = out.flush();

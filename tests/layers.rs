@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers, lowest first: a file may import its own layer and those below it.
-const LAYERS: [&[&str]; 10] = [
+const LAYERS: [&[&str]; 11] = [
     &["estimate"],
     &["pointer", "json"],
     &["contract", "request"],
@@ -20,6 +20,7 @@ const LAYERS: [&[&str]; 10] = [
     &["config"],
     &["admission"],
     &["check", "policy_test"],
+    &["audit"],
     &["server"],
     &["cli", "main"],
 ];

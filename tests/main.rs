@@ -6,6 +6,7 @@ mod common;
 
 mod admission;
 mod calculator;
+mod audit;
 mod calibration;
 mod cli;
 mod cluster;
@@ -15,6 +16,7 @@ mod faults;
 mod hostile;
 mod layers;
 mod policy_tests;
+mod plugin;
 mod properties;
 mod server;
 mod tls;

@@ -8,8 +8,12 @@ use std::io::Write;
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Manifests: multi-document YAML or JSON files; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "filename", value_name = "FILE")]
     pub files: Vec<std::path::PathBuf>,
+    /// A manifest, as `kubectl apply -f` names it (repeatable; `-` reads standard input);
+    /// checked after the FILE arguments.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Vec<std::path::PathBuf>,
     /// Config file (the one `serve` reads); built-in defaults without it.
     #[arg(long, env = "VRAMGATE_CONFIG", value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -35,7 +39,7 @@ pub(super) fn run(a: CheckArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         .map(|u| crate::admission::exempt::UserInfo { username: u.clone(), groups: a.as_groups.clone() });
     let mut results = Vec::new();
     let mut unusable = false;
-    for path in &a.files {
+    for path in a.files.iter().chain(&a.filename) {
         let (source, text) = if path.as_os_str() == "-" {
             let mut t = String::new();
             match std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {

@@ -6,7 +6,8 @@ use std::io::Write;
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Print, as YAML, the RBAC rules the code uses: `clusterRole` for `serve --cluster`,
-    /// `configMapRole` (in the ConfigMap's namespace, for its name) for `serve --config-map`.
+    /// `configMapRole` (in the ConfigMap's namespace, for its name) for `serve --config-map`,
+    /// `policyReportsRole` (added to the cluster role) for `audit.policy_reports`.
     Rbac,
 }
 

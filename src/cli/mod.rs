@@ -7,6 +7,7 @@
 //! with the same name accept exactly the same values. This is the imperative shell: it reads
 //! files and prints; the decisions are in the pure modules.
 
+mod audit;
 mod catalog;
 mod check;
 mod cluster;
@@ -16,6 +17,7 @@ mod serve;
 mod test;
 mod ui;
 
+pub use audit::AuditArgs;
 pub use catalog::CatalogArgs;
 pub use check::CheckArgs;
 pub use cluster::ClusterCommand;
@@ -33,6 +35,35 @@ use std::io::Write;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The name kubectl finds a plugin by (`kubectl vramgate ...` runs `kubectl-vramgate` from
+/// PATH; kubectl's plugin docs, "Writing kubectl plugins").
+pub const KUBECTL_PLUGIN: &str = "kubectl-vramgate";
+
+impl Cli {
+    /// Parses `args` (the process's, argv[0] first), exiting with clap's usage on an error.
+    /// Invoked as [`KUBECTL_PLUGIN`] (a copy or a symlink, with any extension such as
+    /// `.exe`), usage and help name the command as the user typed it: `kubectl vramgate`.
+    pub fn parse_from_invocation<I, T>(args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let mut cmd = Self::command();
+        if args.first().is_some_and(|a| invoked_as_plugin(std::path::Path::new(a))) {
+            cmd = cmd.bin_name("kubectl vramgate").name("kubectl vramgate");
+        }
+        let matches = cmd.get_matches_from(args);
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Whether argv[0]'s file name, without extension, is [`KUBECTL_PLUGIN`].
+fn invoked_as_plugin(argv0: &std::path::Path) -> bool {
+    argv0.file_stem().is_some_and(|s| s == KUBECTL_PLUGIN)
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +87,8 @@ pub enum Command {
     /// Serve the calculator page alone (plain HTTP): model, job and GPUs in, memory, plan and
     /// annotations out.
     Ui(UiArgs),
+    /// Judge the workloads already in the cluster (read-only, kubeconfig), as if created now.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +108,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Command::Cluster(c) => cluster::run(c, out),
         Command::Test(a) => test::run(a, out),
         Command::Ui(a) => ui::run(a),
+        Command::Audit(a) => audit::run(a, out),
     }
 }
 

@@ -99,7 +99,18 @@ pub struct Rbac {
     pub cluster_role: Vec<PolicyRule>,
     /// In the ConfigMap's namespace, for its name only: `serve --config-map`.
     pub config_map_role: Vec<PolicyRule>,
+    /// Cluster-wide, added to `cluster_role` where the periodic audit writes PolicyReports
+    /// (`audit.policy_reports`; the chart's `audit.policyReports.enabled`).
+    pub policy_reports_role: Vec<PolicyRule>,
 }
+
+/// The PolicyReports the periodic audit writes (`wgpolicyk8s.io/v1alpha2`, namespaced, one per
+/// namespace), by server-side apply: `patch`, and `get`, `list`, `create`, `update` so a
+/// reader of the rule sees the object's whole life (Kyverno grants the same set).
+pub const POLICY_REPORTS: Resource =
+    Resource { group: "wgpolicyk8s.io", version: "v1alpha2", kind: "PolicyReport", plural: "policyreports" };
+/// The verbs on [`POLICY_REPORTS`].
+pub const POLICY_REPORT_VERBS: [&str; 5] = ["get", "list", "create", "update", "patch"];
 
 fn rules(resources: &[Resource]) -> Vec<PolicyRule> {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -126,7 +137,12 @@ fn rules(resources: &[Resource]) -> Vec<PolicyRule> {
 /// [`VERBS`].
 #[must_use]
 pub fn rbac() -> Rbac {
-    Rbac { cluster_role: rules(&resources()), config_map_role: rules(&[CONFIG_MAPS]) }
+    let policy_reports_role = vec![PolicyRule {
+        api_groups: vec![POLICY_REPORTS.group.to_owned()],
+        resources: vec![POLICY_REPORTS.plural.to_owned()],
+        verbs: POLICY_REPORT_VERBS.iter().map(|v| (*v).to_owned()).collect(),
+    }];
+    Rbac { cluster_role: rules(&resources()), config_map_role: rules(&[CONFIG_MAPS]), policy_reports_role }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! One file per section: `policy.rs` (`policy`, `namespaces`), `server.rs`, `cluster.rs`,
 //! `metrics.rs`, `gpus.rs`, `resources.rs`; this one assembles them and reads the file.
 
+mod audit;
 mod cluster;
 mod exemptions;
 mod gpus;
@@ -19,6 +20,7 @@ mod policy;
 mod resources;
 mod server;
 
+pub use audit::*;
 pub use cluster::*;
 pub use exemptions::*;
 pub use gpus::*;
@@ -63,6 +65,9 @@ pub struct ConfigFile {
     /// Bounds of the metrics' labels and admission counting (read at start only).
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// The periodic in-cluster audit (`serve --cluster`; read at start only).
+    #[serde(default)]
+    pub audit: AuditFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -94,6 +99,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `policy.exemptions`: where `vramgate.io/exempt` is honoured.
     pub exemptions: Exemptions,
+    /// The periodic in-cluster audit; `serve` reads it at start only.
+    pub audit: AuditSettings,
 }
 
 impl Default for Settings {
@@ -109,6 +116,7 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             metrics: MetricsSettings::default(),
             exemptions: Exemptions::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -177,6 +185,7 @@ impl Settings {
         let server = file.server.resolve(&mut errs);
         let metrics = file.metrics.resolve(&mut errs);
         let cluster = file.cluster.resolve(&mut errs);
+        let audit = file.audit.resolve(&mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -199,6 +208,7 @@ impl Settings {
             cluster,
             metrics,
             exemptions: file.policy.exemptions.clone().unwrap_or_default(),
+            audit,
         })
     }
 }

@@ -261,6 +261,8 @@ pub struct Metrics {
     certificate_not_after: FloatGauge,
     exemptions: super::exemption_metrics::ExemptionCounter,
     bounds: Arc<Bounds>,
+    /// The periodic audit's families (`super::audit`).
+    audit: super::audit::collector::AuditCollector,
     admissions: Admissions,
     /// Answers ready later than this were given up on by the API server.
     webhook_timeout: Duration,
@@ -464,6 +466,8 @@ impl Metrics {
         let mut registry = Registry::default();
         let bounds = Arc::new(Bounds::new(&settings.metrics));
         registry.register_collector(Box::new(ClusterCollector(cluster, bounds.clone())));
+        let audit = super::audit::collector::AuditCollector::new(settings.metrics.max_namespaces);
+        registry.register_collector(Box::new(audit.clone()));
 
         let reviews = Family::<ReviewLabels, Counter>::default();
         registry.register(
@@ -593,6 +597,7 @@ impl Metrics {
             certificate_not_after,
             exemptions,
             bounds,
+            audit,
             admissions: Admissions {
                 window: settings.metrics.admission_window,
                 max: settings.metrics.max_remembered_admissions,
@@ -689,6 +694,12 @@ impl Metrics {
         // Exact for any date before the year 285 million; f64 is what the gauge holds.
         #[allow(clippy::cast_precision_loss)]
         self.certificate_not_after.set(unix_seconds as f64);
+    }
+
+    /// The periodic audit's last report, for [`super::audit::run`] to publish into.
+    #[must_use]
+    pub fn audit(&self) -> &super::audit::collector::AuditCollector {
+        &self.audit
     }
 
     /// The OpenMetrics text exposition of every family, served with [`CONTENT_TYPE`].

@@ -12,6 +12,7 @@
 //! Kubernetes' contract for webhooks: <https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/>.
 
 mod app;
+pub mod audit;
 pub mod cluster;
 mod exemption_metrics;
 mod listener;
@@ -323,7 +324,7 @@ pub async fn serve_with(
             .map(|(path, bytes)| ConfigWatch { path, last: Seen::Contents(bytes) });
         tokio::spawn(reload_loop(opts.reload_interval, cert_watch, config_watch, state.clone(), stop_rx.clone()))
     });
-    let watchers = client.map(|client| {
+    let watchers = client.clone().map(|client| {
         let cluster_opts = cluster::ClusterOptions {
             inventory: opts.cluster,
             config_map: opts.config_map.clone(),
@@ -331,6 +332,10 @@ pub async fn serve_with(
             config_map_text,
         };
         tokio::spawn(cluster::run(client, state.clone(), cluster_opts, stop_rx.clone()))
+    });
+    // The periodic audit (`audit.interval_seconds`): with the inventory, over the workloads.
+    let auditor = client.filter(|_| opts.cluster).zip(state.settings().audit.interval).map(|(client, every)| {
+        tokio::spawn(audit::run(client, state.clone(), audit::FIRST_DELAY, every, stop_rx.clone()))
     });
     // The same accept loop as the webhook's, without TLS: a connection cap and a header read
     // timeout, so idle connections cannot use up the process's file descriptors.
@@ -379,6 +384,9 @@ pub async fn serve_with(
     }
     if let Some(watchers) = watchers {
         let _ = watchers.await;
+    }
+    if let Some(auditor) = auditor {
+        let _ = auditor.await;
     }
     // The probe server's connections are short; a scraper that holds one open must not hold
     // up the exit (the loop closes what is left after METRICS_SHUTDOWN_GRACE).

@@ -21,6 +21,8 @@ METRICS = {
     "vramgate_cluster_unknown_gpu_products", "vramgate_running_gpus", "vramgate_running_cost_usd_per_hour",
     "vramgate_running_cost_usd_total", "vramgate_inventory_stale_seconds",
     "vramgate_inventory_last_sync_timestamp_seconds", "vramgate_cluster_watch_up", "vramgate_cluster_watch_errors_total",
+    # The periodic audit (cluster.enabled, config.audit.interval_seconds).
+    "vramgate_audit_findings", "vramgate_audit_overprovisioned_usd_per_hour", "vramgate_audit_last_run_timestamp_seconds",
 }
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -86,7 +88,10 @@ def test_the_panels_the_issue_asks_for():
               # Issue 6: cluster awareness.
               "Cost burn rate now", "Cost burn rate by team", "Running GPUs by namespace", "Estimated cost by team",
               "GPU fleet utilisation by type", "GPU capacity vs allocation by type", "Inventory staleness",
-              "Unknown GPU products"):
+              "Unknown GPU products",
+              # Issue 16: the audit of what runs.
+              "Running jobs the webhook would refuse or warn about now", "Over-provisioning $/hour by namespace",
+              "Would be refused or warned now, by namespace and reason"):
         assert t in titles
 
 
@@ -109,13 +114,19 @@ def test_the_cluster_panels_are_in_their_own_row_below_the_others():
     panels = chartlib.dashboard_panels(chartlib.dashboard())
     rows = [p for p in panels if p["type"] == "row"]
     live = next(r for r in rows if r["title"].startswith("Live cost and GPU fleet"))
-    assert live["gridPos"]["y"] == max(r["gridPos"]["y"] for r in rows)
+    audit = next(r for r in rows if r["title"].startswith("Audit of what runs"))
+    # The cluster rows come last: live cost, then the audit.
+    assert sorted(r["gridPos"]["y"] for r in rows)[-2:] == [live["gridPos"]["y"], audit["gridPos"]["y"]]
     cluster_metrics = ("vramgate_cluster_", "vramgate_running_", "vramgate_inventory_")
     for p in panels:
         exprs = [t["expr"] for t in p.get("targets", [])]
         if any(m in e for e in exprs for m in cluster_metrics):
             assert p["gridPos"]["y"] > live["gridPos"]["y"], p["title"]
             assert all(any(m in e for m in cluster_metrics) for e in exprs), p["title"]
+            assert p["gridPos"]["y"] < audit["gridPos"]["y"], p["title"]
+        if any("vramgate_audit_" in e for e in exprs):
+            assert p["gridPos"]["y"] > audit["gridPos"]["y"], p["title"]
+            assert all("vramgate_audit_" in e for e in exprs), p["title"]
 
 
 def test_workload_panels_follow_the_namespace_and_gpu_variables():

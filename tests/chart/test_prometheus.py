@@ -70,6 +70,8 @@ VALUES = {
             "research": {"mode": "warn", "max_cost_usd": 5000},
             "sandbox": {"patch": True, "max_cost_usd": 5000},
         },
+        # The periodic audit at its shortest, so that it sees the admitted workloads in time.
+        "audit": {"interval_seconds": 10},
     },
 }
 
@@ -621,6 +623,11 @@ def stack(vramgate_bin, prometheus_bin, tmp_path_factory):
         # the first increment, so that Prometheus sees the counter move.
         wait_for("vramgate_running_cost_usd_total to accrue",
                  lambda: sum(st.series("vramgate_running_cost_usd_total")) > 0, timeout=60, procs=[(server, log)])
+        # The periodic audit judges the admitted workloads as if created now: the warned ones
+        # are findings, the over-provisioned ones waste.
+        wait_for("vramgate_audit_findings and vramgate_audit_overprovisioned_usd_per_hour",
+                 lambda: st.series("vramgate_audit_findings") and st.series("vramgate_audit_overprovisioned_usd_per_hour"),
+                 timeout=60, procs=[(server, log)])
 
         # Prometheus, configured as the rendered ServiceMonitor asks, with the rendered rules.
         sm = find(objs, "ServiceMonitor")

@@ -29,7 +29,7 @@ def binary_rbac(vramgate_bin) -> dict:
     r = subprocess.run([str(vramgate_bin), "cluster", "rbac"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, f"`vramgate cluster rbac` failed ({r.returncode}): {r.stdout}{r.stderr}"
     doc = yaml.safe_load(r.stdout)
-    assert isinstance(doc, dict) and set(doc) == {"clusterRole", "configMapRole"}, r.stdout
+    assert isinstance(doc, dict) and set(doc) == {"clusterRole", "configMapRole", "policyReportsRole"}, r.stdout
     for key in doc:
         assert triples(doc[key]), f"{key} is empty: {r.stdout}"
     return doc
@@ -47,6 +47,17 @@ def test_cluster_role_is_exactly_what_the_binary_uses(chart, binary_rbac):
                         f"and lacks {sorted(want - got)} the code needs"
     assert {v for _, _, v in got} <= {"get", "list", "watch"}, "read-only"
     assert all("resourceNames" not in r and "nonResourceURLs" not in r for r in role["rules"])
+
+
+def test_policy_reports_add_exactly_their_rule_and_the_config_key(chart, binary_rbac):
+    objs = render({"audit": {"policyReports": {"enabled": True}}}, chart=chart)
+    role = find(objs, "ClusterRole")
+    want = triples(binary_rbac["clusterRole"]) | triples(binary_rbac["policyReportsRole"])
+    assert triples(role["rules"]) == want
+    writes = {(g, r, v) for g, r, v in triples(role["rules"]) if v not in ("get", "list", "watch")}
+    assert writes == {("wgpolicyk8s.io", "policyreports", v) for v in ("create", "update", "patch")}
+    config = yaml.safe_load(find(objs, "ConfigMap", RELEASE)["data"]["config.yaml"])
+    assert config["audit"] == {"interval_seconds": 600, "policy_reports": True}
 
 
 def test_config_map_role_is_exactly_what_the_binary_uses_for_one_name(chart, binary_rbac):

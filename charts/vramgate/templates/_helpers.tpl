@@ -142,6 +142,9 @@ cluster awareness is on.
 {{- if .Values.cluster.enabled }}
 {{- $_ := set $cfg "cluster" (dict "team_label" .Values.cluster.teamLabel "inventory_max_stale_seconds" (int .Values.cluster.inventoryMaxStaleSeconds) "enforce_inventory" .Values.cluster.enforceInventory) }}
 {{- end }}
+{{- if .Values.audit.policyReports.enabled }}
+{{- $_ := set $cfg "audit" (merge (dict "policy_reports" true) (deepCopy (default (dict) .Values.config.audit))) }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
