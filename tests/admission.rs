@@ -603,7 +603,7 @@ fn the_readme_curl_example_is_denied_with_the_message_the_readme_shows() {
 fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
     // Within the estimator's error band (92-108% of the GPU): vramgate does not pretend to know.
     let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4096",
+                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4608",
                      "vramgate.io/activation-checkpointing": "false"});
     let obj = job(&ann, 2, 4, None);
     let (a, v) = validate(&Settings::default(), &obj);
