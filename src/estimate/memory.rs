@@ -538,12 +538,15 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
     let s = job.sequence_length as f64;
     let tok = b * s;
     let layer = layer_activations(a, kern, tok, b, s, act_b, mixed_autocast, tp);
-    // FSDP: one layer's backward holds its unsharded 16-bit gradients and the reduce-scatter
-    // input in the reduce dtype (fp32 with fp32 master weights): alive while that layer's
-    // backward runs, after the logits are freed.
+    // FSDP: one layer's backward holds that layer's all-gathered 16-bit parameters, its
+    // unsharded 16-bit gradients and the reduce-scatter input in the reduce dtype (fp32 with
+    // fp32 master weights): alive while that layer's backward runs, after the logits are freed
+    // (at the start of backward only the prefetched layer is gathered).
     let knobs = &job.comm;
     let red_b = if prec.is_mixed() { 4.0 } else { w_b };
-    let fsdp_grad = if shard_param && job.strategy != Strategy::Zero3 && full { layer_p * (2.0 + red_b) } else { 0.0 };
+    let fsdp_layer = shard_param && job.strategy != Strategy::Zero3;
+    let fsdp_grad = if fsdp_layer && full { layer_p * (2.0 + red_b) } else { 0.0 };
+    let fsdp_grad = fsdp_grad + if fsdp_layer { layer_p * 2.0 } else { 0.0 };
     let gpt2 = is_gpt2_block(a);
     let final_norm = norm_saved(a.norm, act_b, mixed_autocast, 1.0, gpt2) * tok * h;
     // GPT-2 drops out the embedding sum in training (`embd_pdrop` 0.1): a 1-byte mask per
@@ -684,28 +687,27 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
                 // reduce-scatter input in fp32 (`MixedPrecisionPolicy(reduce_dtype=float32)`,
                 // what mixed precision with fp32 master weights uses). The root unit (embedding,
                 // final norm, LM head) stays unsharded from forward through backward.
-                let layers_live = 1.0 + knobs.fsdp_prefetch_layers as f64;
+                let prefetched = knobs.fsdp_prefetch_layers as f64;
                 let root = if full || ft == FineTuningKind::Lora { (emb_p + head_p) * 2.0 } else { 0.0 };
-                let g = layers_live * layer_p * 2.0 + root;
+                let g = prefetched * layer_p * 2.0 + root;
                 t.add(
                     "FSDP all-gather buffers",
                     g,
                     format!(
-                        "({} layers gathered: 1 + {} prefetched) x {} layer parameters x 2 B + root unit (embedding, head) {} parameters x 2 B",
-                        layers_live,
-                        knobs.fsdp_prefetch_layers,
+                        "{} prefetched layers x {} layer parameters x 2 B + root unit (embedding, head) {} parameters x 2 B, from forward through backward (the layer computing is counted with its backward)",
+                        prefetched,
                         n(layer_p),
                         n(emb_p + head_p)
                     ),
                     "torch/distributed/fsdp/_fully_shard/_fsdp_param_group.py (all-gather, implicit prefetch); FSDP1 _runtime_utils.py limit_all_gathers",
                 );
                 t.add(
-                    "FSDP reduce-scatter buffers",
+                    "FSDP layer in backward",
                     fsdp_grad,
                     format!(
-                        "{} layer parameters x (2 B unsharded gradients + {} B reduce-scatter input), during one layer's backward (after the logits are freed)",
+                        "{} layer parameters x (2 B gathered parameters{}), during one layer's backward (after the logits are freed)",
                         n(layer_p),
-                        n(red_b)
+                        if full { format!(" + 2 B unsharded gradients + {} B reduce-scatter input", n(red_b)) } else { String::new() }
                     ),
                     "torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py foreach_reduce (reduce_dtype)",
                 );
