@@ -473,16 +473,42 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
     );
     if job.optimizer == Optimizer::Adafactor {
         // Factored second moment: a row and a column vector per matrix (Shazeer & Stern 2018);
-        // the step loops over parameters, two temporaries the size of the largest one.
+        // the step loops over parameters with one temporary the size of the largest one
+        // (torch/optim/_adafactor.py `_single_tensor_adafactor`: `var_estimate = row_var @
+        // col_var`, reused in place as the update).
         let matrices = (st.layers as f64) * 7.0 + 2.0;
         states = matrices * (h + a.intermediate.max(a.vocab) as f64) * state_elem_b / tp / div(shard_opt)
             + trainable * master_b / div(shard_opt);
         states_formula = format!("{} matrices x (row + column vectors) x {} B", n(matrices), n(state_elem_b));
         let largest = (a.vocab as f64 * h).max(h * a.intermediate as f64) / tp;
-        temps = 2.0 * largest * state_elem_b;
+        temps = largest * state_elem_b;
         if !full {
-            temps = temps.min(trainable * state_elem_b * 2.0);
+            temps = temps.min(trainable * state_elem_b);
         }
+    }
+    // The caching allocator hands a tensor of 10 MiB or more a block rounded up to 2 MiB and
+    // splits off the rest only when more than 1 MiB is left, so up to 1 MiB per tensor is
+    // allocated but unused (c10/cuda/CUDACachingAllocator.cpp, `get_allocation_size`,
+    // `should_split`): it counts in `max_memory_allocated`, once per persistent tensor of
+    // each kind (weights, gradients, each optimizer state). Unsharded full fine-tuning only:
+    // sharded flat buffers and LoRA adapters have few or small tensors.
+    // Counted apart from the model states (which stay the ZeRO paper's arithmetic).
+    let slack = |elem_b: f64| if full && !shard_param { allocator_slack(a, st, elem_b, tp) } else { 0.0 };
+    let mut slack_persistent = slack(w_b);
+    let slack_grads = if shard_grad { 0.0 } else { slack(grad_elem_b) };
+    let (state_tensors, state_tensor_b) = match job.optimizer {
+        Optimizer::AdamW | Optimizer::Adam | Optimizer::AdamWFused => (2.0, state_elem_b),
+        Optimizer::SgdMomentum | Optimizer::Lion => {
+            (1.0, if job.optimizer == Optimizer::Lion { 4.0 } else { state_elem_b })
+        }
+        Optimizer::AdamW8bit => (2.0, 1.0),
+        Optimizer::Sgd | Optimizer::Adafactor => (0.0, 0.0),
+    };
+    if !shard_opt && job.offload == Offload::None {
+        slack_persistent += state_tensors * slack(state_tensor_b);
+    }
+    if job.offload == Offload::OptimizerAndParameters {
+        slack_persistent = 0.0;
     }
     let mut weights = weights;
     match job.offload {
@@ -746,9 +772,20 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
     );
 
     // ---- the three moments ------------------------------------------------------------------
-    let persistent = weights + states + ddp_buckets;
+    t.add(
+        "allocator block slack",
+        slack_persistent + slack_grads,
+        format!(
+            "up to 1 MiB per parameter tensor of 10 MiB or more (block rounded to 2 MiB, not split): {} for weights and optimizer states, {} for gradients",
+            gib(slack_persistent),
+            gib(slack_grads)
+        ),
+        "c10/cuda/CUDACachingAllocator.cpp get_allocation_size (kRoundLarge 2 MiB above kMinLargeAlloc 10 MiB), should_split (remaining > 1 MiB); calibration s1-10, s1-12",
+    );
+    let persistent = weights + states + ddp_buckets + slack_persistent;
+    let grads_alloc = grads + slack_grads;
     let forward_backward = persistent + buffers + activations + logits_at_peak;
-    let end_backward = persistent + grads + CUBLAS_WORKSPACE_BYTES as f64;
+    let end_backward = persistent + grads_alloc + CUBLAS_WORKSPACE_BYTES as f64;
     // The backward of the first layer: every later layer's gradients exist, the first layer's
     // activations (recomputed under checkpointing) and backward temporaries are alive, and its
     // gradients are being written (measured: the peak at the end of backward grows with the
@@ -759,13 +796,13 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
             / div(shard_grad);
         let emb_grads = if full && !a.tied_embeddings { emb_p * grad_elem_b / div(shard_grad) } else { 0.0 };
         persistent + buffers - copies
-            + (grads - layer_grads - emb_grads).max(0.0)
+            + (grads_alloc - layer_grads - emb_grads).max(0.0)
             + layer_phase
             + if job.activation_checkpointing { tok * h * res_b } else { 0.0 }
     } else {
         0.0
     };
-    let step = persistent + grads + temps + CUBLAS_WORKSPACE_BYTES as f64;
+    let step = persistent + grads_alloc + temps + CUBLAS_WORKSPACE_BYTES as f64;
     let peak = forward_backward.max(end_backward).max(step).max(first_layer);
     let moment = if peak == forward_backward {
         "start of backward"
@@ -797,7 +834,7 @@ fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
         activations_bytes: sat(activations),
         logits_bytes: sat(logits),
         kv_cache_bytes: 0,
-        buffers_bytes: sat(buffers + ddp_buckets),
+        buffers_bytes: sat(buffers + ddp_buckets + slack_persistent + slack_grads),
         tensors_peak_bytes: sat(peak),
         framework_overhead_bytes: 0,
         total_bytes: 0,
@@ -823,6 +860,41 @@ fn optimizer_bytes(o: Optimizer, state_b: f64) -> (f64, f64) {
         // bitsandbytes 32-bit Lion keeps its momentum in fp32 whatever the parameter dtype.
         Optimizer::Lion => (4.0, 0.0),
     }
+}
+
+/// Bytes the caching allocator allocates beyond the tensors themselves for one copy of the
+/// stage's parameter tensors at `elem_b` bytes per element: a tensor of 10 MiB or more gets a
+/// block rounded up to 2 MiB, split only when more than 1 MiB would be left
+/// (c10/cuda/CUDACachingAllocator.cpp: `kMinLargeAlloc` 10 MiB, `kRoundLarge` 2 MiB,
+/// `should_split` needs `remaining > kSmallSize` (1 MiB) in the large pool). Smaller tensors come
+/// from split 2 / 20 MiB segments rounded to 512 B: no slack worth counting.
+fn allocator_slack(a: &Architecture, st: Stage, elem_b: f64, tp: f64) -> f64 {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let one = |elements: f64| {
+        let bytes = elements * elem_b / tp;
+        if bytes < 10.0 * MIB {
+            return 0.0;
+        }
+        let block = (bytes / (2.0 * MIB)).ceil() * 2.0 * MIB;
+        let rest = block - bytes;
+        if rest > MIB { 0.0 } else { rest }
+    };
+    let h = a.hidden as f64;
+    let q = a.heads as f64 * a.head_dim as f64;
+    let kv = a.kv_heads as f64 * a.head_dim as f64;
+    let i = a.intermediate as f64;
+    let experts = a.experts.max(1) as f64;
+    let mlp = if a.mlp == MlpKind::Gated { 3.0 } else { 2.0 } * one(h * i) * experts;
+    let layer = one(h * q) * 2.0 + one(h * kv) * 2.0 + mlp;
+    let vocab = one(a.vocab as f64 * h);
+    let mut total = st.layers as f64 * layer;
+    if st.first {
+        total += vocab;
+    }
+    if st.last && (!st.first || !a.tied_embeddings) {
+        total += vocab;
+    }
+    total
 }
 
 /// A GPT-2 block as Hugging Face `GPT2Block` builds it: LayerNorm, learned positions, a plain
