@@ -500,3 +500,29 @@ fn explain_lists_each_term_with_formula_source_and_bytes_per_parameter() {
     }
     assert!(e.terms.iter().all(|t| !t.formula.is_empty() && !t.source.is_empty() && !t.uncertain));
 }
+
+/// ZeRO-3 keeps gathered 16-bit parameters alive up to `stage3_max_live_parameters` (1e9 by
+/// default, deepspeed/runtime/zero/config.py): on a 70B model that is 2 GB per GPU, and the knob
+/// moves it at 2 B per parameter; it never exceeds the stage's own parameters.
+#[test]
+fn zero3_live_parameters_follow_their_knob() {
+    let mut j = preset_job("llama-2-70b");
+    j.strategy = Strategy::Zero3;
+    j.gpus = 64;
+    j.activation_checkpointing = true;
+    let live = |j: &Job| {
+        explain(j, &gpu("H100-80GB"))
+            .unwrap()
+            .terms
+            .into_iter()
+            .find(|t| t.name == "ZeRO-3 gathered parameters")
+            .unwrap()
+    };
+    assert_eq!(live(&j).bytes, 2_000_000_000);
+    j.comm.zero3_max_live_parameters = 3_000_000_000;
+    assert_eq!(live(&j).bytes, 6_000_000_000);
+    let mut small = preset_job("gpt2");
+    small.strategy = Strategy::Zero3;
+    small.gpus = 8;
+    assert_eq!(live(&small).bytes, small.model.params() * 2, "a 124M model is gathered whole at most");
+}

@@ -225,6 +225,10 @@ fn stage_memory(job: &Job, st: Stage, no_score: bool) -> Breakdown {
     if st.last && (!st.first || !a.tied_embeddings) {
         stage_p += head_p;
     }
+    if st.last {
+        // The final norm.
+        stage_p += a.norm_params() as f64 * scale;
+    }
     let stage_p = stage_p / tp;
     let linear_frac = (a.linear_params() as f64 / a.param_count().max(1) as f64).clamp(0.0, 1.0);
     let quant_frac = (a.decoder_linear_params() as f64 / a.param_count().max(1) as f64).clamp(0.0, 1.0);
