@@ -603,7 +603,7 @@ fn the_readme_curl_example_is_denied_with_the_message_the_readme_shows() {
 fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
     // Within the estimator's error band (92-108% of the GPU): vramgate does not pretend to know.
     let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4096",
+                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4608",
                      "vramgate.io/activation-checkpointing": "false"});
     let obj = job(&ann, 2, 4, None);
     let (a, v) = validate(&Settings::default(), &obj);
@@ -1004,4 +1004,22 @@ fn an_unannotated_dra_job_is_not_called_gpu_free_and_breaches_required_annotatio
     assert_eq!(record(&a), (Decision::Deny, Reason::AnnotationsRequired), "{v}");
     let m = v["response"]["status"]["message"].as_str().unwrap();
     assert!(m.contains("asks for GPUs vramgate cannot count") && m.contains("example-resource-claim-template"), "{m}");
+}
+
+/// Issue 14: QLoRA on a GQA model at 8 x 4096 ran on one H100, but the math SDPA kernel's score
+/// matrix (which runs only when transformers passes no mask) put the estimate over the card.
+/// That uncertain term warns and is named; it does not deny.
+#[test]
+fn an_uncertain_term_alone_warns_and_is_named_but_does_not_deny() {
+    let ann = json!({"vramgate.io/model": "mistral-7b", "vramgate.io/fine-tuning": "qlora",
+                     "vramgate.io/lora-rank": "64", "vramgate.io/lora-targets": "attention",
+                     "vramgate.io/precision": "bf16-true", "vramgate.io/micro-batch-size": "8",
+                     "vramgate.io/sequence-length": "4096", "vramgate.io/activation-checkpointing": "true"});
+    let obj = job(&ann, 1, 1, None);
+    let (a, v) = validate(&Settings::default(), &obj);
+    let r = a.record.unwrap();
+    assert_eq!((r.decision, r.reason), (Decision::Warn, Reason::NearCapacity));
+    assert_eq!(v["response"]["allowed"], true);
+    let w = v["response"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|x| x.as_str().unwrap().contains("uncertain (the math SDPA kernel")), "{w:?}");
 }

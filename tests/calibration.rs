@@ -2,9 +2,9 @@
 //! copied from shared/calibration). Every row goes through the public API the CLI uses; the
 //! table it prints is the accuracy table in docs/memory-model.md.
 //!
-//! Pass criteria (issue 2): median absolute error of the tensor peak <= 8%, every row within
-//! 20%, no row that ran out of memory judged to fit an 80 GB H100, no row that ran judged not to
-//! fit (`warn` is acceptable for either).
+//! Pass criteria (issue 2, tightened by issue 14): median absolute error of the tensor peak
+//! <= 1%, every row within 6%, no row that ran out of memory judged to fit an 80 GB H100, no
+//! row that ran judged not to fit (`warn` is acceptable for either).
 
 use serde_json::Value;
 use vramgate::estimate::*;
@@ -131,9 +131,9 @@ fn tensor_peak_matches_h100_measurements() {
         median * 100.0,
         worst * 100.0
     );
-    assert!(median <= 0.08, "median error {median}");
+    assert!(median <= 0.01, "median error {median}");
     for (e, id) in &errors {
-        assert!(*e <= 0.20, "{id}: error {:.1}% over 20%", e * 100.0);
+        assert!(*e <= 0.06, "{id}: error {:.1}% over 6%", e * 100.0);
     }
 }
 

@@ -274,7 +274,7 @@ fn a_closed_stdout_pipe_keeps_the_commands_exit_code() {
 fn estimate_flags_are_exactly_the_contracts_input_keys() {
     use clap::CommandFactory;
     // Flags of `estimate` alone: the catalog it reads, the plan search's GPU types, the format.
-    const CLI_ONLY: [&str; 3] = ["gpu-catalog", "plan-gpus", "output"];
+    const CLI_ONLY: [&str; 4] = ["gpu-catalog", "plan-gpus", "output", "explain"];
     let cli = vramgate::cli::Cli::command();
     let estimate = cli.find_subcommand("estimate").expect("an estimate subcommand");
     let mut flags: Vec<&str> =
@@ -286,4 +286,35 @@ fn estimate_flags_are_exactly_the_contracts_input_keys() {
     for f in CLI_ONLY {
         assert!(vramgate::contract::input_key(f).is_none(), "{f} is CLI-only, not an annotation");
     }
+}
+
+/// `--explain` (issue 14): the table lists each term with its formula and source, and the JSON
+/// carries the same as `terms` objects whose peak term is the estimate's own peak; without the
+/// flag the JSON has no `terms`. The knob flags reach the engine: a bucket view removes DDP's
+/// second copy of the gradients (4 B per parameter with AMP's fp32 gradients).
+#[test]
+fn estimate_explain_shows_every_term_and_the_knob_flags_change_it() {
+    let args = ["estimate", "--model", "llama-2-7b", "--gpus", "8", "--activation-checkpointing", "true"];
+    let (code, out, err) = vramgate(&[&args[..], &["--explain"]].concat());
+    assert_eq!(code, 1, "{err}");
+    for s in ["explain", "DDP gradient buckets", "= 6.738e9 trainable parameters x 4 B", "source: torch/nn/parallel"] {
+        assert!(out.contains(s), "{s} missing:\n{out}");
+    }
+    let (_, json, _) = vramgate(&[&args[..], &["--explain", "--output", "json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let terms = v["terms"].as_array().unwrap();
+    let peak = terms.iter().find(|t| t["name"] == "tensors peak").unwrap();
+    assert_eq!(peak["bytes"], v["per_gpu"]["tensors_peak_bytes"]);
+    assert!(terms.iter().all(|t| t["formula"].is_string() && t["source"].is_string() && t["uncertain"] == false));
+    let (_, plain, _) = vramgate(&[&args[..], &["--output", "json"]].concat());
+    assert!(serde_json::from_str::<serde_json::Value>(&plain).unwrap().get("terms").is_none());
+    let (_, view, _) = vramgate(&[&args[..], &["--gradient-as-bucket-view", "true", "--output", "json"]].concat());
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap();
+    let saved =
+        v["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap() - view["per_gpu"]["tensors_peak_bytes"].as_u64().unwrap();
+    let params = v["params"].as_u64().unwrap() as f64;
+    assert!((saved as f64 - 4.0 * params).abs() / (4.0 * params) < 1e-4, "{saved}");
+    let (code, _, err) = vramgate(&[&args[..], &["--zero-reduce-bucket-elements", "lots"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("--zero-reduce-bucket-elements") && err.contains("'lots'"), "{err}");
 }

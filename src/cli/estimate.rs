@@ -83,6 +83,22 @@ pub struct EstimateArgs {
     /// GPUs the job spreads over (default 1).
     #[arg(long)]
     pub gpus: Option<String>,
+    /// DDP gradient_as_bucket_view: true | false (default false: DDP's buckets hold a second
+    /// copy of every gradient).
+    #[arg(long)]
+    pub gradient_as_bucket_view: Option<String>,
+    /// DeepSpeed ZeRO reduce_bucket_size in elements (default 5e8).
+    #[arg(long)]
+    pub zero_reduce_bucket_elements: Option<String>,
+    /// DeepSpeed ZeRO-3 stage3_prefetch_bucket_size in elements (default 5e7).
+    #[arg(long)]
+    pub zero3_prefetch_bucket_elements: Option<String>,
+    /// DeepSpeed ZeRO-3 stage3_max_live_parameters (default 1e9).
+    #[arg(long)]
+    pub zero3_max_live_parameters: Option<String>,
+    /// FSDP layers all-gathered ahead of the one computing, 0 to 8 (default 1).
+    #[arg(long)]
+    pub fsdp_prefetch_layers: Option<String>,
     /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
     /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
     /// An entry named like a built-in GPU overrides only the fields it gives (e.g. `{name:
@@ -94,6 +110,10 @@ pub struct EstimateArgs {
     pub plan_gpus: String,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Show every memory term with its formula, bytes per parameter and source (with
+    /// `--output json`: a `terms` list of objects).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
@@ -127,6 +147,11 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     put("mfu", &a.mfu);
     put("gpu", &a.gpu);
     put("gpus", &a.gpus);
+    put("gradient-as-bucket-view", &a.gradient_as_bucket_view);
+    put("zero-reduce-bucket-elements", &a.zero_reduce_bucket_elements);
+    put("zero3-prefetch-bucket-elements", &a.zero3_prefetch_bucket_elements);
+    put("zero3-max-live-parameters", &a.zero3_max_live_parameters);
+    put("fsdp-prefetch-layers", &a.fsdp_prefetch_layers);
     if let Some(p) = &a.hf_config {
         let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--hf-config {}: {e}", p.display()))?;
         f.insert("hf-config".to_string(), text);
@@ -206,7 +231,12 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     };
     let search = PlanSearch { gpus, gpu_step: 1, max_gpus: 4096, change_strategy: true, change_checkpointing: true };
     let r = match report(&job, gpu, &search) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            if a.explain {
+                r.estimate.terms = memory::breakdown(&job).terms;
+            }
+            r
+        }
         Err(InvalidJob(problems)) => {
             for p in problems {
                 eprintln!("error: --{}: {}", p.field, p.message);
@@ -298,6 +328,28 @@ fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()
     }
     for n in &e.notes {
         writeln!(out, "note       {n}")?;
+    }
+    if !e.terms.is_empty() {
+        write_terms(&e.terms, out)?;
+    }
+    Ok(())
+}
+
+/// `--explain`: each term, its bytes and bytes per parameter, formula and source.
+fn write_terms(terms: &[Term], out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "explain    term                             GiB   B/param")?;
+    for t in terms {
+        writeln!(
+            out,
+            "  {:<34} {:>9.2} {:>9.3}{}",
+            t.name,
+            t.bytes as f64 / (1u64 << 30) as f64,
+            t.bytes_per_parameter,
+            if t.uncertain { "  UNCERTAIN (cannot by itself deny)" } else { "" }
+        )?;
+        writeln!(out, "      = {}", t.formula)?;
+        writeln!(out, "      source: {}", t.source)?;
     }
     Ok(())
 }

@@ -188,6 +188,45 @@ pub struct Job {
     pub mfu: f64,
     /// GPUs the job spreads over (data x tensor x pipeline).
     pub gpus: u32,
+    /// The data-parallel framework's buffer knobs (framework defaults unless the job says).
+    #[serde(default)]
+    pub comm: CommKnobs,
+}
+
+/// Knobs that size the data-parallel frameworks' runtime buffers, each at its framework's
+/// default (docs/memory-model.md, "Multi-GPU runtime buffers"). Only knobs that change memory
+/// are here: DDP's `bucket_cap_mb` splits the same bytes into more or fewer buckets, and
+/// DeepSpeed's `allgather_bucket_size` only chunks an all-gather into the existing 16-bit
+/// parameters, so neither is a knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommKnobs {
+    /// DDP `gradient_as_bucket_view` (torch/nn/parallel/distributed.py, `DistributedDataParallel
+    /// .__init__`: default False, so the reducer's buckets hold a second copy of every gradient).
+    pub gradient_as_bucket_view: bool,
+    /// DeepSpeed ZeRO `reduce_bucket_size` in elements (deepspeed/runtime/zero/config.py,
+    /// `reduce_bucket_size`: default 5e8): the 16-bit gradient bucket stage 1-3 allocate.
+    pub zero_reduce_bucket_elements: u64,
+    /// DeepSpeed ZeRO-3 `stage3_prefetch_bucket_size` in elements (default 5e7).
+    pub zero3_prefetch_bucket_elements: u64,
+    /// DeepSpeed ZeRO-3 `stage3_max_live_parameters` (default 1e9): gathered parameters kept
+    /// alive at once, at most.
+    pub zero3_max_live_parameters: u64,
+    /// FSDP layers all-gathered ahead of the one computing (FSDP2 `fully_shard` prefetches one
+    /// in forward and backward; FSDP1 `limit_all_gathers=True` allows two in flight): 0 to 8.
+    pub fsdp_prefetch_layers: u32,
+}
+
+impl Default for CommKnobs {
+    fn default() -> Self {
+        CommKnobs {
+            gradient_as_bucket_view: false,
+            zero_reduce_bucket_elements: 500_000_000,
+            zero3_prefetch_bucket_elements: 50_000_000,
+            zero3_max_live_parameters: 1_000_000_000,
+            fsdp_prefetch_layers: 1,
+        }
+    }
 }
 
 /// Default MFU: Llama 2 7B's 184,320 A100 GPU-hours for 2T tokens (Touvron et al. 2023,
@@ -217,6 +256,7 @@ impl Job {
             training_tokens: None,
             mfu: DEFAULT_MFU,
             gpus: 1,
+            comm: CommKnobs::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod compute;
+pub mod explain;
 pub mod gpu;
 pub mod hf_config;
 pub mod job;
@@ -18,8 +19,9 @@ pub mod units;
 
 pub use catalog::GpuCatalog;
 pub use compute::Compute;
+pub use explain::Term;
 pub use gpu::GpuSpec;
-pub use job::{FineTuning, Job, LoraModule, LoraTargets, Model, ModelSource};
+pub use job::{CommKnobs, FineTuning, Job, LoraModule, LoraTargets, Model, ModelSource};
 pub use memory::PerGpu;
 pub use model::{Architecture, Bias, MlpKind, NormKind};
 pub use options::*;
@@ -60,6 +62,19 @@ impl Fit {
             Fit::Warn
         } else {
             Fit::DoesNotFit
+        }
+    }
+    /// [`Fit::judge`], except that `uncertain_bytes` (terms the engine cannot justify, part of
+    /// `total_bytes`) never turn a decision into a denial by themselves: `DoesNotFit` only when
+    /// the total without them already does not fit; `Warn` when only they push it over.
+    pub fn judge_with_uncertain(total_bytes: u64, uncertain_bytes: u64, capacity_bytes: u64) -> Fit {
+        match Fit::judge(total_bytes, capacity_bytes) {
+            Fit::DoesNotFit
+                if Fit::judge(total_bytes.saturating_sub(uncertain_bytes), capacity_bytes) != Fit::DoesNotFit =>
+            {
+                Fit::Warn
+            }
+            d => d,
         }
     }
 }
@@ -211,13 +226,24 @@ pub struct Estimate {
     pub mfu: f64,
     /// Things the reader should know (coarse model, assumptions).
     pub notes: Vec<String>,
+    /// Each memory term with its formula and source (`vramgate estimate --explain`); empty
+    /// unless asked for with [`explain`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<Term>,
+}
+
+/// [`estimate`] with its memory terms filled in.
+pub fn explain(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
+    let mut e = estimate(job, gpu)?;
+    e.terms = memory::breakdown(job).terms;
+    Ok(e)
 }
 
 /// Estimates `job` on `gpu`.
 pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
     validate(job, gpu)?;
     let per_gpu = memory::per_gpu(job);
-    let decision = Fit::judge(per_gpu.total_bytes, gpu.memory_bytes);
+    let decision = Fit::judge_with_uncertain(per_gpu.total_bytes, per_gpu.uncertain_bytes, gpu.memory_bytes);
     let min_gpus = min_gpus(job, gpu, 1, MAX_GPUS);
     let c = compute::compute(job, gpu);
     let mut notes = Vec::new();
@@ -225,6 +251,12 @@ pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
         notes.push(format!(
             "coarse: only a parameter count was given; assumed a Llama-shaped model with {} layers, hidden {}, vocabulary {}. Give an architecture or preset for a precise estimate",
             job.model.arch.layers, job.model.arch.hidden, job.model.arch.vocab
+        ));
+    }
+    if per_gpu.uncertain_bytes > 0 {
+        notes.push(format!(
+            "{} of the estimate is uncertain: the fp32 attention score matrix PyTorch's math SDPA kernel keeps when QLoRA or fp32 activations meet GQA and transformers passes no mask; with a mask (sliding window, padding) the memory-efficient kernel runs without it. It cannot by itself make the job not fit",
+            units::Gib(per_gpu.uncertain_bytes)
         ));
     }
     if job.workload == WorkloadKind::Training && job.training_tokens.is_none() {
@@ -250,6 +282,7 @@ pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
         cost_usd: c.map(|c| c.cost_usd),
         mfu: job.mfu,
         notes,
+        terms: Vec::new(),
     })
 }
 
@@ -270,6 +303,11 @@ pub fn min_gpus(job: &Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u3
 /// [`min_gpus`] on a job the search may change: `job.gpus` is left at the last count probed.
 fn min_gpus_probing(job: &mut Job, gpu: &GpuSpec, step: u32, max_gpus: u32) -> Option<u32> {
     let unit = step.max(1).saturating_mul(job.tensor_parallel.max(1)).saturating_mul(job.pipeline_parallel.max(1));
+    // One GPU unit first: a multi-GPU job adds NCCL and DDP buffers a single-GPU one does not
+    // have, so fitting on one unit does not follow from fitting on more.
+    if unit <= max_gpus && fits_with(job, gpu, unit) {
+        return Some(unit);
+    }
     fewest(u64::from(max_gpus / unit), |k| fits_with(job, gpu, k as u32 * unit)).map(|k| k as u32 * unit)
 }
 

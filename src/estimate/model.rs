@@ -156,7 +156,8 @@ impl Architecture {
         p
     }
 
-    fn norm_params(&self) -> u64 {
+    /// Parameters of one norm layer (the final norm is one).
+    pub fn norm_params(&self) -> u64 {
         match self.norm {
             NormKind::RmsNorm => self.hidden as u64,
             NormKind::LayerNorm => 2 * self.hidden as u64,

@@ -45,7 +45,7 @@ const fn model(name: &'static str, help: &'static str) -> InputKey {
 }
 
 /// The input keys, in documentation order.
-pub const INPUT: [InputKey; 25] = [
+pub const INPUT: [InputKey; 30] = [
     model("model", "preset name or Hugging Face id (`vramgate catalog` lists them), e.g. llama-2-7b"),
     model("parameters", "parameter count only (\"7B\", \"350M\", \"6.74e9\"); the estimate is coarse"),
     model("architecture", "layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,...]"),
@@ -145,7 +145,47 @@ pub const INPUT: [InputKey; 25] = [
         r.gpus = Some(parse_int(k, v, 1, MAX_GPUS as u64)?);
         Ok(())
     }),
+    // --- multi-GPU runtime buffer knobs (issue 14, engine): each at its framework's default ---
+    key(
+        "gradient-as-bucket-view",
+        "DDP gradient_as_bucket_view, true | false (default false: buckets copy every gradient)",
+        |r, k, v| {
+            r.job.comm.gradient_as_bucket_view = parse_bool(k, v)?;
+            Ok(())
+        },
+    ),
+    key("zero-reduce-bucket-elements", "DeepSpeed reduce_bucket_size in elements (default 5e8)", |r, k, v| {
+        r.job.comm.zero_reduce_bucket_elements = parse_elements(k, v)?;
+        Ok(())
+    }),
+    key(
+        "zero3-prefetch-bucket-elements",
+        "DeepSpeed stage3_prefetch_bucket_size in elements (default 5e7)",
+        |r, k, v| {
+            r.job.comm.zero3_prefetch_bucket_elements = parse_elements(k, v)?;
+            Ok(())
+        },
+    ),
+    key("zero3-max-live-parameters", "DeepSpeed stage3_max_live_parameters (default 1e9)", |r, k, v| {
+        r.job.comm.zero3_max_live_parameters = parse_elements(k, v)?;
+        Ok(())
+    }),
+    key("fsdp-prefetch-layers", "FSDP layers all-gathered ahead, 0 to 8 (default 1)", |r, k, v| {
+        r.job.comm.fsdp_prefetch_layers = parse_int(k, v, 0, 8)?;
+        Ok(())
+    }),
 ];
+
+/// A buffer size in elements: a count ("5e8", "500M") that is a whole number from 0 to 1e12.
+fn parse_elements(key: &str, v: &str) -> Result<u64, Problem> {
+    match parse_count(v) {
+        Ok(x) if x.fract() == 0.0 && (0.0..=1e12).contains(&x) => Ok(x as u64),
+        _ => Err(problem(
+            key,
+            format!("'{}' is not accepted; accepted: a whole number of elements from 0 to 1e12, e.g. 5e8", shown(v)),
+        )),
+    }
+}
 
 /// The names of [`INPUT`], in its order.
 pub const INPUT_KEYS: [&str; INPUT.len()] = {

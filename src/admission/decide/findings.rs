@@ -30,16 +30,22 @@ pub(super) fn fit_findings<'s>(
     match est.decision {
         Fit::Fits => as_asked,
         Fit::Warn => {
-            f.advice(
-                Reason::NearCapacity,
-                format!(
-                    "needs {} per GPU of {}'s {} ({:.0}%), within the estimate's error: it may run out of memory",
-                    Gib(est.per_gpu.total_bytes),
-                    choice.spec.name,
-                    Gib(choice.spec.memory_bytes),
-                    100.0 * est.per_gpu.total_bytes as f64 / choice.spec.memory_bytes as f64
-                ),
+            let mut message = format!(
+                "needs {} per GPU of {}'s {} ({:.0}%), within the estimate's error: it may run out of memory",
+                Gib(est.per_gpu.total_bytes),
+                choice.spec.name,
+                Gib(choice.spec.memory_bytes),
+                100.0 * est.per_gpu.total_bytes as f64 / choice.spec.memory_bytes as f64
             );
+            // A term the engine cannot justify warns but never denies (issue 14): say which.
+            if est.per_gpu.uncertain_bytes > 0 {
+                message.push_str(&format!(
+                    "; {} of it is uncertain (the math SDPA kernel's fp32 score matrix, which runs only when transformers passes no attention mask), {} without it",
+                    Gib(est.per_gpu.uncertain_bytes),
+                    Gib(est.per_gpu.total_bytes.saturating_sub(est.per_gpu.uncertain_bytes))
+                ));
+            }
+            f.advice(Reason::NearCapacity, message);
             as_asked
         }
         Fit::DoesNotFit => {

@@ -1,0 +1,81 @@
+//! The estimate's memory terms, one by one, for `vramgate estimate --explain` and for any
+//! output (plan, webhook message) that wants to say why: each term's bytes per GPU, its bytes
+//! per model parameter, its formula in words and numbers, the source it follows, and whether
+//! the engine can justify it (docs/memory-model.md, "Explain").
+//!
+//! Pure: built by [`super::memory::breakdown`] from the numbers the engine used.
+
+use serde::{Deserialize, Serialize};
+
+/// One memory term of one GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    /// What the bytes are ("weights", "gradients", "DDP gradient buckets", ...).
+    pub name: String,
+    /// Bytes on one GPU.
+    pub bytes: u64,
+    /// `bytes` over the model's parameter count (all parameters, not only this GPU's share).
+    pub bytes_per_parameter: f64,
+    /// How the bytes are computed, in words with the numbers filled in.
+    pub formula: String,
+    /// The paper, vendor document or framework source line the term follows.
+    pub source: String,
+    /// True when the engine cannot tell whether the job really allocates it (it depends on
+    /// something the job's description does not say). Such a term never turns a decision into
+    /// a denial by itself: see [`super::Fit::judge_with_uncertain`].
+    pub uncertain: bool,
+}
+
+/// Collects terms; `params` is the model's parameter count for the per-parameter column.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Terms {
+    params: f64,
+    pub(crate) list: Vec<Term>,
+}
+
+impl Terms {
+    pub(crate) fn new(params: u64) -> Terms {
+        Terms { params: params.max(1) as f64, list: Vec::new() }
+    }
+
+    /// Adds a term unless it is zero bytes.
+    pub(crate) fn add(&mut self, name: &str, bytes: f64, formula: String, source: &str) {
+        self.push(name, bytes, formula, source, false);
+    }
+
+    pub(crate) fn push(&mut self, name: &str, bytes: f64, formula: String, source: &str, uncertain: bool) {
+        let b = sat(bytes);
+        if b == 0 {
+            return;
+        }
+        self.list.push(Term {
+            name: name.to_string(),
+            bytes: b,
+            bytes_per_parameter: b as f64 / self.params,
+            formula,
+            source: source.to_string(),
+            uncertain,
+        });
+    }
+}
+
+/// Bytes as a whole number, saturating: negative, NaN and overflow clamp to 0 / `u64::MAX`.
+pub(crate) fn sat(x: f64) -> u64 {
+    if x.is_finite() && x > 0.0 { if x >= u64::MAX as f64 { u64::MAX } else { x as u64 } } else { 0 }
+}
+
+/// A count for a formula: 4096, 6.74e9.
+pub(crate) fn n(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:.3e}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// Bytes for a formula, in GiB.
+pub(crate) fn gib(x: f64) -> String {
+    format!("{:.2} GiB", x / (1u64 << 30) as f64)
+}
