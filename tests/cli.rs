@@ -274,7 +274,7 @@ fn a_closed_stdout_pipe_keeps_the_commands_exit_code() {
 fn estimate_flags_are_exactly_the_contracts_input_keys() {
     use clap::CommandFactory;
     // Flags of `estimate` alone: the catalog it reads, the plan search's GPU types, the format.
-    const CLI_ONLY: [&str; 3] = ["gpu-catalog", "plan-gpus", "output"];
+    const CLI_ONLY: [&str; 4] = ["gpu-catalog", "plan-gpus", "max-plan-hours", "output"];
     let cli = vramgate::cli::Cli::command();
     let estimate = cli.find_subcommand("estimate").expect("an estimate subcommand");
     let mut flags: Vec<&str> =

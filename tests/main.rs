@@ -12,6 +12,7 @@ mod engine;
 mod faults;
 mod hostile;
 mod layers;
+mod plans;
 mod properties;
 mod server;
 mod tls;

@@ -83,15 +83,24 @@ pub struct EstimateArgs {
     /// GPUs the job spreads over (default 1).
     #[arg(long)]
     pub gpus: Option<String>,
+    /// What the plan minimises when the job does not fit: gpus (fewest GPUs), cost (lowest
+    /// estimated cost; the price per hour without --training-tokens) or time (shortest
+    /// wall-clock at the GPUs asked for). Default cost, as the webhook's built-in policy.
+    #[arg(long)]
+    pub objective: Option<String>,
     /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
     /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
     /// An entry named like a built-in GPU overrides only the fields it gives (e.g. `{name:
     /// H100-80GB, usd_per_hour: 6.88}`), as in the config file's `gpus`.
     #[arg(long, value_name = "FILE")]
     pub gpu_catalog: Option<std::path::PathBuf>,
-    /// GPU types the cheapest-plan search may use: the job's GPU (default), or "all".
+    /// GPU types the plan search may use: the job's GPU (default), "all", or a comma list of
+    /// catalog names.
     #[arg(long, default_value = "job")]
     pub plan_gpus: String,
+    /// Longest wall-clock time a plan may run, in hours (the config's policy.max_plan_hours).
+    #[arg(long, value_name = "HOURS", default_value_t = crate::estimate::plan::DEFAULT_MAX_PLAN_HOURS)]
+    pub max_plan_hours: f64,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -127,6 +136,7 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     put("mfu", &a.mfu);
     put("gpu", &a.gpu);
     put("gpus", &a.gpus);
+    put("objective", &a.objective);
     if let Some(p) = &a.hf_config {
         let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--hf-config {}: {e}", p.display()))?;
         f.insert("hf-config".to_string(), text);
@@ -204,7 +214,22 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             v
         }
     };
-    let search = PlanSearch { gpus, gpu_step: 1, max_gpus: 4096, change_strategy: true, change_checkpointing: true };
+    // The webhook's built-in policy: the same objective default, GPU-count limit and time cap.
+    let policy = crate::config::Policy::default();
+    if !(a.max_plan_hours.is_finite() && a.max_plan_hours > 0.0) {
+        eprintln!(
+            "error: --max-plan-hours: {} is not accepted; accepted: hours > 0, e.g. 2160 (90 days)",
+            a.max_plan_hours
+        );
+        return Ok(2);
+    }
+    let search = PlanSearch {
+        gpus,
+        counts: GpuCounts::multiples(1, crate::config::DEFAULT_MAX_GPUS),
+        objective: req.objective.unwrap_or(policy.objective),
+        max_plan_hours: a.max_plan_hours,
+        change_settings: true,
+    };
     let r = match report(&job, gpu, &search) {
         Ok(r) => r,
         Err(InvalidJob(problems)) => {
@@ -216,12 +241,12 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     };
     match a.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?,
-        Output::Table => write_table(&r, &job, out)?,
+        Output::Table => write_table(&r, &job, &search, out)?,
     }
     Ok(if r.estimate.decision == Fit::DoesNotFit { 1 } else { 0 })
 }
 
-fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let e = &r.estimate;
     let m = &e.per_gpu;
     writeln!(
@@ -231,19 +256,34 @@ fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()
         e.params as f64 / 1e9,
         if e.coarse { ", coarse" } else { "" }
     )?;
-    writeln!(
-        out,
-        "job        {} {} {}, micro-batch {} x {} tokens, checkpointing {}, {} on {} x {}",
-        e.workload,
-        job.precision,
-        if e.workload == WorkloadKind::Training { job.optimizer.as_str() } else { "" },
-        job.micro_batch_size,
-        job.sequence_length,
-        if job.activation_checkpointing { "on" } else { "off" },
-        e.strategy,
-        e.gpus,
-        e.gpu
-    )?;
+    if e.workload == WorkloadKind::Training {
+        writeln!(
+            out,
+            "job        {} {} {}, micro-batch {} x {} tokens, checkpointing {}, {} on {} x {}",
+            e.workload,
+            job.precision,
+            job.optimizer.as_str(),
+            job.micro_batch_size,
+            job.sequence_length,
+            if job.activation_checkpointing { "on" } else { "off" },
+            e.strategy,
+            e.gpus,
+            e.gpu
+        )?;
+    } else {
+        writeln!(
+            out,
+            "job        {} {}, weights {}, {} sequences x {} tokens, tensor-parallel {} on {} x {}",
+            e.workload,
+            job.precision,
+            job.weight_quantization,
+            job.micro_batch_size,
+            job.sequence_length,
+            job.tensor_parallel,
+            e.gpus,
+            e.gpu
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "per GPU                        bytes          GiB")?;
     let rows = [
@@ -271,30 +311,47 @@ fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()
         Gib(e.gpu_memory_bytes),
         e.gpu
     )?;
+    let with = if e.workload == WorkloadKind::Training { format!(" with {}", e.strategy) } else { String::new() };
     match e.min_gpus {
-        Some(n) => writeln!(out, "min GPUs   {n} with {}", e.strategy)?,
-        None => writeln!(out, "min GPUs   none: {} does not fit {} at any GPU count", e.strategy, e.gpu)?,
+        Some(n) => writeln!(out, "min GPUs   {n}{with}")?,
+        None => writeln!(out, "min GPUs   none: does not fit {} at any GPU count{with}", e.gpu)?,
     }
     if let (Some(f), Some(h), Some(c)) = (e.flops, e.gpu_hours, e.cost_usd) {
         writeln!(out, "compute    {f:.3e} FLOPs, {h:.0} GPU-hours at {:.0}% MFU, ${c:.0}", e.mfu * 100.0)?;
     }
-    if let Some(p) = &r.cheapest_plan {
+    if let Some(w) = e.wall_hours {
+        writeln!(out, "time       {} on {} GPUs", plan::hours_text(w), e.gpus)?;
+    }
+    if let Some(p) = &r.plan {
+        let mut changes: Vec<String> = p.changes.iter().map(|(k, v)| format!("--{k} {v}")).collect();
+        if let Some(a) = p.gradient_accumulation_steps {
+            changes.push(format!("gradient accumulation x{a} (same sequences per GPU per optimizer step)"));
+        }
         writeln!(
             out,
-            "fits with  {} x {} using {}{} ({} per GPU{})",
+            "fits with  {} x {}{}{} ({} per GPU{}{}; objective {})",
             p.gpus,
             p.gpu,
-            p.strategy,
-            if p.activation_checkpointing && !job.activation_checkpointing {
-                " and activation checkpointing"
-            } else {
-                ""
-            },
+            if changes.is_empty() { "" } else { " using " },
+            changes.join(", "),
             Gib(p.per_gpu_total_bytes),
-            p.cost_usd.map(|c| format!(", ${c:.0}")).unwrap_or_default()
+            p.wall_hours.map(|h| format!(", {}", plan::hours_text(h))).unwrap_or_default(),
+            p.cost_usd.map(|c| format!(", ${c:.0}")).unwrap_or_else(|| format!(", ${:.2}/h", p.usd_per_hour)),
+            p.objective
         )?;
     } else if e.decision != Fit::Fits {
-        writeln!(out, "fits with  nothing found within 4096 GPUs")?;
+        let limits = format!("{} GPUs and {}", search.counts.max_gpus, plan::hours_text(search.max_plan_hours));
+        match plan::over_time_limit(job, search) {
+            Some((p, shortest)) => writeln!(
+                out,
+                "fits with  nothing within {limits}: the plan that fits ({} per GPU) needs {:.0} GPU-hours, {} even on {} GPUs",
+                Gib(p.per_gpu_total_bytes),
+                p.gpu_hours.unwrap_or(0.0),
+                plan::hours_text(shortest),
+                search.counts.max_gpus
+            )?,
+            None => writeln!(out, "fits with  nothing found within {limits}")?,
+        }
     }
     for n in &e.notes {
         writeln!(out, "note       {n}")?;

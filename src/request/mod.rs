@@ -37,6 +37,8 @@ pub struct Request {
     pub gpu: Option<String>,
     /// `gpus` key.
     pub gpus: Option<u32>,
+    /// `objective` key: what the advised plan minimises (`None`: the caller's default).
+    pub objective: Option<Objective>,
 }
 
 pub(crate) fn problem(key: &str, message: String) -> Problem {
@@ -52,6 +54,27 @@ pub(crate) fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u32, P
     match v.trim().parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n as u32),
         _ => Err(problem(key, format!("'{}' is not accepted; accepted: a whole number from {min} to {max}", shown(v)))),
+    }
+}
+
+/// A token count written as a whole number or with a `k`/`K` suffix meaning 1024 (`4k` = 4096,
+/// `128k` = 131072, `32K` = 32768), as context lengths are written (Llama 3.1's "128K context"
+/// is `max_position_embeddings` 131072 in its config.json).
+pub(crate) fn parse_tokens(key: &str, v: &str, min: u64, max: u64) -> Result<u32, Problem> {
+    let t = v.trim();
+    let n = match t.strip_suffix(['k', 'K']) {
+        Some(d) => d.parse::<u64>().ok().and_then(|d| d.checked_mul(1024)),
+        None => t.parse::<u64>().ok(),
+    };
+    match n {
+        Some(n) if n >= min && n <= max => Ok(n as u32),
+        _ => Err(problem(
+            key,
+            format!(
+                "'{}' is not accepted; accepted: a whole number of tokens from {min} to {max}, or thousands with k = 1024 (4k, 32K, 128k)",
+                shown(v)
+            ),
+        )),
     }
 }
 
@@ -359,7 +382,7 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
     }
     let model = resolve_model(fields, &mut problems);
     let job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
-    let mut request = Request { job, gpu: None, gpus: None };
+    let mut request = Request { job, gpu: None, gpus: None, objective: None };
     for (k, v) in fields {
         // Output keys are not in the table (ignored); model keys were resolved above.
         if let Some(InputKey { fills: Fills::Field(apply), .. }) = input_key(k)
