@@ -225,6 +225,23 @@ fn config_check_accepts_the_example_and_names_every_bad_key_path() {
 }
 
 #[test]
+fn config_check_reports_every_parse_error_not_just_the_first() {
+    // Issue 14: serde stops at the first key it refuses; config check names them all.
+    let dir = std::env::temp_dir().join(format!("vramgate-cfg-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("config.yaml");
+    let text = "policy:\n  mode: strict\n  patch: maybe\nserver:\n  colour: red\nnamespaces:\n  a:\n    objective: fastest\nmax_gpus: lots\n";
+    std::fs::write(&bad, text).unwrap();
+    let (code, _, err) = vramgate(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for path in ["policy.mode:", "policy.patch:", "server.colour:", "namespaces.a.objective:", "max_gpus:"] {
+        assert!(err.contains(path), "{path} missing from:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 5, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_readme_shows_what_check_prints_for_the_shipped_examples() {
     let mut args = vec!["check".to_string(), "--config".into(), "deploy/config.example.yaml".into()];
     args.extend(
