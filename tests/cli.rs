@@ -107,7 +107,7 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     let path = dir.join("gpus.yaml");
     std::fs::write(
         &path,
-        "gpus:\n- name: A100-80GB\n  memory_bytes: 85899345920\n  dense_bf16_flops: 312.0e12\n  dense_fp16_flops: 312.0e12\n  dense_fp32_flops: 19.5e12\n  bf16_supported: true\n  usd_per_hour: 1.0\n- name: MI300X\n  memory_bytes: 206158430208\n  dense_bf16_flops: 1307.4e12\n  dense_fp16_flops: 1307.4e12\n  dense_fp32_flops: 163.4e12\n  bf16_supported: true\n  usd_per_hour: 3.0\n",
+        "gpus:\n- name: A100-80GB\n  memory_bytes: 85899345920\n  dense_bf16_flops: 312.0e12\n  dense_fp16_flops: 312.0e12\n  dense_fp32_flops: 19.5e12\n  bf16_supported: true\n  usd_per_hour: 1.0\n- name: MI325X\n  memory_bytes: 206158430208\n  dense_bf16_flops: 1307.4e12\n  dense_fp16_flops: 1307.4e12\n  dense_fp32_flops: 163.4e12\n  bf16_supported: true\n  usd_per_hour: 3.0\n",
     )
     .unwrap();
     let run = |gpu: &str| {
@@ -130,7 +130,7 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     let a100 = run("A100-80GB");
     let hours = a100["gpu_hours"].as_f64().unwrap();
     assert!((a100["cost_usd"].as_f64().unwrap() - hours * 1.0).abs() < 1e-6 * hours.max(1.0));
-    assert_eq!(run("mi300x")["gpu_memory_bytes"], 206158430208u64);
+    assert_eq!(run("mi325x")["gpu_memory_bytes"], 206158430208u64);
     std::fs::write(&path, "gpus:\n- name: X\n  memory_bytes: 0\n").unwrap();
     let (code, _, err) = vramgate(&["estimate", "--model", "gpt2", "--gpu-catalog", path.to_str().unwrap()]);
     assert_eq!(code, 2);

@@ -442,15 +442,15 @@ mod tests {
 
     #[test]
     fn a_new_gpu_must_give_every_fact_and_is_told_which_are_missing() {
-        let e = Settings::from_yaml("gpus:\n- {name: MI300X, memory_bytes: 206158430208}\n").unwrap_err();
+        let e = Settings::from_yaml("gpus:\n- {name: MI325X, memory_bytes: 206158430208}\n").unwrap_err();
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"gpus[0].usd_per_hour") && paths.contains(&"gpus[0].bf16_supported"), "{e:?}");
         assert!(!paths.contains(&"gpus[0].memory_bytes"));
         let s = Settings::from_yaml(
-            "gpus:\n- {name: MI300X, memory_bytes: 206158430208, dense_bf16_flops: 1.3e15, dense_fp16_flops: 1.3e15, \
+            "gpus:\n- {name: MI325X, memory_bytes: 206158430208, dense_bf16_flops: 1.3e15, dense_fp16_flops: 1.3e15, \
              dense_fp32_flops: 1.6e14, bf16_supported: true, usd_per_hour: 4.0}\n",
         )
         .unwrap();
-        assert_eq!(s.catalog.find("mi300x").unwrap().memory_bytes, 206_158_430_208);
+        assert_eq!(s.catalog.find("mi325x").unwrap().memory_bytes, 206_158_430_208);
     }
 }
