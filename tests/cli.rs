@@ -304,3 +304,41 @@ fn estimate_flags_are_exactly_the_contracts_input_keys() {
         assert!(vramgate::contract::input_key(f).is_none(), "{f} is CLI-only, not an annotation");
     }
 }
+
+#[test]
+fn help_states_defaults_the_model_rule_exit_codes_and_examples_and_the_examples_run() {
+    // Issue 14: --help carries what a new user needs without the README.
+    let (code, help, _) = vramgate(&["estimate", "--help"]);
+    assert_eq!(code, 0);
+    for want in [
+        "Model (exactly one of the four)",
+        "exactly one of the four model flags",
+        "[default: bf16-mixed]",
+        "[default: 2048]",
+        "k = 1024",
+        "--objective",
+        "Exit codes:",
+        "2  unusable input",
+        "Examples:",
+    ] {
+        assert!(help.contains(want), "estimate --help lacks {want:?}");
+    }
+    // Every example that needs no file runs, and none is refused as unusable input.
+    let examples: Vec<&str> = help
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("vramgate estimate ") && !l.contains("--hf-config"))
+        .collect();
+    assert!(examples.len() >= 3, "{help}");
+    for ex in examples {
+        let args: Vec<&str> = ex.split_whitespace().skip(1).collect();
+        let (code, _, err) = vramgate(&args);
+        assert!(code == 0 || code == 1, "{ex}: exit {code}: {err}");
+    }
+    let (code, help, _) = vramgate(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        help.contains("Exit codes:") && help.contains("1  something is denied") && help.contains("Examples:"),
+        "{help}"
+    );
+}

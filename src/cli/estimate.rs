@@ -8,70 +8,97 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// What `vramgate estimate --help` prints after the flags: the model rule, exit codes and
+/// examples.
+pub const AFTER_HELP: &str = "\
+The model: give exactly one of the four model flags, --model (a preset or Hugging Face id),
+--hf-config (the model's config.json), --architecture (its shape) or --parameters (a count
+only; coarse). Every other flag is optional and named like its vramgate.io/ annotation, which
+accepts the same values.
+
+Exit codes:
+  0  fits (or within the estimate's uncertainty: decision warn)
+  1  does not fit (a plan that fits is printed when one exists)
+  2  unusable input: every problem is printed, naming the flag, the value and what is accepted
+
+Examples:
+  vramgate estimate --model llama-3.1-8b --fine-tuning lora --gpu L4
+  vramgate estimate --model llama-2-13b --precision fp32 --gpu A100-80GB --gpus 8 --training-tokens 20B
+  vramgate estimate --model llama-3.1-70b --workload inference --sequence-length 8k --gpus 4 --objective gpus
+  vramgate estimate --hf-config ./config.json --micro-batch-size 4 --plan-gpus all --output json
+  vramgate estimate --architecture layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=128256";
+
 /// Every flag is named like its `vramgate.io/` annotation key and accepts the same values.
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
     /// Preset name or Hugging Face id (`vramgate catalog` lists them), e.g. llama-2-7b.
-    #[arg(long)]
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub model: Option<String>,
-    /// Parameter count only ("7B", "350M", "6.74e9"); the estimate is coarse.
-    #[arg(long)]
+    /// Parameter count only ("7B", "350M", "6.74e9"); the estimate is coarse (a Llama shape is
+    /// assumed).
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub parameters: Option<String>,
-    /// layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=,tied=,mlp=,experts=,experts-per-token=]
-    #[arg(long)]
+    /// layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=,tied=,mlp=,norm=,bias=,positions=,experts=,experts-per-token=]
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub architecture: Option<String>,
-    /// Path to a Hugging Face config.json.
-    #[arg(long, value_name = "FILE")]
+    /// Path to a Hugging Face config.json: any decoder, read from the standard fields.
+    #[arg(long, value_name = "FILE", help_heading = "Model (exactly one of the four)")]
     pub hf_config: Option<std::path::PathBuf>,
-    /// training | inference
+    /// training | inference [default: training]
     #[arg(long)]
     pub workload: Option<String>,
-    /// fp32 (32-true), bf16-mixed, fp16-mixed, bf16-true, fp16-true, fp8-mixed
+    /// fp32 (32-true), bf16-mixed, fp16-mixed, bf16-true, fp16-true, fp8-mixed [default:
+    /// bf16-mixed]. With LoRA, -mixed keeps fp32 base weights and -true 16-bit ones; QLoRA's
+    /// memory does not depend on it (it sets the compute dtype).
     #[arg(long)]
     pub precision: Option<String>,
-    /// adamw, adamw-fused, adam, sgd, sgd-momentum, adafactor, adamw-8bit, lion
+    /// adamw, adamw-fused, adam, sgd, sgd-momentum, adafactor, adamw-8bit, lion [default: adamw]
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// full, lora, qlora
+    /// full, lora, qlora [default: full]
     #[arg(long)]
     pub fine_tuning: Option<String>,
+    /// LoRA rank, 1 to 65536 [default: 16]
     #[arg(long)]
     pub lora_rank: Option<String>,
-    /// attention, all-linear, or q_proj,k_proj,...
+    /// attention, all-linear, or q_proj,k_proj,... [default: attention]
     #[arg(long)]
     pub lora_targets: Option<String>,
-    /// Sequences per GPU per step (training) or concurrent sequences (inference).
+    /// Sequences per GPU per step (training) or concurrent sequences (inference) [default: 1]
     #[arg(long)]
     pub micro_batch_size: Option<String>,
-    /// Tokens per sequence (training) or context length (inference).
+    /// Tokens per sequence (training) or context length (inference); 4k = 4096, 128k = 131072
+    /// (k = 1024) [default: 2048]
     #[arg(long)]
     pub sequence_length: Option<String>,
-    /// true | false
+    /// true | false [default: false]
     #[arg(long)]
     pub activation_checkpointing: Option<String>,
-    /// sdpa | eager
+    /// sdpa | eager [default: sdpa]
     #[arg(long)]
     pub attention: Option<String>,
-    /// ddp, zero1, zero2, zero3, fsdp, fsdp-shard-grad-op, fsdp-hybrid
+    /// ddp, zero1, zero2, zero3, fsdp, fsdp-shard-grad-op, fsdp-hybrid [default: ddp]
     #[arg(long)]
     pub strategy: Option<String>,
     /// GPUs per full copy of the model states with fsdp-hybrid.
     #[arg(long)]
     pub hybrid_shard_group: Option<String>,
+    /// Tensor-parallel degree, 1 to 1024 (GPUs of one model replica for inference) [default: 1]
     #[arg(long)]
     pub tensor_parallel: Option<String>,
+    /// Pipeline-parallel degree, 1 to 1024 [default: 1]
     #[arg(long)]
     pub pipeline_parallel: Option<String>,
-    /// none, optimizer, optimizer-and-parameters
+    /// none, optimizer, optimizer-and-parameters [default: none]
     #[arg(long)]
     pub offload: Option<String>,
-    /// auto, fp32, bf16, fp16, fp8, int8
+    /// auto, fp32, bf16, fp16, fp8, int8 [default: auto]
     #[arg(long)]
     pub kv_cache_dtype: Option<String>,
-    /// none, int8, int4, nf4
+    /// none, int8, int4, nf4 [default: none]
     #[arg(long)]
     pub weight_quantization: Option<String>,
-    /// Tokens of the whole run ("2T").
+    /// Tokens of the whole run ("2T"); without it there is no time or cost.
     #[arg(long)]
     pub training_tokens: Option<String>,
     /// Assumed model FLOPs utilisation (default 0.40).
