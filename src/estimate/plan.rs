@@ -447,14 +447,32 @@ pub fn precision_notes(job: &Job) -> Vec<String> {
 }
 
 /// An estimate plus, when the job does not fit as asked, the plan that does.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    #[serde(flatten)]
     pub estimate: Estimate,
     /// Renamed from `cheapest_plan` (still read, never written): the plan is the best under
     /// its objective, not always the cheapest.
-    #[serde(alias = "cheapest_plan")]
     pub plan: Option<Plan>,
+}
+
+impl<'de> Deserialize<'de> for Report {
+    /// What [`Report`]'s `Serialize` writes; an inference report without `strategy` reads
+    /// back with the job's default (ddp, unused for inference), and `cheapest_plan` as `plan`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Repr {
+            #[serde(flatten)]
+            estimate: Estimate,
+            #[serde(alias = "cheapest_plan")]
+            plan: Option<Plan>,
+        }
+        let mut v = serde_json::Value::deserialize(d)?;
+        if let Some(m) = v.as_object_mut() {
+            m.entry("strategy").or_insert_with(|| Strategy::Ddp.as_str().into());
+        }
+        let r: Repr = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
+        Ok(Report { estimate: r.estimate, plan: r.plan })
+    }
 }
 
 impl Serialize for Report {
@@ -482,4 +500,35 @@ pub fn report(job: &Job, gpu: &GpuSpec, s: &PlanSearch<'_>) -> Result<Report, su
     let estimate = super::estimate(job, gpu)?;
     let plan = if estimate.decision == Fit::Fits { None } else { search(job, s) };
     Ok(Report { estimate, plan })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::presets::find_preset;
+    use crate::estimate::{GpuCatalog, Model, ModelSource};
+
+    #[test]
+    fn an_inference_report_reads_back_and_cheapest_plan_is_read_as_plan() {
+        let p = find_preset("llama-3.1-70b").unwrap();
+        let mut job = Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()));
+        (job.workload, job.gpus) = (WorkloadKind::Inference, 4);
+        let cat = GpuCatalog::builtin();
+        let g = cat.find("H100-80GB").unwrap();
+        let s = PlanSearch {
+            gpus: vec![g],
+            counts: GpuCounts::multiples(1, 64),
+            objective: Objective::Gpus,
+            max_plan_hours: DEFAULT_MAX_PLAN_HOURS,
+            change_settings: true,
+        };
+        let r = report(&job, g, &s).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("strategy").is_none() && json["plan"].is_object(), "{json}");
+        assert_eq!(serde_json::from_value::<Report>(json.clone()).unwrap(), r);
+        let mut old = json;
+        let plan = old.as_object_mut().unwrap().remove("plan").unwrap();
+        old["cheapest_plan"] = plan;
+        assert_eq!(serde_json::from_value::<Report>(old).unwrap().plan, r.plan);
+    }
 }
