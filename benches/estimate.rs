@@ -26,20 +26,20 @@ fn benches(c: &mut Criterion) {
     c.bench_function("per-GPU memory only", |b| b.iter(|| memory::per_gpu(black_box(&j))));
     let one = PlanSearch {
         gpus: vec![&a100],
-        gpu_step: 8,
-        max_gpus: 4096,
-        change_strategy: true,
-        change_checkpointing: true,
+        counts: GpuCounts::multiples(8, 1024),
+        objective: Objective::Gpus,
+        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
+        change_settings: true,
     };
-    c.bench_function("cheapest plan, one GPU type", |b| b.iter(|| cheapest_plan(black_box(&j), black_box(&one))));
+    c.bench_function("plan search, one GPU type", |b| b.iter(|| plan::search(black_box(&j), black_box(&one))));
     let all = PlanSearch {
         gpus: cat.all().iter().collect(),
-        gpu_step: 8,
-        max_gpus: 4096,
-        change_strategy: true,
-        change_checkpointing: true,
+        counts: GpuCounts::multiples(8, 1024),
+        objective: Objective::Gpus,
+        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
+        change_settings: true,
     };
-    c.bench_function("cheapest plan, whole catalog", |b| b.iter(|| cheapest_plan(black_box(&j), black_box(&all))));
+    c.bench_function("plan search, whole catalog", |b| b.iter(|| plan::search(black_box(&j), black_box(&all))));
 }
 
 /// The whole review path without a socket: bytes in, bytes out, for the 4 KB Job review the

@@ -107,7 +107,7 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     let path = dir.join("gpus.yaml");
     std::fs::write(
         &path,
-        "gpus:\n- name: A100-80GB\n  memory_bytes: 85899345920\n  dense_bf16_flops: 312.0e12\n  dense_fp16_flops: 312.0e12\n  dense_fp32_flops: 19.5e12\n  bf16_supported: true\n  usd_per_hour: 1.0\n- name: MI300X\n  memory_bytes: 206158430208\n  dense_bf16_flops: 1307.4e12\n  dense_fp16_flops: 1307.4e12\n  dense_fp32_flops: 163.4e12\n  bf16_supported: true\n  usd_per_hour: 3.0\n",
+        "gpus:\n- name: A100-80GB\n  memory_bytes: 85899345920\n  dense_bf16_flops: 312.0e12\n  dense_fp16_flops: 312.0e12\n  dense_fp32_flops: 19.5e12\n  bf16_supported: true\n  usd_per_hour: 1.0\n- name: MI325X\n  memory_bytes: 206158430208\n  dense_bf16_flops: 1307.4e12\n  dense_fp16_flops: 1307.4e12\n  dense_fp32_flops: 163.4e12\n  bf16_supported: true\n  usd_per_hour: 3.0\n",
     )
     .unwrap();
     let run = |gpu: &str| {
@@ -130,7 +130,7 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     let a100 = run("A100-80GB");
     let hours = a100["gpu_hours"].as_f64().unwrap();
     assert!((a100["cost_usd"].as_f64().unwrap() - hours * 1.0).abs() < 1e-6 * hours.max(1.0));
-    assert_eq!(run("mi300x")["gpu_memory_bytes"], 206158430208u64);
+    assert_eq!(run("mi325x")["gpu_memory_bytes"], 206158430208u64);
     std::fs::write(&path, "gpus:\n- name: X\n  memory_bytes: 0\n").unwrap();
     let (code, _, err) = vramgate(&["estimate", "--model", "gpt2", "--gpu-catalog", path.to_str().unwrap()]);
     assert_eq!(code, 2);
@@ -225,6 +225,23 @@ fn config_check_accepts_the_example_and_names_every_bad_key_path() {
 }
 
 #[test]
+fn config_check_reports_every_parse_error_not_just_the_first() {
+    // Issue 14: serde stops at the first key it refuses; config check names them all.
+    let dir = std::env::temp_dir().join(format!("vramgate-cfg-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("config.yaml");
+    let text = "policy:\n  mode: strict\n  patch: maybe\nserver:\n  colour: red\nnamespaces:\n  a:\n    objective: fastest\nmax_gpus: lots\n";
+    std::fs::write(&bad, text).unwrap();
+    let (code, _, err) = vramgate(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for path in ["policy.mode:", "policy.patch:", "server.colour:", "namespaces.a.objective:", "max_gpus:"] {
+        assert!(err.contains(path), "{path} missing from:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 5, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_readme_shows_what_check_prints_for_the_shipped_examples() {
     let mut args = vec!["check".to_string(), "--config".into(), "deploy/config.example.yaml".into()];
     args.extend(
@@ -274,7 +291,7 @@ fn a_closed_stdout_pipe_keeps_the_commands_exit_code() {
 fn estimate_flags_are_exactly_the_contracts_input_keys() {
     use clap::CommandFactory;
     // Flags of `estimate` alone: the catalog it reads, the plan search's GPU types, the format.
-    const CLI_ONLY: [&str; 4] = ["gpu-catalog", "plan-gpus", "output", "explain"];
+    const CLI_ONLY: [&str; 5] = ["gpu-catalog", "plan-gpus", "max-plan-hours", "output", "explain"];
     let cli = vramgate::cli::Cli::command();
     let estimate = cli.find_subcommand("estimate").expect("an estimate subcommand");
     let mut flags: Vec<&str> =
@@ -317,4 +334,42 @@ fn estimate_explain_shows_every_term_and_the_knob_flags_change_it() {
     let (code, _, err) = vramgate(&[&args[..], &["--zero-reduce-bucket-elements", "lots"]].concat());
     assert_eq!(code, 2);
     assert!(err.contains("--zero-reduce-bucket-elements") && err.contains("'lots'"), "{err}");
+}
+
+#[test]
+fn help_states_defaults_the_model_rule_exit_codes_and_examples_and_the_examples_run() {
+    // Issue 14: --help carries what a new user needs without the README.
+    let (code, help, _) = vramgate(&["estimate", "--help"]);
+    assert_eq!(code, 0);
+    for want in [
+        "Model (exactly one of the four)",
+        "exactly one of the four model flags",
+        "[default: bf16-mixed]",
+        "[default: 2048]",
+        "k = 1024",
+        "--objective",
+        "Exit codes:",
+        "2  unusable input",
+        "Examples:",
+    ] {
+        assert!(help.contains(want), "estimate --help lacks {want:?}");
+    }
+    // Every example that needs no file runs, and none is refused as unusable input.
+    let examples: Vec<&str> = help
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("vramgate estimate ") && !l.contains("--hf-config"))
+        .collect();
+    assert!(examples.len() >= 3, "{help}");
+    for ex in examples {
+        let args: Vec<&str> = ex.split_whitespace().skip(1).collect();
+        let (code, _, err) = vramgate(&args);
+        assert!(code == 0 || code == 1, "{ex}: exit {code}: {err}");
+    }
+    let (code, help, _) = vramgate(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        help.contains("Exit codes:") && help.contains("1  something is denied") && help.contains("Examples:"),
+        "{help}"
+    );
 }

@@ -135,17 +135,23 @@ fn a_13b_fp32_ddp_job_does_not_fit_8_a100s_and_the_plan_that_fits_is_sharded() {
     job.precision = Precision::Fp32;
     job.gpus = 8;
     let g = gpu("A100-80GB");
-    let search =
-        PlanSearch { gpus: vec![&g], gpu_step: 8, max_gpus: 512, change_strategy: true, change_checkpointing: true };
+    let search = PlanSearch {
+        gpus: vec![&g],
+        counts: GpuCounts::multiples(8, 512),
+        objective: Objective::Gpus,
+        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
+        change_settings: true,
+    };
     let r = report(&job, &g, &search).unwrap();
     assert_eq!(r.estimate.decision, Fit::DoesNotFit);
     assert_eq!(r.estimate.min_gpus, None, "DDP never shrinks per-GPU memory");
-    let p = r.cheapest_plan.expect("a sharded plan fits");
-    assert_ne!(p.strategy, Strategy::Ddp);
+    let p = r.plan.expect("a sharded plan fits");
+    assert_ne!(p.strategy, Some(Strategy::Ddp));
     assert_eq!(p.gpus % 8, 0);
     let mut fixed = job.clone();
-    fixed.strategy = p.strategy;
-    fixed.activation_checkpointing = p.activation_checkpointing;
+    fixed.strategy = p.strategy.unwrap();
+    fixed.activation_checkpointing = p.activation_checkpointing.unwrap();
+    fixed.micro_batch_size = p.micro_batch_size;
     fixed.gpus = p.gpus;
     assert_eq!(estimate(&fixed, &g).unwrap().decision, Fit::Fits);
     // Fewest GPUs: one step fewer does not fit with that plan.

@@ -5,8 +5,8 @@
 mod common;
 
 mod admission;
-mod calculator;
 mod audit;
+mod calculator;
 mod calibration;
 mod cli;
 mod cluster;
@@ -15,8 +15,9 @@ mod exemptions;
 mod faults;
 mod hostile;
 mod layers;
-mod policy_tests;
+mod plans;
 mod plugin;
+mod policy_tests;
 mod properties;
 mod server;
 mod tls;

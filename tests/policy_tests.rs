@@ -45,7 +45,7 @@ fn a_wrong_expectation_fails_with_a_readable_diff() {
     assert_eq!(lines[1], "      decision: expected allow, got deny");
     assert_eq!(lines[2], "      reason: expected fits, got does-not-fit");
     assert_eq!(lines[3], "      messages: expected a message containing \"fits on 8 GPUs\", got:");
-    assert!(lines[4].starts_with("        - needs 267.4 GiB per GPU with ddp on 8 x A100-80GB"), "{out}");
+    assert!(lines[4].starts_with("        - needs 322.6 GiB per GPU with ddp on 8 x A100-80GB"), "{out}");
     assert_eq!(lines[5], "PASS  the fitting job is allowed");
     assert_eq!(lines[6], "1 passed, 1 failed");
 }

@@ -46,17 +46,23 @@ pub(super) fn run(a: CatalogArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         Output::Table => {
             writeln!(
                 out,
-                "{:<12} {:>10} {:>12} {:>6} {:>9}  price source",
-                "GPU", "memory", "bf16 TFLOPS", "bf16", "$/hour"
+                "{:<12} {:>10} {:>13} {:>13} {:>9}  price source",
+                "GPU", "memory", "bf16 TFLOPS", "fp16 TFLOPS", "$/hour"
             )?;
             for g in catalog.all() {
+                // A GPU without bf16 says so rather than showing 0 (V100, T4).
+                let bf16 = if g.bf16_supported {
+                    format!("{:.0}", g.dense_bf16_flops / 1e12)
+                } else {
+                    "not supported".to_string()
+                };
                 writeln!(
                     out,
-                    "{:<12} {:>10} {:>12.0} {:>6} {:>9.2}  {} ({})",
+                    "{:<12} {:>10} {:>13} {:>13.0} {:>9.2}  {} ({})",
                     g.name,
                     Gib(g.memory_bytes).to_string(),
-                    g.dense_bf16_flops / 1e12,
-                    if g.bf16_supported { "yes" } else { "no" },
+                    bf16,
+                    g.dense_fp16_flops / 1e12,
                     g.usd_per_hour,
                     g.price_source,
                     g.price_date

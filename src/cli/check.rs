@@ -5,6 +5,18 @@ use crate::estimate::units::Gib;
 use clap::Args;
 use std::io::Write;
 
+/// What `vramgate check --help` prints after the flags.
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  everything is admitted (allow, warn or skip)
+  1  something is denied
+  2  unusable input: a file that cannot be read or is not YAML/JSON, or a bad config
+
+Examples:
+  vramgate check deploy/examples/*.yaml
+  vramgate check --config config.yaml -n research job.yaml --output json
+  kubectl get pytorchjobs -A -o yaml | vramgate check -";
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Manifests: multi-document YAML or JSON files; `-` reads standard input.

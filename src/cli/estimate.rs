@@ -8,70 +8,97 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+/// What `vramgate estimate --help` prints after the flags: the model rule, exit codes and
+/// examples.
+pub const AFTER_HELP: &str = "\
+The model: give exactly one of the four model flags, --model (a preset or Hugging Face id),
+--hf-config (the model's config.json), --architecture (its shape) or --parameters (a count
+only; coarse). Every other flag is optional and named like its vramgate.io/ annotation, which
+accepts the same values.
+
+Exit codes:
+  0  fits (or within the estimate's uncertainty: decision warn)
+  1  does not fit (a plan that fits is printed when one exists)
+  2  unusable input: every problem is printed, naming the flag, the value and what is accepted
+
+Examples:
+  vramgate estimate --model llama-3.1-8b --fine-tuning lora --gpu L4
+  vramgate estimate --model llama-2-13b --precision fp32 --gpu A100-80GB --gpus 8 --training-tokens 20B
+  vramgate estimate --model llama-3.1-70b --workload inference --sequence-length 8k --gpus 4 --objective gpus
+  vramgate estimate --hf-config ./config.json --micro-batch-size 4 --plan-gpus all --output json
+  vramgate estimate --architecture layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=128256";
+
 /// Every flag is named like its `vramgate.io/` annotation key and accepts the same values.
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
     /// Preset name or Hugging Face id (`vramgate catalog` lists them), e.g. llama-2-7b.
-    #[arg(long)]
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub model: Option<String>,
-    /// Parameter count only ("7B", "350M", "6.74e9"); the estimate is coarse.
-    #[arg(long)]
+    /// Parameter count only ("7B", "350M", "6.74e9"); the estimate is coarse (a Llama shape is
+    /// assumed).
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub parameters: Option<String>,
-    /// layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=,tied=,mlp=,experts=,experts-per-token=]
-    #[arg(long)]
+    /// layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=,tied=,mlp=,norm=,bias=,positions=,experts=,experts-per-token=]
+    #[arg(long, help_heading = "Model (exactly one of the four)")]
     pub architecture: Option<String>,
-    /// Path to a Hugging Face config.json.
-    #[arg(long, value_name = "FILE")]
+    /// Path to a Hugging Face config.json: any decoder, read from the standard fields.
+    #[arg(long, value_name = "FILE", help_heading = "Model (exactly one of the four)")]
     pub hf_config: Option<std::path::PathBuf>,
-    /// training | inference
+    /// training | inference [default: training]
     #[arg(long)]
     pub workload: Option<String>,
-    /// fp32 (32-true), bf16-mixed, fp16-mixed, bf16-true, fp16-true, fp8-mixed
+    /// fp32 (32-true), bf16-mixed, fp16-mixed, bf16-true, fp16-true, fp8-mixed [default:
+    /// bf16-mixed]. With LoRA, -mixed keeps fp32 base weights and -true 16-bit ones; QLoRA's
+    /// memory does not depend on it (it sets the compute dtype).
     #[arg(long)]
     pub precision: Option<String>,
-    /// adamw, adamw-fused, adam, sgd, sgd-momentum, adafactor, adamw-8bit, lion
+    /// adamw, adamw-fused, adam, sgd, sgd-momentum, adafactor, adamw-8bit, lion [default: adamw]
     #[arg(long)]
     pub optimizer: Option<String>,
-    /// full, lora, qlora
+    /// full, lora, qlora [default: full]
     #[arg(long)]
     pub fine_tuning: Option<String>,
+    /// LoRA rank, 1 to 65536 [default: 16]
     #[arg(long)]
     pub lora_rank: Option<String>,
-    /// attention, all-linear, or q_proj,k_proj,...
+    /// attention, all-linear, or q_proj,k_proj,... [default: attention]
     #[arg(long)]
     pub lora_targets: Option<String>,
-    /// Sequences per GPU per step (training) or concurrent sequences (inference).
+    /// Sequences per GPU per step (training) or concurrent sequences (inference) [default: 1]
     #[arg(long)]
     pub micro_batch_size: Option<String>,
-    /// Tokens per sequence (training) or context length (inference).
+    /// Tokens per sequence (training) or context length (inference); 4k = 4096, 128k = 131072
+    /// (k = 1024) [default: 2048]
     #[arg(long)]
     pub sequence_length: Option<String>,
-    /// true | false
+    /// true | false [default: false]
     #[arg(long)]
     pub activation_checkpointing: Option<String>,
-    /// sdpa | eager
+    /// sdpa | eager [default: sdpa]
     #[arg(long)]
     pub attention: Option<String>,
-    /// ddp, zero1, zero2, zero3, fsdp, fsdp-shard-grad-op, fsdp-hybrid
+    /// ddp, zero1, zero2, zero3, fsdp, fsdp-shard-grad-op, fsdp-hybrid [default: ddp]
     #[arg(long)]
     pub strategy: Option<String>,
     /// GPUs per full copy of the model states with fsdp-hybrid.
     #[arg(long)]
     pub hybrid_shard_group: Option<String>,
+    /// Tensor-parallel degree, 1 to 1024 (GPUs of one model replica for inference) [default: 1]
     #[arg(long)]
     pub tensor_parallel: Option<String>,
+    /// Pipeline-parallel degree, 1 to 1024 [default: 1]
     #[arg(long)]
     pub pipeline_parallel: Option<String>,
-    /// none, optimizer, optimizer-and-parameters
+    /// none, optimizer, optimizer-and-parameters [default: none]
     #[arg(long)]
     pub offload: Option<String>,
-    /// auto, fp32, bf16, fp16, fp8, int8
+    /// auto, fp32, bf16, fp16, fp8, int8 [default: auto]
     #[arg(long)]
     pub kv_cache_dtype: Option<String>,
-    /// none, int8, int4, nf4
+    /// none, int8, int4, nf4 [default: none]
     #[arg(long)]
     pub weight_quantization: Option<String>,
-    /// Tokens of the whole run ("2T").
+    /// Tokens of the whole run ("2T"); without it there is no time or cost.
     #[arg(long)]
     pub training_tokens: Option<String>,
     /// Assumed model FLOPs utilisation (default 0.40).
@@ -99,15 +126,24 @@ pub struct EstimateArgs {
     /// FSDP layers all-gathered ahead of the one computing, 0 to 8 (default 1).
     #[arg(long)]
     pub fsdp_prefetch_layers: Option<String>,
+    /// What the plan minimises when the job does not fit: gpus (fewest GPUs), cost (lowest
+    /// estimated cost; the price per hour without --training-tokens) or time (shortest
+    /// wall-clock at the GPUs asked for). Default cost, as the webhook's built-in policy.
+    #[arg(long)]
+    pub objective: Option<String>,
     /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
     /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
     /// An entry named like a built-in GPU overrides only the fields it gives (e.g. `{name:
     /// H100-80GB, usd_per_hour: 6.88}`), as in the config file's `gpus`.
     #[arg(long, value_name = "FILE")]
     pub gpu_catalog: Option<std::path::PathBuf>,
-    /// GPU types the cheapest-plan search may use: the job's GPU (default), or "all".
+    /// GPU types the plan search may use: the job's GPU (default), "all", or a comma list of
+    /// catalog names.
     #[arg(long, default_value = "job")]
     pub plan_gpus: String,
+    /// Longest wall-clock time a plan may run, in hours (the config's policy.max_plan_hours).
+    #[arg(long, value_name = "HOURS", default_value_t = crate::estimate::plan::DEFAULT_MAX_PLAN_HOURS)]
+    pub max_plan_hours: f64,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     /// Show every memory term with its formula, bytes per parameter and source (with
@@ -152,6 +188,7 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     put("zero3-prefetch-bucket-elements", &a.zero3_prefetch_bucket_elements);
     put("zero3-max-live-parameters", &a.zero3_max_live_parameters);
     put("fsdp-prefetch-layers", &a.fsdp_prefetch_layers);
+    put("objective", &a.objective);
     if let Some(p) = &a.hf_config {
         let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--hf-config {}: {e}", p.display()))?;
         f.insert("hf-config".to_string(), text);
@@ -229,7 +266,22 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             v
         }
     };
-    let search = PlanSearch { gpus, gpu_step: 1, max_gpus: 4096, change_strategy: true, change_checkpointing: true };
+    // The webhook's built-in policy: the same objective default, GPU-count limit and time cap.
+    let policy = crate::config::Policy::default();
+    if !(a.max_plan_hours.is_finite() && a.max_plan_hours > 0.0) {
+        eprintln!(
+            "error: --max-plan-hours: {} is not accepted; accepted: hours > 0, e.g. 2160 (90 days)",
+            a.max_plan_hours
+        );
+        return Ok(2);
+    }
+    let search = PlanSearch {
+        gpus,
+        counts: GpuCounts::multiples(1, crate::config::DEFAULT_MAX_GPUS),
+        objective: req.objective.unwrap_or(policy.objective),
+        max_plan_hours: a.max_plan_hours,
+        change_settings: true,
+    };
     let r = match report(&job, gpu, &search) {
         Ok(mut r) => {
             if a.explain {
@@ -246,12 +298,12 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     };
     match a.output {
         Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?,
-        Output::Table => write_table(&r, &job, out)?,
+        Output::Table => write_table(&r, &job, &search, out)?,
     }
     Ok(if r.estimate.decision == Fit::DoesNotFit { 1 } else { 0 })
 }
 
-fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let e = &r.estimate;
     let m = &e.per_gpu;
     writeln!(
@@ -261,19 +313,34 @@ fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()
         e.params as f64 / 1e9,
         if e.coarse { ", coarse" } else { "" }
     )?;
-    writeln!(
-        out,
-        "job        {} {} {}, micro-batch {} x {} tokens, checkpointing {}, {} on {} x {}",
-        e.workload,
-        job.precision,
-        if e.workload == WorkloadKind::Training { job.optimizer.as_str() } else { "" },
-        job.micro_batch_size,
-        job.sequence_length,
-        if job.activation_checkpointing { "on" } else { "off" },
-        e.strategy,
-        e.gpus,
-        e.gpu
-    )?;
+    if e.workload == WorkloadKind::Training {
+        writeln!(
+            out,
+            "job        {} {} {}, micro-batch {} x {} tokens, checkpointing {}, {} on {} x {}",
+            e.workload,
+            job.precision,
+            job.optimizer.as_str(),
+            job.micro_batch_size,
+            job.sequence_length,
+            if job.activation_checkpointing { "on" } else { "off" },
+            e.strategy,
+            e.gpus,
+            e.gpu
+        )?;
+    } else {
+        writeln!(
+            out,
+            "job        {} {}, weights {}, {} sequences x {} tokens, tensor-parallel {} on {} x {}",
+            e.workload,
+            job.precision,
+            job.weight_quantization,
+            job.micro_batch_size,
+            job.sequence_length,
+            job.tensor_parallel,
+            e.gpus,
+            e.gpu
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "per GPU                        bytes          GiB")?;
     let rows = [
@@ -301,30 +368,47 @@ fn write_table(r: &Report, job: &Job, out: &mut dyn Write) -> std::io::Result<()
         Gib(e.gpu_memory_bytes),
         e.gpu
     )?;
+    let with = if e.workload == WorkloadKind::Training { format!(" with {}", e.strategy) } else { String::new() };
     match e.min_gpus {
-        Some(n) => writeln!(out, "min GPUs   {n} with {}", e.strategy)?,
-        None => writeln!(out, "min GPUs   none: {} does not fit {} at any GPU count", e.strategy, e.gpu)?,
+        Some(n) => writeln!(out, "min GPUs   {n}{with}")?,
+        None => writeln!(out, "min GPUs   none: does not fit {} at any GPU count{with}", e.gpu)?,
     }
     if let (Some(f), Some(h), Some(c)) = (e.flops, e.gpu_hours, e.cost_usd) {
         writeln!(out, "compute    {f:.3e} FLOPs, {h:.0} GPU-hours at {:.0}% MFU, ${c:.0}", e.mfu * 100.0)?;
     }
-    if let Some(p) = &r.cheapest_plan {
+    if let Some(w) = e.wall_hours {
+        writeln!(out, "time       {} on {} GPUs", plan::hours_text(w), e.gpus)?;
+    }
+    if let Some(p) = &r.plan {
+        let mut changes: Vec<String> = p.changes.iter().map(|(k, v)| format!("--{k} {v}")).collect();
+        if let Some(a) = p.gradient_accumulation_steps {
+            changes.push(format!("gradient accumulation x{a} (same sequences per GPU per optimizer step)"));
+        }
         writeln!(
             out,
-            "fits with  {} x {} using {}{} ({} per GPU{})",
+            "fits with  {} x {}{}{} ({} per GPU{}{}; objective {})",
             p.gpus,
             p.gpu,
-            p.strategy,
-            if p.activation_checkpointing && !job.activation_checkpointing {
-                " and activation checkpointing"
-            } else {
-                ""
-            },
+            if changes.is_empty() { "" } else { " using " },
+            changes.join(", "),
             Gib(p.per_gpu_total_bytes),
-            p.cost_usd.map(|c| format!(", ${c:.0}")).unwrap_or_default()
+            p.wall_hours.map(|h| format!(", {}", plan::hours_text(h))).unwrap_or_default(),
+            p.cost_usd.map(|c| format!(", ${c:.0}")).unwrap_or_else(|| format!(", ${:.2}/h", p.usd_per_hour)),
+            p.objective
         )?;
     } else if e.decision != Fit::Fits {
-        writeln!(out, "fits with  nothing found within 4096 GPUs")?;
+        let limits = format!("{} GPUs and {}", search.counts.max_gpus, plan::hours_text(search.max_plan_hours));
+        match plan::over_time_limit(job, search) {
+            Some((p, shortest)) => writeln!(
+                out,
+                "fits with  nothing within {limits}: the plan that fits ({} per GPU) needs {:.0} GPU-hours, {} even on {} GPUs",
+                Gib(p.per_gpu_total_bytes),
+                p.gpu_hours.unwrap_or(0.0),
+                plan::hours_text(shortest),
+                search.counts.max_gpus
+            )?,
+            None => writeln!(out, "fits with  nothing found within {limits}")?,
+        }
     }
     for n in &e.notes {
         writeln!(out, "note       {n}")?;

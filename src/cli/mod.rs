@@ -69,8 +69,14 @@ fn invoked_as_plugin(argv0: &std::path::Path) -> bool {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Estimate per-GPU memory, GPU count, compute and cost of one job.
+    ///
+    /// Prints the per-GPU memory by tensor class, the decision against the GPU's memory, the
+    /// fewest GPUs that fit, time and cost with --training-tokens, and, when it does not fit,
+    /// the plan that does under --objective (README, "Plans and objectives").
+    #[command(after_help = estimate::AFTER_HELP)]
     Estimate(Box<EstimateArgs>),
     /// Decide manifests offline, exactly as the validating webhook would (as a CREATE).
+    #[command(after_help = check::AFTER_HELP)]
     Check(CheckArgs),
     /// Run the admission webhook (HTTPS) and its probe and metrics port (plain HTTP).
     Serve(ServeArgs),

@@ -139,9 +139,11 @@ impl Settings {
         }
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let file: ConfigFile = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            vec![ConfigError { path, message: e.into_inner().to_string() }]
+            // serde stops at the first problem: find every other one too (issue 14).
+            let all = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+                .map(|doc| every_parse_error(&doc))
+                .unwrap_or_default();
+            if all.is_empty() { vec![path_error(e)] } else { all }
         })?;
         Self::from_file(file)
     }
@@ -211,6 +213,48 @@ impl Settings {
             audit,
         })
     }
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> ConfigError {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    ConfigError { path, message: e.into_inner().to_string() }
+}
+
+/// Every key of `doc` that the file's schema refuses, each with its path: serde reports only
+/// the first, so each mapping that fails is split, and each of its keys is tried alone in a
+/// document holding only the path to it (every section and field of the file is optional). A
+/// mapping none of whose keys fails alone (a problem between keys) reports its own error.
+fn every_parse_error(doc: &serde_yaml_ng::Value) -> Vec<ConfigError> {
+    use serde_yaml_ng::{Mapping, Value};
+    fn try_alone(path: &[Value], v: &Value) -> Option<ConfigError> {
+        let mut node = v.clone();
+        for k in path.iter().rev() {
+            let mut m = Mapping::new();
+            m.insert(k.clone(), node);
+            node = Value::Mapping(m);
+        }
+        serde_path_to_error::deserialize::<_, ConfigFile>(node).err().map(path_error)
+    }
+    fn walk(path: &mut Vec<Value>, v: &Value, out: &mut Vec<ConfigError>) {
+        let Some(e) = try_alone(path, v) else { return };
+        let before = out.len();
+        if let Value::Mapping(m) = v
+            && m.len() > 1
+        {
+            for (k, child) in m {
+                path.push(k.clone());
+                walk(path, child, out);
+                path.pop();
+            }
+        }
+        if out.len() == before {
+            out.push(e);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&mut Vec::new(), doc, &mut out);
+    out
 }
 
 pub(super) fn is_dns_label(s: &str) -> bool {
@@ -425,15 +469,15 @@ mod tests {
 
     #[test]
     fn a_new_gpu_must_give_every_fact_and_is_told_which_are_missing() {
-        let e = Settings::from_yaml("gpus:\n- {name: MI300X, memory_bytes: 206158430208}\n").unwrap_err();
+        let e = Settings::from_yaml("gpus:\n- {name: MI325X, memory_bytes: 206158430208}\n").unwrap_err();
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"gpus[0].usd_per_hour") && paths.contains(&"gpus[0].bf16_supported"), "{e:?}");
         assert!(!paths.contains(&"gpus[0].memory_bytes"));
         let s = Settings::from_yaml(
-            "gpus:\n- {name: MI300X, memory_bytes: 206158430208, dense_bf16_flops: 1.3e15, dense_fp16_flops: 1.3e15, \
+            "gpus:\n- {name: MI325X, memory_bytes: 206158430208, dense_bf16_flops: 1.3e15, dense_fp16_flops: 1.3e15, \
              dense_fp32_flops: 1.6e14, bf16_supported: true, usd_per_hour: 4.0}\n",
         )
         .unwrap();
-        assert_eq!(s.catalog.find("mi300x").unwrap().memory_bytes, 206_158_430_208);
+        assert_eq!(s.catalog.find("mi325x").unwrap().memory_bytes, 206_158_430_208);
     }
 }

@@ -2,6 +2,7 @@
 
 use super::ConfigError;
 use crate::estimate::catalog::GpuCatalog;
+use crate::estimate::plan::{DEFAULT_MAX_PLAN_HOURS, Objective};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -115,6 +116,11 @@ pub struct Policy {
     /// GPUs a pod asks for in a way vramgate cannot count (DRA claims it cannot resolve,
     /// accelerator resources not in `resources.gpu`): a warning, or a policy breach.
     pub unseen_gpus: Unseen,
+    /// What the advised (and patched) plan minimises when the job's `vramgate.io/objective`
+    /// does not say: gpus, cost or time.
+    pub objective: Objective,
+    /// Longest wall-clock time of a plan, in hours: a longer one is never proposed.
+    pub max_plan_hours: f64,
 }
 
 /// What an unjudged `/scale` request gets (`unjudged_scale`).
@@ -153,6 +159,8 @@ impl Default for Policy {
             update: UpdatePolicy::Lenient,
             unjudged_scale: Unjudged::Warn,
             unseen_gpus: Unseen::Warn,
+            objective: Objective::default(),
+            max_plan_hours: DEFAULT_MAX_PLAN_HOURS,
         }
     }
 }
@@ -178,6 +186,8 @@ pub struct PolicyFile {
     pub update: Option<UpdatePolicy>,
     pub unjudged_scale: Option<Unjudged>,
     pub unseen_gpus: Option<Unseen>,
+    pub objective: Option<Objective>,
+    pub max_plan_hours: Option<f64>,
 }
 
 fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
@@ -197,6 +207,11 @@ impl PolicyFile {
             && !(f.is_finite() && f > 1.0)
         {
             e("overprovision_factor", format!("{f} is not accepted; accepted: a number > 1, e.g. 2"));
+        }
+        if let Some(h) = self.max_plan_hours
+            && !(h.is_finite() && h > 0.0)
+        {
+            e("max_plan_hours", format!("{h} is not accepted; accepted: hours > 0, e.g. 2160 (90 days)"));
         }
         if let Some(g) = &self.default_gpu
             && catalog.find(g).is_none()
@@ -226,6 +241,8 @@ impl PolicyFile {
             update: self.update.unwrap_or(base.update),
             unjudged_scale: self.unjudged_scale.unwrap_or(base.unjudged_scale),
             unseen_gpus: self.unseen_gpus.unwrap_or(base.unseen_gpus),
+            objective: self.objective.unwrap_or(base.objective),
+            max_plan_hours: self.max_plan_hours.unwrap_or(base.max_plan_hours),
         }
     }
 }

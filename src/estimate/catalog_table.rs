@@ -32,6 +32,13 @@ pub fn builtin_gpus() -> Vec<GpuSpec> {
     const H200_SHEET: &str =
         "NVIDIA H200 datasheet (www.nvidia.com/en-us/data-center/h200/), H200 SXM column, sparse figures halved";
     const B200_SHEET: &str = "NVIDIA HGX B200 spec table (www.nvidia.com/en-us/data-center/hgx/), 8-GPU totals divided by 8, sparse figures halved";
+    // Issue 14: common GPUs missing before.
+    const A6000_SHEET: &str = "NVIDIA RTX A6000 datasheet (www.nvidia.com/content/dam/en-zz/Solutions/design-visualization/quadro-product-literature/proviz-print-nvidia-rtx-a6000-datasheet-us-nvidia-1454980-r9-web.pdf), sparse figures halved";
+    const L40_SHEET: &str = "NVIDIA L40 datasheet (www.nvidia.com/en-us/data-center/l40/), sparse figures halved";
+    const AMPERE_GA102_SHEET: &str = "NVIDIA Ampere GA102 GPU architecture whitepaper v2 (www.nvidia.com/content/PDF/nvidia-ampere-ga-102-gpu-architecture-whitepaper-v2.pdf), Appendix A, GeForce RTX 3090, FP32-accumulate dense";
+    const H100_NVL_SHEET: &str = "NVIDIA H100 Tensor Core GPU datasheet (resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet), H100 NVL column, sparse figures halved";
+    const GH200_SHEET: &str = "NVIDIA GH200 Grace Hopper Superchip datasheet (resources.nvidia.com/en-us-grace-cpu/grace-hopper-superchip), sparse figures halved";
+    const MI300X_SHEET: &str = "AMD Instinct MI300X accelerator data sheet (www.amd.com/content/dam/amd/en/documents/instinct-tech-docs/data-sheets/amd-instinct-mi300x-data-sheet.pdf), dense matrix figures";
     const ADA_SHEET: &str = "NVIDIA Ada Lovelace GPU architecture whitepaper v2.02 (images.nvidia.com/aem-dam/Solutions/geforce/ada/nvidia-ada-gpu-architecture.pdf), Appendix A, RTX 4090, FP32-accumulate dense";
 
     // Prices: AWS EC2 on-demand Linux, us-east-1 (aws.amazon.com/ec2/pricing/on-demand/), the
@@ -339,6 +346,141 @@ pub fn builtin_gpus() -> Vec<GpuSpec> {
             price_source: "RunPod Secure Cloud on-demand, 1x RTX 4090 $0.69/h".into(),
             price_date: "2025-05".into(),
             spec_source: ADA_SHEET.into(),
+        },
+        // ---- issue 14: common GPUs that were missing -------------------------------------
+        GpuSpec {
+            name: "RTX-A6000".into(),
+            aliases: strs(&["A6000", "RTX-A6000-48GB"]),
+            gfd_products: strs(&["NVIDIA-RTX-A6000"]),
+            // nvidia-smi total 49140MiB (48 GB GDDR6); CUDA reports somewhat less.
+            memory_bytes: 49_140 * MIB,
+            // RTX A6000 datasheet: bf16 / fp16 tensor 309.7 TFLOPS with sparsity -> 154.8 dense
+            // (professional Ampere runs FP32 accumulate at the full rate).
+            dense_bf16_flops: 154.8e12,
+            dense_fp16_flops: 154.8e12,
+            // Ampere: no fp8 tensor cores.
+            dense_fp8_flops: 0.0,
+            // RTX A6000 datasheet: fp32 38.7 TFLOPS.
+            dense_fp32_flops: 38.7e12,
+            bf16_supported: true,
+            fp8_supported: false,
+            // Lambda Cloud on-demand 1x RTX A6000 $0.80/h (lambda.ai/pricing).
+            usd_per_hour: 0.80,
+            price_source: "Lambda Cloud on-demand, 1x RTX A6000 $0.80/h".into(),
+            price_date: "2025-05".into(),
+            spec_source: A6000_SHEET.into(),
+        },
+        GpuSpec {
+            name: "L40".into(),
+            aliases: strs(&["L40-48GB"]),
+            gfd_products: strs(&["NVIDIA-L40"]),
+            // nvidia-smi total 46068MiB (48 GB GDDR6 with ECC on, as the L40S); CUDA reports
+            // somewhat less.
+            memory_bytes: 46_068 * MIB,
+            // L40 datasheet: bf16 / fp16 tensor 362.1 TFLOPS with sparsity -> 181.05 dense.
+            dense_bf16_flops: 181.05e12,
+            dense_fp16_flops: 181.05e12,
+            // L40 datasheet: fp8 724 TFLOPS with sparsity -> 362 dense.
+            dense_fp8_flops: 362e12,
+            // L40 datasheet: fp32 90.5 TFLOPS.
+            dense_fp32_flops: 90.5e12,
+            bf16_supported: true,
+            fp8_supported: true,
+            // CoreWeave on-demand 8x L40 $10.00/h ÷ 8, as tabulated by Deploybase, "NVIDIA L40
+            // Cloud Pricing" (deploybase.ai/articles/nvidia-l40-price, 2025-06).
+            usd_per_hour: 10.00 / 8.0,
+            price_source: "CoreWeave on-demand, 8x L40 $10.00/h / 8 GPUs (via deploybase.ai)".into(),
+            price_date: "2025-06".into(),
+            spec_source: L40_SHEET.into(),
+        },
+        GpuSpec {
+            name: "RTX-3090".into(),
+            aliases: strs(&["GeForce-RTX-3090", "3090"]),
+            gfd_products: strs(&["NVIDIA-GeForce-RTX-3090"]),
+            // nvidia-smi total 24576MiB (24 GB GDDR6X); CUDA reports somewhat less.
+            memory_bytes: 24_576 * MIB,
+            // GA102 whitepaper, Appendix A: fp16 / bf16 tensor with FP32 accumulate 71 TFLOPS
+            // dense (GeForce runs FP32 accumulate at half the FP16-accumulate 142).
+            dense_bf16_flops: 71e12,
+            dense_fp16_flops: 71e12,
+            dense_fp8_flops: 0.0,
+            // GA102 whitepaper: fp32 35.6 TFLOPS.
+            dense_fp32_flops: 35.6e12,
+            bf16_supported: true,
+            fp8_supported: false,
+            // RunPod Community Cloud on-demand 1x RTX 3090 $0.22/h (www.runpod.io/pricing).
+            usd_per_hour: 0.22,
+            price_source: "RunPod Community Cloud on-demand, 1x RTX 3090 $0.22/h".into(),
+            price_date: "2025-05".into(),
+            spec_source: AMPERE_GA102_SHEET.into(),
+        },
+        GpuSpec {
+            name: "H100-NVL".into(),
+            aliases: strs(&["H100-NVL-94GB"]),
+            gfd_products: strs(&["NVIDIA-H100-NVL"]),
+            // Not measured: 94 GB HBM3, nvidia-smi total 95830MiB; CUDA reports somewhat less.
+            memory_bytes: 95_830 * MIB,
+            // H100 datasheet, NVL column: bf16 / fp16 1671 TFLOPS with sparsity -> 835.5 dense.
+            dense_bf16_flops: 835.5e12,
+            dense_fp16_flops: 835.5e12,
+            // H100 datasheet, NVL column: fp8 3341 TFLOPS with sparsity -> 1670.5 dense.
+            dense_fp8_flops: 1670.5e12,
+            // H100 datasheet, NVL column: fp32 60 TFLOPS.
+            dense_fp32_flops: 60e12,
+            bf16_supported: true,
+            fp8_supported: true,
+            // Azure NC40ads H100 v5 (1x H100 NVL) $6.98/h, East US (azure.microsoft.com/pricing/
+            // details/virtual-machines/linux/).
+            usd_per_hour: 6.98,
+            price_source: "Azure pay-as-you-go East US, NC40ads H100 v5 (1x H100 NVL) $6.98/h".into(),
+            price_date: "2025-05".into(),
+            spec_source: H100_NVL_SHEET.into(),
+        },
+        GpuSpec {
+            name: "GH200".into(),
+            aliases: strs(&["GH200-96GB", "GH200-480GB"]),
+            gfd_products: strs(&["NVIDIA-GH200-480GB"]),
+            // Not measured: the Hopper GPU's 96 GB HBM3, nvidia-smi total 97871MiB (the Grace
+            // CPU's LPDDR5X is not device memory).
+            memory_bytes: 97_871 * MIB,
+            // GH200 datasheet: bf16 / fp16 1979 TFLOPS with sparsity -> 989.5 dense.
+            dense_bf16_flops: 989.5e12,
+            dense_fp16_flops: 989.5e12,
+            // GH200 datasheet: fp8 3958 TFLOPS with sparsity -> 1979 dense.
+            dense_fp8_flops: 1979e12,
+            // GH200 datasheet: fp32 67 TFLOPS.
+            dense_fp32_flops: 67e12,
+            bf16_supported: true,
+            fp8_supported: true,
+            // Lambda Cloud on-demand 1x GH200 $1.49/h (lambda.ai/pricing).
+            usd_per_hour: 1.49,
+            price_source: "Lambda Cloud on-demand, 1x GH200 $1.49/h".into(),
+            price_date: "2025-05".into(),
+            spec_source: GH200_SHEET.into(),
+        },
+        GpuSpec {
+            name: "MI300X".into(),
+            aliases: strs(&["Instinct-MI300X", "MI300X-192GB"]),
+            // No GPU Feature Discovery product: AMD's GPU operator labels nodes
+            // `amd.com/gpu.product-name` and its devices are `amd.com/gpu`, so vramgate never
+            // pins or patches a job onto it; it is named with `vramgate.io/gpu` or `--gpu`.
+            gfd_products: Vec::new(),
+            // Not measured: 192 GB HBM3, rocm-smi total 196592MiB.
+            memory_bytes: 196_592 * MIB,
+            // MI300X data sheet: bf16 / fp16 matrix 1307.4 TFLOPS dense (2614.9 with sparsity).
+            dense_bf16_flops: 1307.4e12,
+            dense_fp16_flops: 1307.4e12,
+            // MI300X data sheet: fp8 matrix 2614.9 TFLOPS dense.
+            dense_fp8_flops: 2614.9e12,
+            // MI300X data sheet: fp32 matrix 163.4 TFLOPS.
+            dense_fp32_flops: 163.4e12,
+            bf16_supported: true,
+            fp8_supported: true,
+            // Azure ND96isr MI300X v5 (8x MI300X) $48.00/h ÷ 8, East US.
+            usd_per_hour: 48.00 / 8.0,
+            price_source: "Azure pay-as-you-go East US, ND96isr MI300X v5 $48.00/h / 8 GPUs".into(),
+            price_date: "2025-05".into(),
+            spec_source: MI300X_SHEET.into(),
         },
     ]
 }

@@ -1,7 +1,8 @@
 //! Reading a model's architecture from its Hugging Face `config.json`:
 //! `architecture_from_hf_config` turns the parsed JSON of a Llama, Mistral, Mixtral, Qwen2,
-//! Gemma, Phi-3 or GPT-2 config into an [`Architecture`], and `HfConfigError` says which field
-//! was missing or invalid and what it held.
+//! Gemma, Phi-3 or GPT-2 config into an [`Architecture`], any other decoder generically from
+//! the standard field names (a multimodal config from its `text_config`), and `HfConfigError`
+//! says which fields were missing or invalid and what they held, pointing to `--architecture`.
 //!
 //! Defaults follow the `transformers` config classes (`LlamaConfig`, `MixtralConfig`,
 //! `Qwen2Config`, `GemmaConfig`, `Phi3Config`, `GPT2Config`): `num_key_value_heads` defaults
@@ -23,8 +24,21 @@ pub const SUPPORTED_MODEL_TYPES: &[&str] = &["llama", "mistral", "mixtral", "qwe
 pub enum HfConfigError {
     #[error("config.json must be a JSON object, got {found}")]
     NotAnObject { found: &'static str },
-    #[error("config.json has no `{field}`")]
+    #[error("config.json has no `{field}`; or give the shape with --architecture (vramgate.io/architecture)")]
     MissingField { field: &'static str },
+    /// A config read generically (a `model_type` without its own reader) lacks standard fields.
+    #[error(
+        "config.json (model_type `{model_type}`, read generically from the standard decoder fields) has no {}; \
+         give the shape with --architecture (vramgate.io/architecture) instead, e.g. \
+         layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=128256",
+        .fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingFields { model_type: String, fields: Vec<&'static str> },
+    #[error(
+        "config.json model_type `{model_type}` is an encoder-decoder model (is_encoder_decoder: true), which vramgate \
+         does not model; give a decoder's shape with --architecture (vramgate.io/architecture)"
+    )]
+    EncoderDecoder { model_type: String },
     #[error("config.json `{field}` = {value} is invalid: {reason}")]
     InvalidField {
         field: &'static str,
@@ -58,6 +72,10 @@ struct HfConfig {
     num_local_experts: Option<Field<u64>>,
     num_experts: Option<Field<u64>>,
     num_experts_per_tok: Option<Field<u64>>,
+    /// Each routed expert's MLP width where it differs from `intermediate_size` (Qwen2-MoE,
+    /// DeepSeek-V2/V3, OLMoE configs).
+    moe_intermediate_size: Option<Field<u64>>,
+    is_encoder_decoder: Option<Field<bool>>,
     // GPT-2 (`GPT2Config`).
     n_layer: Option<Field<u64>>,
     n_embd: Option<Field<u64>>,
@@ -152,20 +170,78 @@ pub fn architecture_from_hf_config(json: &Value) -> Result<Architecture, HfConfi
     if !json.is_object() {
         return Err(HfConfigError::NotAnObject { found: json_kind(json) });
     }
+    let (json, outer_type) = text_part(json);
     // Cannot fail on an object: every field read takes any JSON value (`Field::Invalid`).
     let cfg = HfConfig::deserialize(json).unwrap_or_default();
     let model_type = match &cfg.model_type {
-        None => {
-            return Err(HfConfigError::MissingField { field: "model_type" });
-        }
+        None => outer_type.unwrap_or(""),
         Some(Field::Valid(s)) => s.as_str(),
         Some(Field::Invalid(v)) => return Err(invalid("model_type", v, "expected a string")),
     };
+    if opt_bool("is_encoder_decoder", &cfg.is_encoder_decoder)?.unwrap_or(false) {
+        return Err(HfConfigError::EncoderDecoder { model_type: model_type.to_string() });
+    }
     match model_type {
         "gpt2" => gpt2(&cfg),
         "llama" | "mistral" | "mixtral" | "qwen2" | "gemma" | "phi3" => llama_like(&cfg, model_type),
-        other => Err(HfConfigError::UnsupportedModelType { model_type: other.to_string() }),
+        other => generic(&cfg, other),
     }
+}
+
+/// The part of a config that describes the language model: a multimodal config's nested
+/// `text_config` (Llava, Mllama, Gemma 3, Qwen2-VL style) when the top level has no layer
+/// count, with the top level's `model_type` as a fallback name.
+fn text_part(json: &Value) -> (&Value, Option<&str>) {
+    match json.get("text_config") {
+        Some(t) if t.is_object() && json.get("num_hidden_layers").is_none() => {
+            (t, json.get("model_type").and_then(Value::as_str))
+        }
+        _ => (json, None),
+    }
+}
+
+/// Whether `model_type` is read by its own reader rather than [`generic`].
+pub fn reads_model_type(model_type: &str) -> bool {
+    SUPPORTED_MODEL_TYPES.contains(&model_type)
+}
+
+/// The `model_type` a config names (its `text_config`'s for a multimodal one), if any.
+pub fn model_type_of(json: &Value) -> Option<&str> {
+    let (part, outer) = text_part(json);
+    part.get("model_type").and_then(Value::as_str).or(outer)
+}
+
+/// Any other decoder, from the standard `transformers` fields (`PretrainedConfig` names:
+/// `num_hidden_layers`, `hidden_size`, `num_attention_heads`, `num_key_value_heads`,
+/// `head_dim`, `intermediate_size`, `vocab_size`, `tie_word_embeddings`, and for MoE
+/// `num_local_experts`/`num_experts`, `num_experts_per_tok`, `moe_intermediate_size`), with
+/// the Llama block (gated MLP, RMSNorm, rotary positions) that the decoders using these
+/// names share; the model's name says it was read generically. Every missing field is
+/// named at once.
+fn generic(cfg: &HfConfig, model_type: &str) -> Result<Architecture, HfConfigError> {
+    let required = [
+        ("num_hidden_layers", &cfg.num_hidden_layers),
+        ("hidden_size", &cfg.hidden_size),
+        ("num_attention_heads", &cfg.num_attention_heads),
+        ("intermediate_size", &cfg.intermediate_size),
+        ("vocab_size", &cfg.vocab_size),
+    ];
+    let mut missing: Vec<&'static str> = required.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+    let experts = cfg.num_local_experts.is_some() || cfg.num_experts.is_some();
+    if experts && cfg.num_experts_per_tok.is_none() {
+        missing.push("num_experts_per_tok");
+    }
+    if !missing.is_empty() {
+        let model_type = if model_type.is_empty() { "(none)" } else { model_type };
+        return Err(HfConfigError::MissingFields { model_type: model_type.to_string(), fields: missing });
+    }
+    let mut a = llama_like(cfg, model_type)?;
+    if a.experts > 0
+        && let Some(w) = opt_u32("moe_intermediate_size", &cfg.moe_intermediate_size)?
+    {
+        a.intermediate = w;
+    }
+    Ok(a)
 }
 
 fn llama_like(cfg: &HfConfig, model_type: &str) -> Result<Architecture, HfConfigError> {
@@ -384,6 +460,47 @@ mod tests {
     }
 
     #[test]
+    fn any_decoder_is_read_from_the_standard_fields() {
+        // Abridged huggingface.co/ibm-granite/granite-3.1-8b-base/blob/main/config.json: a
+        // model_type without its own reader, read as the Llama block with its own numbers.
+        let cfg = json!({
+            "model_type": "granite", "num_hidden_layers": 40, "hidden_size": 4096,
+            "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 12800,
+            "vocab_size": 49155, "tie_word_embeddings": true, "max_position_embeddings": 131072
+        });
+        let a = architecture_from_hf_config(&cfg).unwrap();
+        assert_eq!((a.layers, a.hidden, a.heads, a.kv_heads, a.head_dim), (40, 4096, 32, 8, 128));
+        assert_eq!((a.intermediate, a.vocab, a.tied_embeddings, a.mlp), (12800, 49155, true, MlpKind::Gated));
+        // MoE: each routed expert's width is moe_intermediate_size (Qwen2-MoE names).
+        let moe = json!({
+            "model_type": "qwen2_moe", "num_hidden_layers": 24, "hidden_size": 2048,
+            "num_attention_heads": 16, "intermediate_size": 5632, "vocab_size": 151936,
+            "num_experts": 60, "num_experts_per_tok": 4, "moe_intermediate_size": 1408
+        });
+        let a = architecture_from_hf_config(&moe).unwrap();
+        assert_eq!((a.experts, a.experts_per_token, a.intermediate), (60, 4, 1408));
+        // A multimodal config's language model sits in text_config.
+        let mm = json!({
+            "model_type": "llava", "vision_config": {"hidden_size": 1024},
+            "text_config": {
+                "model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096,
+                "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 11008,
+                "vocab_size": 32000
+            }
+        });
+        assert_eq!(architecture_from_hf_config(&mm).unwrap(), preset("llama-2-7b"));
+        assert_eq!(model_type_of(&mm), Some("llama"));
+        // Missing fields are all named, with the way out.
+        let bare = json!({"model_type": "newarch", "hidden_size": 64, "num_experts": 4});
+        let e = architecture_from_hf_config(&bare).unwrap_err().to_string();
+        for f in ["num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "num_experts_per_tok"]
+        {
+            assert!(e.contains(f), "{e}");
+        }
+        assert!(e.contains("newarch") && e.contains("--architecture"), "{e}");
+    }
+
+    #[test]
     fn missing_field() {
         let cfg = json!({
             "model_type": "llama", "num_hidden_layers": 32, "num_attention_heads": 32,
@@ -391,12 +508,16 @@ mod tests {
         });
         let err = architecture_from_hf_config(&cfg).unwrap_err();
         assert_eq!(err, HfConfigError::MissingField { field: "hidden_size" });
-        assert_eq!(err.to_string(), "config.json has no `hidden_size`");
+        assert!(err.to_string().starts_with("config.json has no `hidden_size`; or give the shape with --architecture"));
 
+        // Without a model_type the standard fields are read generically; all missing ones named.
         let no_type = json!({ "hidden_size": 4096 });
         assert_eq!(
             architecture_from_hf_config(&no_type).unwrap_err(),
-            HfConfigError::MissingField { field: "model_type" }
+            HfConfigError::MissingFields {
+                model_type: "(none)".into(),
+                fields: vec!["num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"]
+            }
         );
         let gpt = json!({ "model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12 });
         assert_eq!(
@@ -451,9 +572,11 @@ mod tests {
             HfConfigError::InvalidField { field: "tie_word_embeddings", .. }
         ));
         assert!(matches!(with("mlp_bias", json!(true)), HfConfigError::InvalidField { field: "mlp_bias", .. }));
-        let err = with("model_type", json!("t5"));
-        assert_eq!(err, HfConfigError::UnsupportedModelType { model_type: "t5".into() });
-        assert!(err.to_string().contains("llama"), "{err}");
+        let mut t5 = base.clone();
+        (t5["model_type"], t5["is_encoder_decoder"]) = (json!("t5"), json!(true));
+        let err = architecture_from_hf_config(&t5).unwrap_err();
+        assert_eq!(err, HfConfigError::EncoderDecoder { model_type: "t5".into() });
+        assert!(err.to_string().contains("--architecture"), "{err}");
         let mut moe = base.clone();
         moe["num_local_experts"] = json!(4);
         moe["num_experts_per_tok"] = json!(5);

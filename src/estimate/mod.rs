@@ -3,7 +3,7 @@
 //! **Architecture invariant:** this module is pure. It does no I/O, spawns nothing, reads no
 //! clock or environment and logs nothing; every input arrives as an argument and every answer
 //! is a return value. The CLI, the webhook and the tests all call [`estimate`] and
-//! [`cheapest_plan`] the same way, so a decision is the same whichever door a job came in by.
+//! [`plan::search`] the same way, so a decision is the same whichever door a job came in by.
 
 pub mod catalog;
 pub mod compute;
@@ -14,6 +14,7 @@ pub mod job;
 pub mod memory;
 pub mod model;
 pub mod options;
+pub mod plan;
 pub mod presets;
 pub mod units;
 
@@ -25,6 +26,7 @@ pub use job::{CommKnobs, FineTuning, Job, LoraModule, LoraTargets, Model, ModelS
 pub use memory::PerGpu;
 pub use model::{Architecture, Bias, MlpKind, NormKind};
 pub use options::*;
+pub use plan::{GpuCounts, Objective, Plan, PlanSearch, Report, report};
 
 use serde::{Deserialize, Serialize};
 
@@ -262,6 +264,7 @@ pub fn estimate(job: &Job, gpu: &GpuSpec) -> Result<Estimate, InvalidJob> {
     if job.workload == WorkloadKind::Training && job.training_tokens.is_none() {
         notes.push("no training tokens given: no GPU-hours or cost".to_string());
     }
+    notes.extend(plan::precision_notes(job));
     Ok(Estimate {
         model: job.model.name.clone(),
         coarse: job.model.is_coarse(),
@@ -323,120 +326,4 @@ pub fn fewest(max_k: u64, mut fits: impl FnMut(u64) -> bool) -> Option<u64> {
         if fits(mid) { hi = mid } else { lo = mid + 1 }
     }
     Some(lo)
-}
-
-/// A configuration that fits, and what it changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    pub gpu: String,
-    pub gpus: u32,
-    pub strategy: Strategy,
-    pub activation_checkpointing: bool,
-    pub per_gpu_total_bytes: u64,
-    pub gpu_hours: Option<f64>,
-    pub cost_usd: Option<f64>,
-    /// What it costs per hour to hold the plan's GPUs.
-    pub usd_per_hour: f64,
-}
-
-/// Which plans the search may propose.
-#[derive(Debug, Clone)]
-pub struct PlanSearch<'a> {
-    /// GPU types allowed (the job's own first).
-    pub gpus: Vec<&'a GpuSpec>,
-    /// GPU counts must be multiples of this (GPUs per pod when whole pods are added).
-    pub gpu_step: u32,
-    pub max_gpus: u32,
-    /// Whether the plan may switch strategy (otherwise only the job's own).
-    pub change_strategy: bool,
-    /// Whether the plan may turn on activation checkpointing.
-    pub change_checkpointing: bool,
-}
-
-/// The cheapest plan that fits: fewest GPUs, then lowest cost (or hourly price without a token
-/// count). Candidates: the allowed GPU types x the job's strategy and (if allowed) ZeRO-1/2/3 x
-/// checkpointing as given and (if allowed) on; precision, optimizer and batch stay as the job
-/// says, since changing them changes the training.
-pub fn cheapest_plan(job: &Job, search: &PlanSearch<'_>) -> Option<Plan> {
-    let mut strategies = vec![job.strategy];
-    if search.change_strategy {
-        let family = if matches!(job.strategy, Strategy::Fsdp | Strategy::FsdpShardGradOp | Strategy::FsdpHybrid) {
-            &[Strategy::FsdpShardGradOp, Strategy::Fsdp][..]
-        } else {
-            &[Strategy::Zero1, Strategy::Zero2, Strategy::Zero3][..]
-        };
-        for &s in family {
-            if !strategies.contains(&s) {
-                strategies.push(s);
-            }
-        }
-    }
-    let mut checkpointing = vec![job.activation_checkpointing];
-    if search.change_checkpointing && !job.activation_checkpointing && job.workload == WorkloadKind::Training {
-        checkpointing.push(true);
-    }
-    let mut best: BestPlan = None;
-    // One copy of the job for the whole search: each candidate sets every field it changes.
-    let mut j = job.clone();
-    for gpu in &search.gpus {
-        for &strategy in &strategies {
-            for &ac in &checkpointing {
-                j.strategy = strategy;
-                j.activation_checkpointing = ac;
-                j.gpus = job.gpus;
-                if validate(&j, gpu).is_err() {
-                    continue;
-                }
-                let Some(n) = min_gpus_probing(&mut j, gpu, search.gpu_step, search.max_gpus) else { continue };
-                j.gpus = n;
-                consider_plan(&mut best, &j, gpu, || memory::per_gpu(&j).total_bytes);
-            }
-        }
-    }
-    best.map(|b| b.2)
-}
-
-/// The best plan so far in a plan search, with its rank: GPUs, then cost to rank by.
-pub type BestPlan = Option<(u32, f64, Plan)>;
-
-/// Offers `job` on `gpu` (at `job.gpus`, with its strategy and checkpointing; it fits) to a
-/// plan search: it replaces `best` when it ranks before it. The one ranking every plan search
-/// uses ([`cheapest_plan`], the webhook's patch plan): fewest GPUs, then lowest estimated cost
-/// (the hourly price without a token count); a tie within 1e-9 keeps the earlier plan.
-/// `per_gpu_total_bytes` is called only for a plan that is kept. Returns whether it was kept.
-pub fn consider_plan(best: &mut BestPlan, job: &Job, gpu: &GpuSpec, per_gpu_total_bytes: impl FnOnce() -> u64) -> bool {
-    let n = job.gpus;
-    let c = compute::compute(job, gpu);
-    let usd_per_hour = gpu.usd_per_hour * f64::from(n);
-    let rank_cost = c.map_or(usd_per_hour, |c| c.cost_usd);
-    let better = best.as_ref().is_none_or(|(bn, bc, _)| n < *bn || (n == *bn && rank_cost < *bc - 1e-9));
-    if better {
-        let plan = Plan {
-            gpu: gpu.name.clone(),
-            gpus: n,
-            strategy: job.strategy,
-            activation_checkpointing: job.activation_checkpointing,
-            per_gpu_total_bytes: per_gpu_total_bytes(),
-            gpu_hours: c.map(|c| c.gpu_hours),
-            cost_usd: c.map(|c| c.cost_usd),
-            usd_per_hour,
-        };
-        *best = Some((n, rank_cost, plan));
-    }
-    better
-}
-
-/// An estimate plus, when the job does not fit as asked, the cheapest plan that does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    #[serde(flatten)]
-    pub estimate: Estimate,
-    pub cheapest_plan: Option<Plan>,
-}
-
-/// [`estimate`], then [`cheapest_plan`] when the job does not fit as asked.
-pub fn report(job: &Job, gpu: &GpuSpec, search: &PlanSearch<'_>) -> Result<Report, InvalidJob> {
-    let estimate = estimate(job, gpu)?;
-    let cheapest_plan = if estimate.decision == Fit::Fits { None } else { cheapest_plan(job, search) };
-    Ok(Report { estimate, cheapest_plan })
 }

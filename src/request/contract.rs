@@ -7,7 +7,7 @@
 
 use crate::estimate::units::parse_count;
 use crate::estimate::{MAX_GPUS, MAX_SEQUENCE, Problem};
-use crate::request::{Request, parse_bool, parse_choice, parse_int, parse_lora_targets, problem, shown};
+use crate::request::{Request, parse_bool, parse_choice, parse_int, parse_lora_targets, parse_tokens, problem, shown};
 use serde::Serialize;
 use strum::{EnumString, IntoStaticStr};
 
@@ -45,7 +45,7 @@ const fn model(name: &'static str, help: &'static str) -> InputKey {
 }
 
 /// The input keys, in documentation order.
-pub const INPUT: [InputKey; 30] = [
+pub const INPUT: [InputKey; 31] = [
     model("model", "preset name or Hugging Face id (`vramgate catalog` lists them), e.g. llama-2-7b"),
     model("parameters", "parameter count only (\"7B\", \"350M\", \"6.74e9\"); the estimate is coarse"),
     model("architecture", "layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,...]"),
@@ -78,10 +78,14 @@ pub const INPUT: [InputKey; 30] = [
         r.job.micro_batch_size = parse_int(k, v, 1, 1_000_000)?;
         Ok(())
     }),
-    key("sequence-length", "tokens per sequence (training) or context length (inference)", |r, k, v| {
-        r.job.sequence_length = parse_int(k, v, 1, MAX_SEQUENCE as u64)?;
-        Ok(())
-    }),
+    key(
+        "sequence-length",
+        "tokens per sequence (training) or context length (inference); 4k = 4096 (k = 1024)",
+        |r, k, v| {
+            r.job.sequence_length = parse_tokens(k, v, 1, MAX_SEQUENCE as u64)?;
+            Ok(())
+        },
+    ),
     key("activation-checkpointing", "true | false", |r, k, v| {
         r.job.activation_checkpointing = parse_bool(k, v)?;
         Ok(())
@@ -174,6 +178,15 @@ pub const INPUT: [InputKey; 30] = [
         r.job.comm.fsdp_prefetch_layers = parse_int(k, v, 0, 8)?;
         Ok(())
     }),
+    // Plan search (issue 14, advice): what the plan a job is told about minimises.
+    key(
+        "objective",
+        "what the advised plan minimises: gpus, cost or time (default: the namespace's policy.objective, else cost)",
+        |r, k, v| {
+            r.objective = Some(parse_choice(k, v)?);
+            Ok(())
+        },
+    ),
 ];
 
 /// A buffer size in elements: a count ("5e8", "500M") that is a whole number from 0 to 1e12.

@@ -8,7 +8,8 @@
 
 pub mod contract;
 
-use crate::estimate::hf_config::architecture_from_hf_config;
+use crate::estimate::catalog::closest;
+use crate::estimate::hf_config::{architecture_from_hf_config, model_type_of, reads_model_type};
 use crate::estimate::presets::{find_preset, suggest_presets};
 use crate::estimate::units::parse_count;
 use crate::estimate::*;
@@ -37,6 +38,8 @@ pub struct Request {
     pub gpu: Option<String>,
     /// `gpus` key.
     pub gpus: Option<u32>,
+    /// `objective` key: what the advised plan minimises (`None`: the caller's default).
+    pub objective: Option<Objective>,
 }
 
 pub(crate) fn problem(key: &str, message: String) -> Problem {
@@ -52,6 +55,27 @@ pub(crate) fn parse_int(key: &str, v: &str, min: u64, max: u64) -> Result<u32, P
     match v.trim().parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n as u32),
         _ => Err(problem(key, format!("'{}' is not accepted; accepted: a whole number from {min} to {max}", shown(v)))),
+    }
+}
+
+/// A token count written as a whole number or with a `k`/`K` suffix meaning 1024 (`4k` = 4096,
+/// `128k` = 131072, `32K` = 32768), as context lengths are written (Llama 3.1's "128K context"
+/// is `max_position_embeddings` 131072 in its config.json).
+pub(crate) fn parse_tokens(key: &str, v: &str, min: u64, max: u64) -> Result<u32, Problem> {
+    let t = v.trim();
+    let n = match t.strip_suffix(['k', 'K']) {
+        Some(d) => d.parse::<u64>().ok().and_then(|d| d.checked_mul(1024)),
+        None => t.parse::<u64>().ok(),
+    };
+    match n {
+        Some(n) if n >= min && n <= max => Ok(n as u32),
+        _ => Err(problem(
+            key,
+            format!(
+                "'{}' is not accepted; accepted: a whole number of tokens from {min} to {max}, or thousands with k = 1024 (4k, 32K, 128k)",
+                shown(v)
+            ),
+        )),
     }
 }
 
@@ -263,7 +287,8 @@ fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> O
     if given.is_empty() {
         problems.push(problem(
             "model",
-            "no model given; set one of model (a preset or Hugging Face id), parameters (e.g. 7B) or architecture"
+            "no model given; set one of the four: model (a preset or Hugging Face id), hf-config (a config.json), \
+             architecture (layers=..,hidden=..,...) or parameters (e.g. 7B)"
                 .into(),
         ));
         return None;
@@ -285,9 +310,19 @@ fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> O
             Some(p) => Some(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone())),
             None => {
                 let s = suggest_presets(v);
+                let closest = if s.is_empty() {
+                    "no preset is close".to_string()
+                } else {
+                    format!("closest presets: {}", s.join(", "))
+                };
                 problems.push(problem(
                     "model",
-                    format!("unknown model '{}'; closest presets: {}; or give parameters or architecture (`vramgate catalog` lists presets)", shown(v), s.join(", ")),
+                    format!(
+                        "unknown model '{}'; {closest}; or describe it: hf-config (--hf-config FILE, the model's \
+                         config.json), architecture (--architecture layers=..,hidden=..,heads=..,intermediate=..,vocab=..) \
+                         or parameters (--parameters 7B, coarse); `vramgate catalog` lists presets",
+                        shown(v)
+                    ),
                 ));
                 None
             }
@@ -325,7 +360,16 @@ fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> O
                 .and_then(|j| architecture_from_hf_config(&j).map_err(|e| e.to_string()))
             {
                 Ok(a) => match a.validate() {
-                    Ok(()) => Some(Model::from_arch("hf-config", ModelSource::HfConfig, a)),
+                    Ok(()) => {
+                        // A model_type without its own reader says it was read generically.
+                        let json: serde_json::Value = serde_json::from_str(v).unwrap_or_default();
+                        let name = match model_type_of(&json) {
+                            Some(t) if reads_model_type(t) => "hf-config".to_string(),
+                            Some(t) => format!("hf-config ({}: standard fields, Llama block assumed)", shown(t)),
+                            None => "hf-config (no model_type: standard fields, Llama block assumed)".to_string(),
+                        };
+                        Some(Model::from_arch(name, ModelSource::HfConfig, a))
+                    }
                     Err(errs) => {
                         problems.extend(errs.into_iter().map(|e| problem("hf-config", e)));
                         None
@@ -342,27 +386,45 @@ fn resolve_model(f: &BTreeMap<String, String>, problems: &mut Vec<Problem>) -> O
 
 /// Builds a [`Request`] from `key -> value` fields (keys without the `vramgate.io/` prefix).
 pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Problem>> {
+    // Unknown keys and over-long values are problems, and the other fields are still read, so
+    // one bad key does not hide the rest of the object's problems.
     let mut problems = Vec::new();
+    let mut usable: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in fields {
+        let mut ok = true;
         if !INPUT_KEYS.contains(&k.as_str())
             && !OUTPUT_KEYS.contains(&k.as_str())
             && !contract::POLICY_KEYS.contains(&k.as_str())
         {
             // Escaped and shortened: a confusable (a Cyrillic 'о' in `mоdel`) shows as
             // `m\u{43e}del`, and a megabyte key is not echoed back.
-            problems.push(problem(&shown(k), format!("unknown key; accepted keys: {}", INPUT_KEYS.join(", "))));
+            // Only a key near a real key's length can be its typo (and edit distance on a
+            // megabyte key would cost seconds).
+            let near = if k.len() <= 40 {
+                closest(&k.to_ascii_lowercase(), INPUT_KEYS.iter().map(|n| (*n, vec![n.to_string()])))
+            } else {
+                Vec::new()
+            };
+            let hint = match near.first() {
+                Some(n) => format!("did you mean `{n}`? "),
+                None => String::new(),
+            };
+            problems.push(problem(&shown(k), format!("unknown key; {hint}accepted keys: {}", INPUT_KEYS.join(", "))));
+            ok = false;
         }
         let limit = if k == "hf-config" { MAX_HF_CONFIG_LEN } else { MAX_VALUE_LEN };
         if v.len() > limit {
             problems.push(problem(&shown(k), format!("value is {} bytes; at most {limit} accepted", v.len())));
+            ok = false;
+        }
+        if ok {
+            usable.insert(k.clone(), v.clone());
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let fields = &usable;
     let model = resolve_model(fields, &mut problems);
     let job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
-    let mut request = Request { job, gpu: None, gpus: None };
+    let mut request = Request { job, gpu: None, gpus: None, objective: None };
     for (k, v) in fields {
         // Output keys are not in the table (ignored); model keys were resolved above.
         if let Some(InputKey { fills: Fills::Field(apply), .. }) = input_key(k)
@@ -427,6 +489,49 @@ mod tests {
     fn unknown_keys_are_reported() {
         let e = parse_fields(&fields(&[("model", "gpt2"), ("precisoin", "fp32")])).unwrap_err();
         assert_eq!(e[0].field, "precisoin");
+    }
+
+    #[test]
+    fn an_unknown_key_has_a_did_you_mean_and_hides_no_other_problem() {
+        let e =
+            parse_fields(&fields(&[("model", "gpt2"), ("precisoin", "fp32"), ("micro-batch-size", "0")])).unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 2, "{text:?}");
+        assert!(text.iter().any(|t| t.starts_with("micro-batch-size: '0'")), "{text:?}");
+        assert!(text.iter().any(|t| t.starts_with("precisoin: unknown key; did you mean `precision`?")), "{text:?}");
+        // Nothing close: no guess, only the list.
+        let e = parse_fields(&fields(&[("model", "gpt2"), ("zzzzzzzzzzzzzzzzzzzz", "1")])).unwrap_err();
+        assert!(!e[0].message.contains("did you mean"), "{}", e[0]);
+    }
+
+    #[test]
+    fn context_lengths_take_k_as_1024() {
+        for (v, n) in [("4k", 4096), ("128k", 131_072), ("32K", 32_768), ("2048", 2048)] {
+            let r = parse_fields(&fields(&[("model", "gpt2"), ("sequence-length", v)])).unwrap();
+            assert_eq!(r.job.sequence_length, n, "{v}");
+        }
+        for bad in ["4m", "k", "1.5k", "-4k", "99999999k"] {
+            let e = parse_fields(&fields(&[("model", "gpt2"), ("sequence-length", bad)])).unwrap_err();
+            assert!(e[0].message.contains("k = 1024"), "{bad}: {}", e[0]);
+        }
+    }
+
+    #[test]
+    fn an_unknown_model_with_nothing_close_points_to_hf_config_and_architecture() {
+        let e = parse_fields(&fields(&[("model", "zyxwvut-9000")])).unwrap_err();
+        let m = &e[0].message;
+        assert!(m.contains("no preset is close") && !m.contains("closest presets: ;"), "{m}");
+        assert!(m.contains("--hf-config") && m.contains("--architecture"), "{m}");
+    }
+
+    #[test]
+    fn a_generic_hf_config_is_named_as_read_generically() {
+        let cfg = r#"{"model_type": "granite", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}"#;
+        let r = parse_fields(&fields(&[("hf-config", cfg)])).unwrap();
+        assert!(r.job.model.name.contains("granite") && r.job.model.name.contains("assumed"), "{}", r.job.model.name);
+        let llama = cfg.replace("granite", "llama");
+        assert_eq!(parse_fields(&fields(&[("hf-config", &llama)])).unwrap().job.model.name, "hf-config");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::state::AppState;
 use crate::contract::{INPUT, PREFIX};
 use crate::estimate::options::*;
-use crate::estimate::{GpuSpec, PlanSearch, catalog::GpuCatalog, presets, report};
+use crate::estimate::{GpuCounts, GpuSpec, PlanSearch, catalog::GpuCatalog, presets, report};
 use crate::request;
 
 const INDEX_HTML: &str = include_str!("ui/index.html");
@@ -39,9 +39,6 @@ pub const MAX_UI_BODY_BYTES: usize = 2 * request::MAX_HF_CONFIG_LEN + 16 * 1024;
 /// A body must arrive within this: the page shares the probe port's connection cap
 /// (`server.metrics_max_connections`), which slow bodies must not hold for long.
 pub const UI_BODY_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Largest GPU count the plan search proposes: as `vramgate estimate`'s.
-const PLAN_MAX_GPUS: u32 = 4096;
 
 /// The page's routes, to merge into the plain port's router.
 pub fn router(state: AppState) -> Router {
@@ -177,9 +174,16 @@ pub fn estimate_json(body: &[u8], catalog: &GpuCatalog) -> (u16, Value) {
     };
     let mut job = req.job;
     job.gpus = req.gpus.unwrap_or(1);
-    // The same search as `vramgate estimate` (src/cli/estimate.rs).
-    let search =
-        PlanSearch { gpus, gpu_step: 1, max_gpus: PLAN_MAX_GPUS, change_strategy: true, change_checkpointing: true };
+    // The same search as `vramgate estimate` (src/cli/estimate.rs): the built-in policy's
+    // objective default, GPU-count limit and time cap.
+    let policy = crate::config::Policy::default();
+    let search = PlanSearch {
+        gpus,
+        counts: GpuCounts::multiples(1, crate::config::DEFAULT_MAX_GPUS),
+        objective: req.objective.unwrap_or(policy.objective),
+        max_plan_hours: policy.max_plan_hours,
+        change_settings: true,
+    };
     let r = match report(&job, gpu, &search) {
         Ok(r) => r,
         Err(invalid) => {

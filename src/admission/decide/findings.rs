@@ -8,13 +8,14 @@ use crate::admission::Endpoint;
 use crate::cluster::ClusterView;
 use crate::config::Policy;
 use crate::estimate::units::Gib;
-use crate::estimate::{self, Fit, GpuSpec, Job, Plan, Report, WorkloadKind as Work};
+use crate::estimate::{self, Fit, GpuSpec, Job, Objective, Plan, Report, WorkloadKind as Work};
 use crate::request::PREFIX;
 use crate::workload::Workload;
 use std::borrow::Cow;
 
 /// Near capacity is advice; not fitting is a breach, unless the mutating webhook may patch the
-/// job into a plan that fits.
+/// job into a plan that fits (the best under `objective`, the job's or its namespace's).
+#[allow(clippy::too_many_arguments)] // the judged job's parts, each read here
 pub(super) fn fit_findings<'s>(
     ctx: &Context<'s>,
     subject: &Subject<'_>,
@@ -22,6 +23,7 @@ pub(super) fn fit_findings<'s>(
     job: &Job,
     choice: &GpuChoice<'s>,
     report: &Report,
+    objective: Objective,
     f: &mut Findings,
 ) -> Outcome<'s> {
     let est = &report.estimate;
@@ -52,7 +54,7 @@ pub(super) fn fit_findings<'s>(
             // The validating webhook searches too, only to say why no patch was made. A DRA
             // claim's devices live in its template, which a patch cannot rewrite.
             let patched = if subject.policy.patch && workload.groups.iter().all(|g| g.dra_claims.is_empty()) {
-                patch_plan(workload, job, choice, subject.policy, ctx.settings, ctx.cluster)
+                patch_plan(workload, job, choice, objective, subject.policy, ctx.settings, ctx.cluster)
             } else {
                 Err(None)
             };
@@ -67,7 +69,7 @@ pub(super) fn fit_findings<'s>(
                     }
                 }
                 not_patched => {
-                    let plan = report.cheapest_plan.as_ref();
+                    let plan = report.plan.as_ref();
                     let (max_gpus, one_pod) =
                         advice_max_gpus(ctx.cluster, &choice.spec.name, workload, ctx.settings.max_gpus);
                     let mut message = does_not_fit_message(job, &choice.spec, plan, est, max_gpus, one_pod);
@@ -179,34 +181,50 @@ pub(super) fn does_not_fit_message(
     max_gpus: u32,
     one_pod: bool,
 ) -> String {
+    let with = match job.workload {
+        Work::Training => format!(" with {}", job.strategy),
+        Work::Inference => format!(" with tensor-parallel {}", job.tensor_parallel),
+    };
     let head = format!(
-        "needs {} per GPU with {} on {} x {} ({})",
+        "needs {} per GPU{with} on {} x {} ({})",
         Gib(est.per_gpu.total_bytes),
-        job.strategy,
         job.gpus,
         gpu.name,
         Gib(gpu.memory_bytes)
     );
     match plan {
         Some(p) => {
-            let mut changes = Vec::new();
-            if p.strategy != job.strategy {
-                changes.push(format!("set {PREFIX}strategy={}", p.strategy));
-            }
-            if p.activation_checkpointing && !job.activation_checkpointing {
-                changes.push(format!("turn on activation checkpointing ({PREFIX}activation-checkpointing=true)"));
+            let mut changes: Vec<String> = p.changes.iter().map(|(k, v)| format!("set {PREFIX}{k}={v}")).collect();
+            if let Some(a) = p.gradient_accumulation_steps {
+                changes.push(format!(
+                    "accumulate gradients over {a} micro-batches (same sequences per GPU per optimizer step)"
+                ));
             }
             if p.gpus != job.gpus {
                 changes.push(format!("request {} GPUs", p.gpus));
             }
-            let with = if p.strategy != job.strategy { format!(" with {}", p.strategy) } else { String::new() };
+            if p.gpu != gpu.name {
+                changes.push(format!("use {}", p.gpu));
+            }
+            let with = match p.strategy {
+                Some(s) if s != job.strategy => format!(" with {s}"),
+                _ => String::new(),
+            };
+            let time = p.wall_hours.map(|h| format!(", {}", estimate::plan::hours_text(h))).unwrap_or_default();
             format!(
-                "{head}; fits{with} on {} GPUs ({} each): {}",
+                "{head}; fits{with} on {} GPUs ({} each{time}; objective {}): {}",
                 p.gpus,
                 Gib(p.per_gpu_total_bytes),
+                p.objective,
                 changes.join(", ")
             )
         }
+        None if job.workload == Work::Inference => format!(
+            "{head}; no plan with up to {max_gpus} {} GPUs fits, even with tensor parallelism up to 8 and int4 \
+             weights: use a larger GPU, a shorter context ({PREFIX}sequence-length) or fewer concurrent sequences \
+             ({PREFIX}micro-batch-size)",
+            gpu.name
+        ),
         None if one_pod => format!(
             "{head}; no plan with up to {max_gpus} {} GPUs fits in one pod, even with zero3/fsdp and activation \
              checkpointing, and one pod cannot span nodes ({max_gpus} GPUs per node): run it as a multi-pod \
@@ -215,8 +233,8 @@ pub(super) fn does_not_fit_message(
             gpu.name
         ),
         None => format!(
-            "{head}; no plan with up to {max_gpus} {} GPUs fits, even with zero3/fsdp and activation checkpointing: \
-             use LoRA/QLoRA, a smaller micro-batch or sequence, or a larger GPU",
+            "{head}; no plan with up to {max_gpus} {} GPUs fits within the plan time limit, even with zero3/fsdp, \
+             activation checkpointing and a smaller micro-batch: use LoRA/QLoRA, a shorter sequence, or a larger GPU",
             gpu.name
         ),
     }

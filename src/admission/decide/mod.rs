@@ -203,12 +203,15 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         }
     };
     // The plan the advice names (computed only for a job that does not fit).
+    // The job's objective, else its namespace's: one search, as `vramgate estimate` runs it.
+    let objective = req.objective.unwrap_or(policy.objective);
     let (max_gpus, _) = advice_max_gpus(ctx.cluster, &choice.spec.name, &workload, settings.max_gpus);
-    let cheapest_plan =
-        (estimate.decision == Fit::DoesNotFit).then(|| advice_plan(&job, &choice.spec, &workload, max_gpus)).flatten();
-    let report = Report { estimate, cheapest_plan };
+    let plan = (estimate.decision == Fit::DoesNotFit)
+        .then(|| advice_plan(&job, &choice.spec, &workload, max_gpus, objective, policy))
+        .flatten();
+    let report = Report { estimate, plan };
 
-    let mut outcome = fit_findings(ctx, subject, &workload, &job, &choice, &report, &mut f);
+    let mut outcome = fit_findings(ctx, subject, &workload, &job, &choice, &report, objective, &mut f);
     if let Some(view) = ctx.cluster {
         cluster_findings(view, settings.cluster.enforce_inventory, &workload, &outcome, choice.source, &mut f);
         // A GPU type chosen from the inventory is pinned when the policy lets vramgate patch,

@@ -8,43 +8,33 @@ use crate::admission::patch::{self, PatchOp};
 use crate::cluster::ClusterView;
 use crate::config::{Policy, Settings};
 use crate::estimate::units::Gib;
-use crate::estimate::{self, Fit, GpuSpec, Job, Plan, PlanSearch, memory};
+use crate::estimate::{GpuCounts, GpuSpec, Job, Objective, Plan, PlanSearch, plan};
 use crate::pointer::escape_token;
 use crate::request::PREFIX;
 use crate::workload::{self, PodGroup, Workload};
 use serde_json::json;
 
-/// The plan a denial advises: the least change that fits on the GPUs the job asks for, else
-/// the cheapest plan on its GPU type (fewest GPUs, in whole replicas of its scaling group,
-/// then cost), either of which may switch to ZeRO/FSDP or turn on activation checkpointing.
-pub(super) fn advice_plan(job: &Job, gpu: &GpuSpec, workload: &Workload, max_gpus: u32) -> Option<Plan> {
-    advice_at_requested_count(job, gpu).or_else(|| {
-        let search = PlanSearch {
-            gpus: vec![gpu],
-            gpu_step: scaling_step(workload).map_or(1, |s| s.step),
-            max_gpus,
-            change_strategy: true,
-            change_checkpointing: true,
-        };
-        estimate::cheapest_plan(job, &search)
-    })
-}
-
-/// The least change that fits on the GPUs the job already asks for: another sharding strategy
-/// and/or activation checkpointing (the researcher keeps the GPU count they chose for speed).
-pub(super) fn advice_at_requested_count(job: &Job, gpu: &GpuSpec) -> Option<Plan> {
-    let unit = job.tensor_parallel.max(1).saturating_mul(job.pipeline_parallel.max(1));
-    if job.gpus == 0 || !job.gpus.is_multiple_of(unit) {
-        return None;
-    }
+/// The plan a denial advises: the engine's one search ([`plan::search`], as `vramgate
+/// estimate` runs it) under the job's objective, on its GPU type, in whole replicas of its
+/// scaling group, up to `max_gpus`; it may change the job's settings (strategy,
+/// checkpointing, micro-batch, LoRA precision; for inference tensor parallelism and
+/// quantisation).
+pub(super) fn advice_plan(
+    job: &Job,
+    gpu: &GpuSpec,
+    workload: &Workload,
+    max_gpus: u32,
+    objective: Objective,
+    policy: &Policy,
+) -> Option<Plan> {
     let search = PlanSearch {
         gpus: vec![gpu],
-        gpu_step: job.gpus / unit,
-        max_gpus: job.gpus,
-        change_strategy: true,
-        change_checkpointing: true,
+        counts: GpuCounts::multiples(scaling_step(workload).map_or(1, |s| s.step), max_gpus),
+        objective,
+        max_plan_hours: policy.max_plan_hours,
+        change_settings: true,
     };
-    estimate::cheapest_plan(job, &search)
+    plan::search(job, &search)
 }
 
 /// A patch that makes the job fit, and what it says.
@@ -54,16 +44,17 @@ pub(super) struct Patched {
     pub(super) message: String,
 }
 
-/// The cheapest patch that fits: GPU count through the scaling group's replicas (in whole
-/// replicas), GPU type through the pods' `nvidia.com/gpu.product` node selector (only types in
-/// `patch_gpu_types`, only where no required affinity pins the product). Fewest GPUs, then
-/// cost. `Err` when no patch can make it fit, with the reason when the workload's own bounds
-/// on its replicas are what prevents it. Ranked by the engine's one ranking
-/// ([`estimate::consider_plan`], as [`estimate::cheapest_plan`] ranks).
+/// The best patch that fits under `objective`: GPU count through the scaling group's
+/// replicas (in whole replicas), GPU type through the pods' `nvidia.com/gpu.product` node
+/// selector (only types in `patch_gpu_types`, only where no required affinity pins the
+/// product); the job's settings stay. `Err` when no patch can make it fit, with the reason
+/// when the workload's own bounds on its replicas are what prevents it. The engine's one
+/// search ([`plan::search`]) per GPU type, ranked by its one ranking ([`plan::ranks_before`]).
 pub(super) fn patch_plan(
     w: &Workload,
     job: &Job,
     choice: &GpuChoice,
+    objective: Objective,
     policy: &Policy,
     settings: &Settings,
     cluster: Option<ClusterView<'_>>,
@@ -98,63 +89,52 @@ pub(super) fn patch_plan(
     // A patch only adds capacity: the replicas field never goes below what it holds now (nor
     // below the workload's own minimum), and never above the workload's own maximum.
     let (lowest_k, highest_k) = step.map_or((0, 0), |s| replica_range(s.group));
-    let mut best: estimate::BestPlan = None;
-    // The replicas of the best plan's scaling group (`None`: as the job asks).
-    let mut replicas: Option<u64> = None;
+    let mut best: Option<Plan> = None;
     // The fewest replicas that would fit were the workload's own maximum lifted, per type.
     let mut beyond_bound: Option<u64> = None;
-    // One clone for the whole search: only the GPU count changes between probes.
-    let mut j = job.clone();
+    let to_u32 = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
     for gpu in types {
-        // Counts reachable: the current one, or others + k x step, k replicas of the scaling
-        // group (per-GPU memory never rises with the data-parallel degree: binary search k).
-        let mut candidates: Vec<(u32, Option<u64>)> = vec![(job.gpus, None)];
-        if let Some(s) = step {
-            let count = |k: u64| u32::try_from(s.others + k * u64::from(s.step)).ok();
-            let max_gpus = cluster_max_gpus(cluster, &gpu.name, settings.max_gpus);
-            let max_k = (u64::from(max_gpus).saturating_sub(s.others)) / u64::from(s.step);
-            let mut fits_at = |k: u64| {
-                let Some(n) = count(k) else { return false };
-                j.gpus = n;
-                estimate::validate(&j, gpu).is_ok()
-                    && Fit::judge(memory::per_gpu(&j).total_bytes, gpu.memory_bytes) == Fit::Fits
-            };
-            // k = lowest_k + i - 1 for i in 1..=n: the fewest replicas from lowest_k up.
-            let search = |hi: u64, fits_at: &mut dyn FnMut(u64) -> bool| {
-                let n = hi.saturating_add(1).saturating_sub(lowest_k);
-                estimate::fewest(n, |i| fits_at(lowest_k + i - 1)).map(|i| lowest_k + i - 1)
-            };
-            match search(max_k.min(highest_k), &mut fits_at) {
-                Some(k) => {
-                    if let Some(n) = count(k).filter(|n| *n != job.gpus || replicas_field_below(s.group, k)) {
-                        candidates.push((n, Some(k)));
-                    }
+        let max_gpus = cluster_max_gpus(cluster, &gpu.name, settings.max_gpus);
+        // Counts reachable: others + k x step, k replicas of the scaling group from what it
+        // holds now; without a scaling group only the count the job asks for.
+        let counts = |max_k: u64| match step {
+            Some(s) => GpuCounts {
+                base: to_u32(s.others),
+                step: s.step,
+                min_steps: to_u32(lowest_k),
+                max_steps: to_u32(max_k),
+                max_gpus,
+            },
+            None => GpuCounts { base: job.gpus, step: 0, min_steps: 0, max_steps: 0, max_gpus },
+        };
+        let search = |max_k: u64| {
+            plan::search(
+                job,
+                &PlanSearch {
+                    gpus: vec![gpu],
+                    counts: counts(max_k),
+                    objective,
+                    max_plan_hours: policy.max_plan_hours,
+                    change_settings: false,
+                },
+            )
+        };
+        match search(highest_k) {
+            Some(p) if best.as_ref().is_none_or(|b| plan::ranks_before(&p, b)) => best = Some(p),
+            Some(_) => {}
+            None if step
+                .is_some_and(|s| highest_k < (u64::from(max_gpus).saturating_sub(s.others)) / u64::from(s.step)) =>
+            {
+                if let Some(p) = search(u64::from(u32::MAX)) {
+                    let s = step.expect("checked");
+                    let k = (u64::from(p.gpus) - s.others) / u64::from(s.step);
+                    beyond_bound = Some(beyond_bound.map_or(k, |b| b.min(k)));
                 }
-                None if highest_k < max_k => {
-                    if let Some(k) = search(max_k, &mut fits_at) {
-                        beyond_bound = Some(beyond_bound.map_or(k, |b| b.min(k)));
-                    }
-                }
-                None => {}
             }
-        }
-        for (n, k) in candidates {
-            j.gpus = n;
-            if estimate::validate(&j, gpu).is_err() {
-                continue;
-            }
-            let total = memory::per_gpu(&j).total_bytes;
-            if Fit::judge(total, gpu.memory_bytes) != Fit::Fits {
-                continue;
-            }
-            // The engine's ranking (fewest GPUs, then cost), remembering the replicas of the
-            // plan kept.
-            if estimate::consider_plan(&mut best, &j, gpu, || total) {
-                replicas = k;
-            }
+            None => {}
         }
     }
-    let Some((_, _, plan)) = best else {
+    let Some(plan) = best else {
         // Say why when the workload's own maximum is what stops the patch.
         return Err(step.zip(beyond_bound).map(|(s, k)| {
             format!(
@@ -164,6 +144,10 @@ pub(super) fn patch_plan(
             )
         }));
     };
+    // The replicas of the plan's scaling group (`None`: as the job asks).
+    let replicas = step
+        .map(|s| (u64::from(plan.gpus) - s.others) / u64::from(s.step))
+        .filter(|&k| plan.gpus != job.gpus || step.is_some_and(|s| replicas_field_below(s.group, k)));
     let mut ops = Vec::new();
     let mut changes = Vec::new();
     if let (Some(k), Some(s)) = (replicas, step) {

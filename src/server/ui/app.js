@@ -130,11 +130,22 @@ function show(v) {
   capli.textContent = `| GPU memory ${gib(e.gpu_memory_bytes)}`;
   legend.appendChild(capli);
 
-  const p = e.cheapest_plan || v.report.cheapest_plan;
-  $("plan").textContent = p
-    ? `Fits with ${p.gpus} x ${p.gpu} using ${p.strategy}${p.activation_checkpointing ? " and activation checkpointing" : ""}: ${gib(p.per_gpu_total_bytes)} per GPU` +
-      (p.cost_usd == null ? `, $${p.usd_per_hour.toFixed(2)}/hour` : `, $${Math.round(p.cost_usd).toLocaleString("en-US")}`)
-    : (e.decision === "fits" ? "Fits as asked." : "No plan within 4096 GPUs fits.");
+  // The report's `plan`: the best plan under its objective (training: strategy and
+  // checkpointing; inference: tensor parallelism or weight quantisation, in `changes`).
+  const p = v.report.plan;
+  let planText;
+  if (p) {
+    const how = p.strategy ? ` using ${p.strategy}${p.activation_checkpointing ? " and activation checkpointing" : ""}` : "";
+    const cost = p.cost_usd == null ? `, $${p.usd_per_hour.toFixed(2)}/hour` : `, $${Math.round(p.cost_usd).toLocaleString("en-US")}`;
+    const time = p.wall_hours == null ? "" : `, ${(p.wall_hours / 24).toFixed(1)} days`;
+    const changes = p.changes.length ? ` (set ${p.changes.map(([k, x]) => `vramgate.io/${k}=${x}`).join(", ")})` : "";
+    planText = `Fits with ${p.gpus} x ${p.gpu}${how}: ${gib(p.per_gpu_total_bytes)} per GPU${cost}${time}${changes}`;
+  } else {
+    planText = e.decision === "fits"
+      ? "Fits as asked."
+      : "No plan fits within the GPU-count limit and the longest plan time (policy.max_plan_hours); vramgate estimate says why.";
+  }
+  $("plan").textContent = planText;
   $("annotations").textContent = v.annotations_yaml;
   const notes = $("notes");
   notes.replaceChildren();
