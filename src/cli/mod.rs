@@ -12,6 +12,7 @@ mod check;
 mod cluster;
 mod config;
 mod estimate;
+mod estimate_serving;
 mod serve;
 
 pub use catalog::CatalogArgs;

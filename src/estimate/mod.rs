@@ -14,6 +14,7 @@ pub mod memory;
 pub mod model;
 pub mod options;
 pub mod presets;
+pub mod serving;
 pub mod units;
 
 pub use catalog::GpuCatalog;
