@@ -14,4 +14,5 @@ mod hostile;
 mod layers;
 mod properties;
 mod server;
+mod serving_calibration;
 mod tls;

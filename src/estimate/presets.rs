@@ -68,6 +68,9 @@ pub struct ServingFacts {
     pub vision_params: u64,
     /// The checkpoint's own weight format (gpt-oss: MXFP4 experts; DeepSeek V3: fp8).
     pub checkpoint: Quantization,
+    /// Of `Architecture::experts_per_token`, the shared experts every token passes through
+    /// (counted as always-routed experts); the fused-MoE kernel routes only the rest.
+    pub shared_experts: u32,
     pub exact: Option<ExactParams>,
 }
 
@@ -87,6 +90,7 @@ const fn ctx(max_context: u32) -> ServingFacts {
         multimodal: false,
         vision_params: 0,
         checkpoint: Quantization::None,
+        shared_experts: 0,
         exact: None,
     }
 }
@@ -533,7 +537,7 @@ static PRESETS: &[ModelPreset] = &[
         hf_ids: &["meta-llama/Llama-4-Scout-17B-16E", "meta-llama/Llama-4-Scout-17B-16E-Instruct"],
         aliases: &["llama4-scout", "llama-4-scout-17b-16e"],
         arch: moe(head_dim(llama(48, 5120, 40, 8, 8192, 202_048, false), 128), 17, 2),
-        serving: vision(swa(10_485_760, 8192, 3, 1), 870_000_000),
+        serving: ServingFacts { shared_experts: 1, ..vision(swa(10_485_760, 8192, 3, 1), 870_000_000) },
         source: "huggingface.co/meta-llama/Llama-4-Scout-17B-16E-Instruct/blob/main/config.json",
     },
     // ---- Mistral ----
@@ -646,7 +650,7 @@ static PRESETS: &[ModelPreset] = &[
         hf_ids: &["Qwen/Qwen1.5-MoE-A2.7B", "Qwen/Qwen1.5-MoE-A2.7B-Chat"],
         aliases: &[],
         arch: moe(qwen2(24, 2048, 16, 16, 1408, 151_936, false), 64, 8),
-        serving: ctx(8192),
+        serving: ServingFacts { shared_experts: 4, ..ctx(8192) },
         source: "huggingface.co/Qwen/Qwen1.5-MoE-A2.7B/blob/main/config.json",
     },
     // ---- Qwen2 (same shapes as Qwen2.5, max_position_embeddings 32768) ----
@@ -847,6 +851,7 @@ static PRESETS: &[ModelPreset] = &[
         arch: moe(head_dim(llama(27, 2048, 16, 16, 1408, 102_400, false), 128), 66, 8),
         serving: ServingFacts {
             kv: KvLayout::Mla { kv_lora_rank: 512, rope_dim: 64 },
+            shared_experts: 2,
             exact: Some(ExactParams {
                 total: 15_706_484_224,
                 embed_head: 419_430_400,
@@ -874,6 +879,7 @@ static PRESETS: &[ModelPreset] = &[
         serving: ServingFacts {
             kv: KvLayout::Mla { kv_lora_rank: 512, rope_dim: 64 },
             checkpoint: Quantization::Fp8,
+            shared_experts: 1,
             exact: Some(ExactParams {
                 total: 671_026_404_352,
                 embed_head: 1_853_358_080,

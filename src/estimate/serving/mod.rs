@@ -447,7 +447,8 @@ impl Resolved<'_> {
             let ws = if self.quant == Quantization::Mxfp4 {
                 0.0
             } else {
-                n * f64::from(a.experts_per_token) * (3.0 * i / tp + h) * d
+                let routed = a.experts_per_token.saturating_sub(self.facts.shared_experts).max(1);
+                n * f64::from(routed) * (3.0 * i / tp + h) * d
             };
             base + sampler + ws
         } else {
