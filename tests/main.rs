@@ -14,5 +14,6 @@ mod hostile;
 mod layers;
 mod properties;
 mod server;
+mod serving_admission;
 mod serving_calibration;
 mod tls;

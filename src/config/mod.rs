@@ -17,6 +17,7 @@ mod metrics;
 mod policy;
 mod resources;
 mod server;
+mod serving;
 
 pub use cluster::*;
 pub use gpus::*;
@@ -24,6 +25,7 @@ pub use metrics::*;
 pub use policy::*;
 pub use resources::*;
 pub use server::*;
+pub use serving::*;
 
 use crate::estimate::catalog::GpuCatalog;
 use crate::workload::ExtractConfig;
@@ -61,6 +63,9 @@ pub struct ConfigFile {
     /// Bounds of the metrics' labels and admission counting (read at start only).
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// Inference servers that will not start (issue 15).
+    #[serde(default)]
+    pub serving: ServingFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -90,6 +95,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Bounds of the metrics; `serve` reads them at start only.
     pub metrics: MetricsSettings,
+    /// Inference servers that will not start.
+    pub serving: ServingSettings,
 }
 
 impl Default for Settings {
@@ -104,6 +111,7 @@ impl Default for Settings {
             server: ServerLimits::default(),
             cluster: ClusterSettings::default(),
             metrics: MetricsSettings::default(),
+            serving: ServingSettings::default(),
         }
     }
 }
@@ -161,6 +169,7 @@ impl Settings {
         let server = file.server.resolve(&mut errs);
         let metrics = file.metrics.resolve(&mut errs);
         let cluster = file.cluster.resolve(&mut errs);
+        let serving = file.serving.resolve(&mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -182,6 +191,7 @@ impl Settings {
             server,
             cluster,
             metrics,
+            serving,
         })
     }
 }

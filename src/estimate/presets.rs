@@ -5,7 +5,7 @@
 
 use super::catalog::closest;
 use super::model::{Architecture, Bias, MlpKind, NormKind};
-use super::serving::Quantization;
+use super::serving::options::Quantization;
 
 /// A named, published model architecture.
 #[derive(Debug, Clone, PartialEq)]
