@@ -2,7 +2,7 @@
 //! its KV cache holds (issue 15). Prints the serving terms only, no training fields.
 
 use super::Output;
-use crate::estimate::serving::{ServingConfig, ServingReport, serving_report};
+use crate::estimate::serving::{Quantization, ServingConfig, ServingReport, serving_report};
 use crate::estimate::units::GIB;
 use crate::estimate::*;
 use std::io::Write;
@@ -32,6 +32,15 @@ pub(super) fn run(
     Ok(if r.serving.starts() { 0 } else { 1 })
 }
 
+/// The served dtype: fp32 when asked, fp16 for the fp16 precisions, else bf16.
+fn dtype(job: &Job) -> &'static str {
+    match job.precision {
+        Precision::Fp32 => "fp32",
+        Precision::Fp16True | Precision::Fp16Mixed => "fp16",
+        _ => "bf16",
+    }
+}
+
 fn gib(b: u64) -> f64 {
     b as f64 / GIB as f64
 }
@@ -51,7 +60,7 @@ fn write_table(r: &ServingReport, job: &Job, out: &mut dyn Write) -> std::io::Re
         s.engine.display_name(),
         s.engine_version,
         if s.engine_version_assumed { " (assumed)" } else { "" },
-        s.quantization,
+        if s.quantization == Quantization::None { dtype(job) } else { s.quantization.as_str() },
         s.kv_cache_dtype_bytes,
         s.tensor_parallel,
         s.pipeline_parallel,

@@ -83,8 +83,9 @@ impl FromStr for Engine {
     }
 }
 
-/// A server version, `major.minor.patch`.
+/// A server version, `major.minor.patch`; (de)serialised as that string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct EngineVersion {
     pub major: u32,
     pub minor: u32,
@@ -100,6 +101,19 @@ impl EngineVersion {
 impl fmt::Display for EngineVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl From<EngineVersion> for String {
+    fn from(v: EngineVersion) -> String {
+        v.to_string()
+    }
+}
+
+impl TryFrom<String> for EngineVersion {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 
@@ -233,6 +247,7 @@ mod tests {
         assert!("latest".parse::<EngineVersion>().is_err());
         assert!("1".parse::<EngineVersion>().is_err());
         assert!(EngineVersion::new(0, 10, 0) > EngineVersion::new(0, 9, 2));
+        assert_eq!(serde_json::to_value(EngineVersion::new(0, 6, 4)).unwrap(), serde_json::json!("0.6.4"));
     }
 
     #[test]
