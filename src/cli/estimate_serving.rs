@@ -71,13 +71,13 @@ fn write_table(r: &ServingReport, job: &Job, out: &mut dyn Write) -> std::io::Re
     )?;
     writeln!(
         out,
-        "settings   max-model-len {}, gpu-memory-utilization {}, max-num-seqs {}, max-num-batched-tokens {}, block-size {}, precision {}",
+        "settings   max-model-len {}, gpu-memory-utilization {}, max-num-seqs {}, max-num-batched-tokens {}, block-size {}, dtype {}",
         s.max_model_len,
         s.gpu_memory_utilization,
         s.max_num_seqs,
         s.max_num_batched_tokens,
         s.block_size,
-        job.precision
+        dtype(job)
     )?;
     writeln!(out)?;
     writeln!(out, "per GPU                        bytes          GiB")?;
