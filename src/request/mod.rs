@@ -388,8 +388,12 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
             problems.push(p);
         }
     }
-    let draft = std::mem::take(&mut request.serving_draft);
+    let mut draft = std::mem::take(&mut request.serving_draft);
     if draft.workload_serving {
+        // A `config.json` also says the model's context, attention layout and quantisation.
+        if let Some(Ok(j)) = fields.get("hf-config").map(|t| serde_json::from_str::<serde_json::Value>(t)) {
+            draft.cfg.model_facts = Some(crate::estimate::serving::facts_from_hf_config(&j));
+        }
         request.serving = Some(draft.cfg);
     } else {
         for k in draft.serving_only {

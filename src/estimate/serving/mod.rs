@@ -42,6 +42,10 @@ pub struct ServingConfig {
     /// `None`: the checkpoint's own format (a preset's, e.g. gpt-oss MXFP4), else 16-bit.
     pub quantization: Option<Quantization>,
     pub block_size: Option<u32>,
+    /// What a `config.json` (the `hf-config` key) says of a model that is not a preset: its
+    /// context, sliding window, MLA latent, quantisation ([`facts_from_hf_config`]).
+    #[serde(skip)]
+    pub model_facts: Option<ServingFacts>,
 }
 
 impl Default for ServingConfig {
@@ -56,6 +60,7 @@ impl Default for ServingConfig {
             enforce_eager: false,
             quantization: None,
             block_size: None,
+            model_facts: None,
         }
     }
 }
@@ -168,13 +173,56 @@ fn gib(b: f64) -> f64 {
 
 /// What the engine needs of a model beyond [`Architecture`]: its context, KV layout, checkpoint
 /// format; a preset's published facts, or plain full attention for any other model.
-fn facts_of(job: &Job) -> ServingFacts {
+fn facts_of(job: &Job, cfg: &ServingConfig) -> ServingFacts {
+    if let Some(f) = cfg.model_facts {
+        return f;
+    }
     if job.model.source == ModelSource::Preset
         && let Some(p) = find_preset(&job.model.name)
     {
         return p.serving;
     }
     ServingFacts::unknown()
+}
+
+/// The serving facts a Hugging Face `config.json` states (the text config of a multimodal one):
+/// `max_position_embeddings`; `sliding_window` with `layer_types` (`sliding_attention` /
+/// `full_attention`), or on every layer when no pattern is given and `use_sliding_window` is not
+/// false; MLA's `kv_lora_rank` and `qk_rope_head_dim`; `quantization_config.quant_method`
+/// (`fp8`, `awq`, `gptq`, `bitsandbytes`, `mxfp4`). What is absent stays unknown.
+pub fn facts_from_hf_config(config: &serde_json::Value) -> ServingFacts {
+    let text = config.get("text_config").filter(|t| t.is_object()).unwrap_or(config);
+    let num = |k: &str| text.get(k).and_then(serde_json::Value::as_u64).and_then(|n| u32::try_from(n).ok());
+    let mut f = ServingFacts::unknown();
+    f.max_context = num("max_position_embeddings").unwrap_or(0);
+    f.multimodal = config.get("vision_config").is_some();
+    if let (Some(kv_lora_rank), Some(rope_dim)) = (num("kv_lora_rank"), num("qk_rope_head_dim")) {
+        f.kv = KvLayout::Mla { kv_lora_rank, rope_dim };
+    } else if let Some(window) = num("sliding_window").filter(|w| *w > 0) {
+        let types: Vec<&str> = text
+            .get("layer_types")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        let uses = text.get("use_sliding_window").and_then(serde_json::Value::as_bool) != Some(false);
+        if !types.is_empty() {
+            let sliding = types.iter().filter(|t| **t == "sliding_attention").count() as u32;
+            let full = types.len() as u32 - sliding;
+            if sliding > 0 {
+                f.kv = KvLayout::Sliding { window, sliding, full };
+            }
+        } else if uses && f.max_context > window {
+            f.kv = KvLayout::Sliding { window, sliding: 1, full: 0 };
+        }
+    }
+    if let Some(q) = config
+        .pointer("/quantization_config/quant_method")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|m| m.parse::<Quantization>().ok())
+    {
+        f.checkpoint = q;
+    }
+    f
 }
 
 /// Per-stage layer counts: vLLM `get_pp_indices` (`vllm/distributed/utils.py`) gives every
@@ -609,7 +657,7 @@ fn judge(r: &Resolved<'_>, total: f64, s: &Sized) -> Option<Failure> {
 fn resolve<'a>(job: &'a Job, cfg: &'a ServingConfig, gpu: &GpuSpec) -> Result<Resolved<'a>, InvalidJob> {
     let mut p = Vec::new();
     let mut add = |field: &str, message: String| p.push(Problem { field: field.to_string(), message });
-    let facts = facts_of(job);
+    let facts = facts_of(job, cfg);
     let a = &job.model.arch;
     if let Err(errs) = a.validate() {
         for e in errs {
@@ -807,7 +855,7 @@ pub fn estimate_serving(
             r.version
         ));
     }
-    if job.model.source != ModelSource::Preset && cfg.max_model_len.is_some() {
+    if job.model.source != ModelSource::Preset && cfg.max_model_len.is_some() && r.facts.max_context == 0 {
         notes.push("the model's context is unknown: max-model-len is not checked against it".into());
     }
     if cfg.engine == Engine::Sglang && failure.is_none() && (request as f64) > kv_available {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::estimate::catalog::GpuCatalog;
 use crate::estimate::job::Model;
-use crate::estimate::presets::find_preset;
+use crate::estimate::presets::{KvLayout, find_preset};
 
 fn job(model: &str, tp: u32) -> Job {
     let p = find_preset(model).unwrap_or_else(|| panic!("no preset {model}"));
@@ -214,4 +214,25 @@ fn sglang_keeps_activations_outside_its_static_fraction() {
     assert_eq!(e.gpu_memory_utilization, 0.88);
     let want = e.budget_bytes - e.weights_bytes - e.non_torch_bytes;
     assert!(e.kv_cache_bytes.abs_diff(want) <= 4);
+}
+
+#[test]
+fn a_config_json_gives_an_unknown_models_context_window_and_format() {
+    let gemma2 = serde_json::json!({
+        "max_position_embeddings": 8192, "sliding_window": 4096,
+        "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
+    });
+    let f = facts_from_hf_config(&gemma2);
+    assert_eq!(f.max_context, 8192);
+    assert_eq!(f.kv, KvLayout::Sliding { window: 4096, sliding: 2, full: 2 });
+    let qwen =
+        serde_json::json!({"max_position_embeddings": 32768, "sliding_window": 131072, "use_sliding_window": false});
+    assert_eq!(facts_from_hf_config(&qwen).kv, KvLayout::Full);
+    let ds = serde_json::json!({"max_position_embeddings": 163840, "kv_lora_rank": 512, "qk_rope_head_dim": 64,
+        "quantization_config": {"quant_method": "fp8"}});
+    let f = facts_from_hf_config(&ds);
+    assert_eq!((f.kv, f.checkpoint), (KvLayout::Mla { kv_lora_rank: 512, rope_dim: 64 }, Quantization::Fp8));
+    let vl = serde_json::json!({"vision_config": {}, "text_config": {"max_position_embeddings": 128000}});
+    let f = facts_from_hf_config(&vl);
+    assert!(f.multimodal && f.max_context == 128_000);
 }
