@@ -373,3 +373,64 @@ fn help_states_defaults_the_model_rule_exit_codes_and_examples_and_the_examples_
         "{help}"
     );
 }
+
+// ---- serving (issue 15) ----
+
+/// `estimate --workload serving` prints the serving terms and no training fields; JSON adds the
+/// `serving` object next to `decision`; a server that will not start exits 1 with the message.
+#[test]
+fn estimate_serving_prints_the_server_terms_and_the_fixes() {
+    let args = [
+        "estimate",
+        "--workload",
+        "serving",
+        "--engine",
+        "vllm",
+        "--engine-version",
+        "v0.19.0",
+        "--model",
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B",
+        "--gpu",
+        "L40S",
+    ];
+    let (code, out, err) = vramgate(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("vLLM will not start: max-model-len 131072 needs 24.0 GiB of KV cache per GPU"), "{out}");
+    for training in ["optimizer", "gradients", "ddp", "checkpointing"] {
+        assert!(!out.contains(training), "{training} in {out}");
+    }
+    let (code, json, _) = vramgate(&[&args[..], &["--output", "json"]].concat());
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["decision"], "does-not-fit");
+    let s = &v["serving"];
+    for field in [
+        "weights_bytes",
+        "activation_bytes",
+        "non_torch_bytes",
+        "cuda_graph_bytes",
+        "kv_cache_bytes",
+        "kv_cache_tokens",
+        "max_concurrency",
+        "max_model_len_that_starts",
+        "failure",
+    ] {
+        assert!(!s[field].is_null(), "{field} in {s}");
+    }
+    assert_eq!(s["failure"], "kv-cache-below-max-model-len");
+    assert_eq!(s["engine_version"], "0.19.0");
+    // At the length it names, it starts (exit 0) and `failure` is null.
+    let n = s["max_model_len_that_starts"].as_u64().unwrap().to_string();
+    let (code, json, _) = vramgate(&[&args[..], &["--max-model-len", &n, "--output", "json"]].concat());
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["serving"]["failure"].is_null());
+}
+
+#[test]
+fn serving_flags_are_errors_without_workload_serving() {
+    let (code, _, err) = vramgate(&["estimate", "--model", "llama-2-7b", "--max-model-len", "4096", "--enforce-eager"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--max-model-len") && err.contains("workload serving"), "{err}");
+    assert!(err.contains("--enforce-eager"), "{err}");
+}

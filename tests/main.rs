@@ -20,4 +20,6 @@ mod plugin;
 mod policy_tests;
 mod properties;
 mod server;
+mod serving_admission;
+mod serving_calibration;
 mod tls;

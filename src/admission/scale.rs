@@ -63,6 +63,8 @@ fn evaluation(kind: &str, namespace: &str, name: Option<&str>, mode: Mode) -> Ev
         gpus_requested: 0,
         estimate: None,
         overprovisioned_cost_usd: None,
+        serving: None,
+        patch_max_model_len: None,
         patch: Vec::new(),
     }
 }

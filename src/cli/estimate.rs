@@ -131,6 +131,31 @@ pub struct EstimateArgs {
     /// wall-clock at the GPUs asked for). Default cost, as the webhook's built-in policy.
     #[arg(long)]
     pub objective: Option<String>,
+    // ---- serving (issue 15): with --workload serving; named like the annotation keys ----
+    /// vllm | sglang | tgi (with --workload serving; default vllm).
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// The server's version, e.g. 0.6.4 (its image tag); default: the newest modelled.
+    #[arg(long)]
+    pub engine_version: Option<String>,
+    /// Context length the server allows (vLLM --max-model-len); default: the model's.
+    #[arg(long)]
+    pub max_model_len: Option<String>,
+    /// Share of GPU memory the server may use, in (0, 1] (vLLM default 0.9).
+    #[arg(long)]
+    pub gpu_memory_utilization: Option<String>,
+    /// Sequences batched at once (vLLM --max-num-seqs).
+    #[arg(long)]
+    pub max_num_seqs: Option<String>,
+    /// Tokens per scheduler step (vLLM --max-num-batched-tokens).
+    #[arg(long)]
+    pub max_num_batched_tokens: Option<String>,
+    /// No CUDA graphs (vLLM --enforce-eager); `--enforce-eager` alone means true.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub enforce_eager: Option<String>,
+    /// KV cache block in tokens (vLLM --block-size; default 16).
+    #[arg(long)]
+    pub block_size: Option<String>,
     /// YAML or JSON file extending or overriding the GPU catalog: `gpus: [{name, memory_bytes,
     /// dense_bf16_flops, dense_fp16_flops, dense_fp32_flops, bf16_supported, usd_per_hour, ...}]`.
     /// An entry named like a built-in GPU overrides only the fields it gives (e.g. `{name:
@@ -189,6 +214,15 @@ fn fields(a: &EstimateArgs) -> anyhow::Result<BTreeMap<String, String>> {
     put("zero3-max-live-parameters", &a.zero3_max_live_parameters);
     put("fsdp-prefetch-layers", &a.fsdp_prefetch_layers);
     put("objective", &a.objective);
+    // serving (issue 15)
+    put("engine", &a.engine);
+    put("engine-version", &a.engine_version);
+    put("max-model-len", &a.max_model_len);
+    put("gpu-memory-utilization", &a.gpu_memory_utilization);
+    put("max-num-seqs", &a.max_num_seqs);
+    put("max-num-batched-tokens", &a.max_num_batched_tokens);
+    put("enforce-eager", &a.enforce_eager);
+    put("block-size", &a.block_size);
     if let Some(p) = &a.hf_config {
         let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("--hf-config {}: {e}", p.display()))?;
         f.insert("hf-config".to_string(), text);
@@ -246,6 +280,9 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         return Ok(2);
     };
     let mut job = req.job;
+    if let Some(cfg) = &req.serving {
+        return super::estimate_serving::run(&job, cfg, req.gpus, gpu, &catalog, a.output, out);
+    }
     job.gpus = req.gpus.unwrap_or(1);
     let gpus: Vec<&GpuSpec> = match a.plan_gpus.as_str() {
         "job" => vec![gpu],

@@ -13,6 +13,7 @@ mod check;
 mod cluster;
 mod config;
 mod estimate;
+mod estimate_serving;
 mod serve;
 mod test;
 mod ui;

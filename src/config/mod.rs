@@ -19,6 +19,7 @@ mod metrics;
 mod policy;
 mod resources;
 mod server;
+mod serving;
 
 pub use audit::*;
 pub use cluster::*;
@@ -28,6 +29,7 @@ pub use metrics::*;
 pub use policy::*;
 pub use resources::*;
 pub use server::*;
+pub use serving::*;
 
 use crate::estimate::catalog::GpuCatalog;
 use crate::workload::ExtractConfig;
@@ -68,6 +70,9 @@ pub struct ConfigFile {
     /// The periodic in-cluster audit (`serve --cluster`; read at start only).
     #[serde(default)]
     pub audit: AuditFile,
+    /// Inference servers that will not start (issue 15).
+    #[serde(default)]
+    pub serving: ServingFile,
 }
 
 /// One problem in the config, with the path of its key.
@@ -101,6 +106,8 @@ pub struct Settings {
     pub exemptions: Exemptions,
     /// The periodic in-cluster audit; `serve` reads it at start only.
     pub audit: AuditSettings,
+    /// Inference servers that will not start.
+    pub serving: ServingSettings,
 }
 
 impl Default for Settings {
@@ -117,6 +124,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             exemptions: Exemptions::default(),
             audit: AuditSettings::default(),
+            serving: ServingSettings::default(),
         }
     }
 }
@@ -188,6 +196,7 @@ impl Settings {
         let metrics = file.metrics.resolve(&mut errs);
         let cluster = file.cluster.resolve(&mut errs);
         let audit = file.audit.resolve(&mut errs);
+        let serving = file.serving.resolve(&mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {
@@ -211,6 +220,7 @@ impl Settings {
             metrics,
             exemptions: file.policy.exemptions.clone().unwrap_or_default(),
             audit,
+            serving,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod options;
 pub mod plan;
 pub mod presets;
+pub mod serving;
 pub mod units;
 
 pub use catalog::GpuCatalog;

@@ -5,8 +5,9 @@
 //! [`crate::request::parse_fields`] reads annotations and `vramgate estimate`'s flags through
 //! [`INPUT`]; `tests/cli.rs` checks that the `estimate` flags are exactly its keys. Pure: no I/O.
 
+use crate::estimate::serving::Quantization;
 use crate::estimate::units::parse_count;
-use crate::estimate::{MAX_GPUS, MAX_SEQUENCE, Problem};
+use crate::estimate::{MAX_GPUS, MAX_SEQUENCE, Problem, WeightQuantization};
 use crate::request::{Request, parse_bool, parse_choice, parse_int, parse_lora_targets, parse_tokens, problem, shown};
 use serde::Serialize;
 use strum::{EnumString, IntoStaticStr};
@@ -45,13 +46,15 @@ const fn model(name: &'static str, help: &'static str) -> InputKey {
 }
 
 /// The input keys, in documentation order.
-pub const INPUT: [InputKey; 31] = [
+pub const INPUT: [InputKey; 39] = [
     model("model", "preset name or Hugging Face id (`vramgate catalog` lists them), e.g. llama-2-7b"),
     model("parameters", "parameter count only (\"7B\", \"350M\", \"6.74e9\"); the estimate is coarse"),
     model("architecture", "layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,...]"),
     model("hf-config", "a Hugging Face config.json (as text; the CLI flag takes its path)"),
-    key("workload", "training | inference", |r, k, v| {
+    key("workload", "training | inference | serving (an inference server: the serving keys below)", |r, k, v| {
         r.job.workload = parse_choice(k, v)?;
+        // `serving` (an alias of inference before issue 15) selects the serving engine.
+        r.serving_draft.workload_serving = v.trim().eq_ignore_ascii_case("serving");
         Ok(())
     }),
     key("precision", "fp32 (32-true), bf16-mixed, fp16-mixed, bf16-true, fp16-true, fp8-mixed", |r, k, v| {
@@ -118,10 +121,27 @@ pub const INPUT: [InputKey; 31] = [
         r.job.kv_cache_dtype = parse_choice(k, v)?;
         Ok(())
     }),
-    key("weight-quantization", "none, int8, int4, nf4", |r, k, v| {
-        r.job.weight_quantization = parse_choice(k, v)?;
-        Ok(())
-    }),
+    key(
+        "weight-quantization",
+        "none, int8, int4, nf4; serving also fp8, w8a8, w8a16, awq, gptq, w4a16, bitsandbytes, mxfp4",
+        |r, k, v| {
+            // Serving reads the formats servers load; the training/inference engine its four.
+            let serving = v.parse::<Quantization>();
+            match (parse_choice::<WeightQuantization>(k, v), serving) {
+                (Ok(q), s) => {
+                    r.job.weight_quantization = q;
+                    r.serving_draft.cfg.quantization = s.ok();
+                    Ok(())
+                }
+                (Err(_), Ok(s)) => {
+                    r.serving_draft.cfg.quantization = Some(s);
+                    r.serving_draft.serving_only.push(k.to_string());
+                    Ok(())
+                }
+                (Err(e), Err(why)) => Err(problem(k, format!("{}; for workload serving: {why}", e.message))),
+            }
+        },
+    ),
     key("training-tokens", "tokens of the whole run (\"2T\")", |r, k, v| {
         r.job.training_tokens = Some(parse_count(v).map_err(|e| problem(k, e.to_string()))?);
         Ok(())
@@ -187,6 +207,64 @@ pub const INPUT: [InputKey; 31] = [
             Ok(())
         },
     ),
+    // ---- serving (issue 15): an inference server's settings, named like vLLM's flags; only
+    // with workload serving. `request::parse_fields` reports them otherwise. ----
+    key("engine", "vllm | sglang | tgi (workload serving; default vllm)", |r, k, v| {
+        r.serving_draft.cfg.engine =
+            v.parse().map_err(|acc: String| problem(k, format!("'{}' is not accepted; accepted: {acc}", shown(v))))?;
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key(
+        "engine-version",
+        "the server's version, e.g. 0.6.4 or v0.19.0 (the image tag); default: the newest modelled",
+        |r, k, v| {
+            r.serving_draft.cfg.engine_version = Some(
+                v.parse()
+                    .map_err(|acc: String| problem(k, format!("'{}' is not accepted; accepted: {acc}", shown(v))))?,
+            );
+            r.serving_draft.given(k);
+            Ok(())
+        },
+    ),
+    key("max-model-len", "context length the server allows (vLLM --max-model-len); default: the model's", |r, k, v| {
+        r.serving_draft.cfg.max_model_len = Some(parse_int(k, v, 1, MAX_SEQUENCE as u64)?);
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key("gpu-memory-utilization", "share of GPU memory the server may use, in (0, 1] (default vLLM 0.9)", |r, k, v| {
+        r.serving_draft.cfg.gpu_memory_utilization = Some(match v.trim().parse::<f64>() {
+            Ok(x) if x > 0.0 && x <= 1.0 => x,
+            _ => {
+                return Err(problem(
+                    k,
+                    format!("'{}' is not accepted; accepted: a fraction in (0, 1], e.g. 0.9", shown(v)),
+                ));
+            }
+        });
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key("max-num-seqs", "sequences the server batches at once (vLLM --max-num-seqs)", |r, k, v| {
+        r.serving_draft.cfg.max_num_seqs = Some(parse_int(k, v, 1, 1_000_000)?);
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key("max-num-batched-tokens", "tokens per scheduler step (vLLM --max-num-batched-tokens)", |r, k, v| {
+        r.serving_draft.cfg.max_num_batched_tokens = Some(parse_int(k, v, 1, MAX_SEQUENCE as u64)?);
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key("enforce-eager", "true | false: no CUDA graphs (vLLM --enforce-eager)", |r, k, v| {
+        r.serving_draft.cfg.enforce_eager = parse_bool(k, v)?;
+        r.serving_draft.given(k);
+        Ok(())
+    }),
+    key("block-size", "KV cache block in tokens (vLLM --block-size; default 16)", |r, k, v| {
+        r.serving_draft.cfg.block_size = Some(parse_int(k, v, 1, 1024)?);
+        r.serving_draft.given(k);
+        Ok(())
+    }),
 ];
 
 /// A buffer size in elements: a count ("5e8", "500M") that is a whole number from 0 to 1e12.

@@ -11,6 +11,7 @@ pub mod contract;
 use crate::estimate::catalog::closest;
 use crate::estimate::hf_config::{architecture_from_hf_config, model_type_of, reads_model_type};
 use crate::estimate::presets::{find_preset, suggest_presets};
+use crate::estimate::serving::ServingConfig;
 use crate::estimate::units::parse_count;
 use crate::estimate::*;
 use contract::{Fills, InputKey, input_key};
@@ -40,6 +41,25 @@ pub struct Request {
     pub gpus: Option<u32>,
     /// `objective` key: what the advised plan minimises (`None`: the caller's default).
     pub objective: Option<Objective>,
+    /// `workload: serving`: the inference server's settings (issue 15).
+    pub serving: Option<ServingConfig>,
+    /// The serving keys as read, before `workload` is known (keys apply in name order).
+    pub(crate) serving_draft: ServingDraft,
+}
+
+/// Serving settings while the keys are read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServingDraft {
+    pub(crate) workload_serving: bool,
+    pub(crate) cfg: ServingConfig,
+    /// Serving keys given, and values only serving accepts: an error without workload serving.
+    pub(crate) serving_only: Vec<String>,
+}
+
+impl ServingDraft {
+    pub(crate) fn given(&mut self, key: &str) {
+        self.serving_only.push(key.to_string());
+    }
 }
 
 pub(crate) fn problem(key: &str, message: String) -> Problem {
@@ -424,13 +444,33 @@ pub fn parse_fields(fields: &BTreeMap<String, String>) -> Result<Request, Vec<Pr
     let fields = &usable;
     let model = resolve_model(fields, &mut problems);
     let job = Job::new(model.unwrap_or_else(|| Model::from_param_count(1_000_000_000)));
-    let mut request = Request { job, gpu: None, gpus: None, objective: None };
+    let mut request =
+        Request { job, gpu: None, gpus: None, objective: None, serving: None, serving_draft: ServingDraft::default() };
     for (k, v) in fields {
         // Output keys are not in the table (ignored); model keys were resolved above.
         if let Some(InputKey { fills: Fills::Field(apply), .. }) = input_key(k)
             && let Err(p) = apply(&mut request, k, v)
         {
             problems.push(p);
+        }
+    }
+    let mut draft = std::mem::take(&mut request.serving_draft);
+    if draft.workload_serving {
+        // A `config.json` also says the model's context, attention layout and quantisation.
+        if let Some(Ok(j)) = fields.get("hf-config").map(|t| serde_json::from_str::<serde_json::Value>(t)) {
+            draft.cfg.model_facts = Some(crate::estimate::serving::facts_from_hf_config(&j));
+        }
+        request.serving = Some(draft.cfg);
+    } else {
+        for k in draft.serving_only {
+            let v = fields.get(&k).map(String::as_str).unwrap_or_default();
+            problems.push(problem(
+                &k,
+                format!(
+                    "'{}' is for an inference server only; set workload serving (and engine), or remove it",
+                    shown(v)
+                ),
+            ));
         }
     }
     if problems.is_empty() { Ok(request) } else { Err(problems) }

@@ -19,6 +19,7 @@ mod gpu;
 mod output;
 mod patch_plan;
 mod screen;
+mod serving;
 mod shape;
 mod update;
 mod vocabulary;
@@ -106,6 +107,8 @@ impl<'a> Subject<'a> {
             gpus_requested,
             estimate,
             overprovisioned_cost_usd: None,
+            serving: None,
+            patch_max_model_len: None,
             patch: Vec::new(),
         }
     }
@@ -174,6 +177,9 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
     let Some(choice) = resolve_gpu(&workload, req.gpu.as_deref(), policy, settings, &mut f) else {
         return (subject.decide(&f, devices, None), None);
     };
+    if let Some(cfg) = &req.serving {
+        return serving::judge(ctx, subject, &req.job, cfg, &choice, devices, f);
+    }
 
     let mut job = req.job;
     job.gpus = u32::try_from(devices).unwrap_or(u32::MAX);

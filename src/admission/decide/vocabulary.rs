@@ -6,6 +6,7 @@ use crate::admission::patch::PatchOp;
 use crate::cluster::ClusterView;
 use crate::config::{Mode, Settings};
 use crate::estimate::Report;
+use crate::estimate::serving::ServingReport;
 use crate::json::Json;
 use serde::Serialize;
 use strum::{EnumString, IntoStaticStr, VariantArray};
@@ -65,6 +66,8 @@ pub enum Reason {
     UnseenGpus,
     /// A `/scale` request whose parent object vramgate cannot see.
     UnjudgedScale,
+    /// An inference server (`workload: serving`) that will not start on its GPUs (issue 15).
+    WillNotStart,
 }
 
 impl Reason {
@@ -157,6 +160,14 @@ pub struct Evaluation {
     pub estimate: Option<Report>,
     /// Dollars of the estimated cost spent on GPUs beyond those needed.
     pub overprovisioned_cost_usd: Option<f64>,
+    /// An inference server's report (`workload: serving`) instead of `estimate` (issue 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<ServingReport>,
+    /// The decision "patch max-model-len to N": the largest that starts, decided at the mutating
+    /// webhook on CREATE under `serving.patch_max_model_len`; the container-args patch that
+    /// applies it is `workload::serving::max_model_len_patch`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_max_model_len: Option<u32>,
     /// JSON Patch for the mutating webhook (empty elsewhere).
     #[serde(skip)]
     pub patch: Vec<PatchOp>,
@@ -223,7 +234,7 @@ impl Findings {
     /// other breach becomes advice.
     pub(super) fn for_lenient_update(&self) -> Self {
         let out = self.0.iter().map(|f| match (f.severity, f.reason) {
-            (Severity::Breach, Reason::DoesNotFit) => {
+            (Severity::Breach, Reason::DoesNotFit | Reason::WillNotStart) => {
                 Finding { message: format!("this update leaves the job unable to run: {}", f.message), ..f.clone() }
             }
             (Severity::Breach, _) => Finding {
