@@ -15,6 +15,7 @@ mod app;
 pub mod cluster;
 mod listener;
 pub mod metrics;
+mod metrics_serving;
 mod reload;
 mod state;
 pub mod status;
