@@ -816,11 +816,19 @@ fn kserve_fields(obj: &Json<'_>, predictor: &str, s: &mut Serving) {
         match uri.strip_prefix("hf://") {
             Some(id) => {
                 let id = id.split(':').next().unwrap_or(id);
-                s.keys.insert("model".into(), Sourced { value: id.to_owned(), pointer: uri_ptr, via: format!("storageUri {uri}") });
+                s.keys.insert(
+                    "model".into(),
+                    Sourced { value: id.to_owned(), pointer: uri_ptr, via: format!("storageUri {uri}") },
+                );
             }
-            None => s.notes.push(format!(
-                "the model is read from storage ({uri}), which does not name its architecture: set vramgate.io/model or vramgate.io/hf-config"
-            )),
+            None => s.problems.push(Problem {
+                key: Some("model".into()),
+                path: uri_ptr,
+                message: format!(
+                    "the model is read from storage ({uri}), which does not name its architecture: \
+                     set vramgate.io/model, vramgate.io/architecture or vramgate.io/hf-config"
+                ),
+            }),
         }
     }
     for (field, key) in [("tensorParallelSize", "tensor-parallel"), ("pipelineParallelSize", "pipeline-parallel")] {
@@ -893,14 +901,20 @@ fn merge(serving: Option<&Serving>, annotated: &BTreeMap<String, String>) -> Mer
     if annotated.get("workload").is_some_and(|w| w.trim() != "serving") {
         return unmerged();
     }
+    // The model is given by exactly one key (`request::resolve_model`): an annotated one of
+    // them replaces the container's model.
+    let model_annotated = MODEL_KEYS.iter().any(|k| annotated.contains_key(*k));
+    let settled = |k: &str| annotated.contains_key(k) || (k == "model" && model_annotated);
     let read: BTreeMap<String, Sourced> =
-        s.keys.iter().filter(|(k, _)| !annotated.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut fields = s.fields();
+        s.keys.iter().filter(|(k, _)| !settled(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut fields: BTreeMap<String, String> = read.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
     fields.extend(annotated.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let problems =
-        s.problems.iter().filter(|p| p.key.as_ref().is_none_or(|k| !annotated.contains_key(k))).cloned().collect();
+    let problems = s.problems.iter().filter(|p| p.key.as_deref().is_none_or(|k| !settled(k))).cloned().collect();
     Merged { fields, read, problems }
 }
+
+/// The keys that give the model, exactly one of which a request takes.
+const MODEL_KEYS: [&str; 4] = ["model", "parameters", "architecture", "hf-config"];
 
 /// What [`merged_fields`] gives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -112,7 +112,15 @@ fn a_kserve_huggingface_predictor_is_vllm_and_a_model_in_s3_needs_an_annotation(
     assert_eq!(k["tensor-parallel"].0, "1");
     assert_eq!(k["enforce-eager"].0, "true");
     assert!(!k.contains_key("model"));
-    assert!(s.notes.iter().any(|n| n.contains("s3://") && n.contains("vramgate.io/model")), "{:?}", s.notes);
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    assert_eq!(
+        (s.problems[0].key.as_deref(), s.problems[0].path.as_str()),
+        (Some("model"), "/spec/predictor/model/storageUri")
+    );
+    assert!(s.problems[0].message.contains("s3://") && s.problems[0].message.contains("vramgate.io/hf-config"));
+    // An architecture annotation settles it.
+    let annotated: BTreeMap<String, String> = [("architecture".to_owned(), "layers=32,hidden=4096".to_owned())].into();
+    assert!(merge(Some(s), &annotated).problems.is_empty());
     // KServe's runtime image is not in the object: its vLLM version is unknown, not guessed.
     assert!(!k.contains_key("engine-version"));
     let ops = max_model_len_patch(s, 512).unwrap();
@@ -338,6 +346,10 @@ fn annotations_override_what_the_container_says_and_settle_its_problems() {
     assert!(m.read.contains_key("model") && !m.read.contains_key("max-model-len"));
     // Without the annotation the problem stands.
     assert_eq!(merge(Some(s), &BTreeMap::new()).problems.len(), 1);
+    // A model given by another key replaces the container's: a request takes exactly one.
+    let hf: BTreeMap<String, String> = [("hf-config".to_owned(), "{}".to_owned())].into();
+    let m = merge(Some(s), &hf);
+    assert!(!m.fields.contains_key("model") && m.fields.contains_key("hf-config"));
     // Annotated as another workload: the container is not read.
     let other: BTreeMap<String, String> = [("workload".to_owned(), "inference".to_owned())].into();
     assert_eq!(merge(Some(s), &other).fields, other);
