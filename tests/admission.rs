@@ -116,7 +116,7 @@ fn the_response_echoes_the_uid_and_speaks_v1() {
 }
 
 #[test]
-fn the_real_v1_pod_review_is_answered_and_skipped_because_it_asks_for_no_gpu() {
+fn the_real_v1_pod_review_is_answered_and_skipped_as_a_replica_sets_pod() {
     let body = fixture("admission/admissionreview-v1-pod-create-generatename.json");
     let a = admission::review(&Settings::default(), None, Endpoint::Validate, body.as_bytes());
     assert_eq!(a.status, 200);
@@ -124,7 +124,8 @@ fn the_real_v1_pod_review_is_answered_and_skipped_because_it_asks_for_no_gpu() {
     assert_eq!(v["response"]["uid"], "e94a7790-a4fc-11e9-a276-42010a3e0104");
     assert_eq!(v["response"]["allowed"], true);
     assert!(v["response"].get("patch").is_none());
-    assert_eq!(record(&a), (Decision::Skip, Reason::NoGpus));
+    // Its controller is a ReplicaSet: a Deployment's pod, judged with the Deployment (issue 15).
+    assert_eq!(record(&a), (Decision::Skip, Reason::OwnedPod));
     assert_eq!(a.record.unwrap().namespace, "keymaker");
 }
 
@@ -142,10 +143,11 @@ fn the_v1beta1_review_without_uid_gets_a_400_naming_both_problems() {
 
 #[test]
 fn the_kubewarden_requests_wrapped_in_a_review_are_skipped_as_not_ours() {
-    for (file, reason) in [
-        ("admission/admissionrequest-deployment-create-with-limits.json", Reason::UnsupportedKind),
-        ("admission/admissionrequest-deployment-update-with-oldobject.json", Reason::UnsupportedKind),
-        ("admission/admissionrequest-deployment-delete.json", Reason::Operation),
+    // Deployments are read since issue 15; these nginx ones ask for no GPU.
+    for (file, validate, mutate) in [
+        ("admission/admissionrequest-deployment-create-with-limits.json", Reason::NoGpus, Reason::NoGpus),
+        ("admission/admissionrequest-deployment-update-with-oldobject.json", Reason::Unchanged, Reason::Update),
+        ("admission/admissionrequest-deployment-delete.json", Reason::Operation, Reason::Operation),
     ] {
         let request: Value = serde_json::from_str(&fixture(file)).unwrap();
         let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
@@ -155,6 +157,7 @@ fn the_kubewarden_requests_wrapped_in_a_review_are_skipped_as_not_ours() {
             assert_eq!(v["response"]["allowed"], true, "{file}");
             assert_eq!(v["response"]["uid"], request["uid"], "{file}");
             assert!(v["response"].get("patch").is_none(), "{file}: never patch a DELETE or a kind we skip");
+            let reason = if endpoint == Endpoint::Validate { validate } else { mutate };
             assert_eq!(record(&a), (Decision::Skip, reason), "{file}");
         }
     }
@@ -895,9 +898,12 @@ fn a_pod_owned_by_a_supported_workload_is_skipped_while_a_lone_one_is_judged() {
         assert!(v["response"].get("patch").is_none());
         assert!(!a.record.unwrap().counts_as_admission(), "counted with its owner, never alone");
     }
-    // Owned by a kind vramgate does not read (a ReplicaSet), or not as controller: judged.
+    // Owned by a ReplicaSet: a Deployment's pod, judged with the Deployment (issue 15).
     pod["metadata"]["ownerReferences"][0]["apiVersion"] = json!("apps/v1");
     pod["metadata"]["ownerReferences"][0]["kind"] = json!("ReplicaSet");
+    assert_eq!(record(&validate(&Settings::default(), &pod).0), (Decision::Skip, Reason::OwnedPod));
+    // Owned by a kind vramgate does not read (a DaemonSet), or not as controller: judged.
+    pod["metadata"]["ownerReferences"][0]["kind"] = json!("DaemonSet");
     assert_eq!(record(&validate(&Settings::default(), &pod).0), (Decision::Deny, Reason::DoesNotFit));
     pod["metadata"]["ownerReferences"][0]["apiVersion"] = json!("kubeflow.org/v1");
     pod["metadata"]["ownerReferences"][0]["kind"] = json!("PyTorchJob");

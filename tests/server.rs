@@ -553,12 +553,13 @@ async fn a_pod_controlled_by_a_pytorchjob_is_not_counted_and_a_lone_pod_is() {
     let text = metrics_text(&state).await;
     assert!(!text.contains("vramgate_admitted_jobs_total{"), "a PyTorchJob's pod was counted:\n{text}");
 
-    // A non-controller owner, or an owner of an unsupported kind, does not make it a workload's.
+    // A non-controller owner, or an owner of an unsupported kind (a DaemonSet; a StatefulSet is
+    // read since issue 15), does not make it a workload's.
     let lone = pod(serde_json::json!({
         "name": "lone",
         "ownerReferences": [
             {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "name": "train", "uid": "u1", "controller": false},
-            {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u2", "controller": true}
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "db", "uid": "u2", "controller": true}
         ]
     }));
     validate_allowed(&state, review_body("CREATE", &lone, None, false)).await;

@@ -130,7 +130,11 @@ fn tensor_parallel_must_match_the_pods_gpus_and_an_unknown_model_needs_its_conte
     a.as_object_mut().unwrap().remove("vramgate.io/model");
     a.as_object_mut().unwrap().remove("vramgate.io/max-model-len");
     a["vramgate.io/architecture"] = json!("layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000");
-    let e = evaluate(&settings, &vllm_pod(a, 1), Endpoint::Validate, Operation::Create);
+    // The container names an unknown model and no --max-model-len (the container's flags are
+    // read under the annotations, so they must not say it either).
+    let mut pod = vllm_pod(a, 1);
+    pod["spec"]["containers"][0]["args"] = json!(["example-org/in-house-model"]);
+    let e = evaluate(&settings, &pod, Endpoint::Validate, Operation::Create);
     assert_eq!(e.decision, Decision::Deny);
     assert!(e.messages.iter().any(|m| m.contains("vramgate.io/max-model-len")), "{:?}", e.messages);
 }

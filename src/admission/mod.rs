@@ -110,8 +110,21 @@ impl Record {
 /// The `kind` label values other than [`OTHER_LABEL`]: the supported workload kinds
 /// ([`WorkloadKind::as_str`]; Volcano's `Job` shares batch's name) and `Scale`, the kind of a
 /// scale subresource review.
-pub const KIND_LABELS: [&str; 9] =
-    ["Pod", "Job", "PyTorchJob", "MPIJob", "JobSet", "RayJob", "RayCluster", "LeaderWorkerSet", "Scale"];
+pub const KIND_LABELS: [&str; 12] = [
+    "Pod",
+    "Job",
+    "PyTorchJob",
+    "MPIJob",
+    "JobSet",
+    "RayJob",
+    "RayCluster",
+    "LeaderWorkerSet",
+    "Scale",
+    // Inference servers (issue 15).
+    "Deployment",
+    "StatefulSet",
+    "InferenceService",
+];
 
 /// The label value of anything outside a closed set: an unsupported kind, a GPU that is not
 /// a catalog entry, a namespace or team past the configured cap.
@@ -170,7 +183,8 @@ fn base_gpu_label(catalog: &GpuCatalog, gpu: &str) -> String {
 }
 
 /// Whether `object`'s controller (`metadata.ownerReferences[]` with `controller: true`, at
-/// most one by Kubernetes' rules) is a supported workload kind, by its `apiVersion` and `kind`.
+/// most one by Kubernetes' rules) is a supported workload kind, by its `apiVersion` and `kind`,
+/// or an apps/v1 ReplicaSet (a Deployment's, issue 15: `workload::OwnerRef::is_replica_set`).
 #[must_use]
 pub fn owned_by_workload(object: &Json<'_>) -> bool {
     let Some(owners) = object.pointer("/metadata/ownerReferences").and_then(Json::as_array) else {
@@ -181,7 +195,8 @@ pub fn owned_by_workload(object: &Json<'_>) -> bool {
         let api_version = field("apiVersion");
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         o.get("controller").and_then(Json::as_bool) == Some(true)
-            && WorkloadKind::from_type(group, version, field("kind")).is_some()
+            && (WorkloadKind::from_type(group, version, field("kind")).is_some()
+                || (api_version == "apps/v1" && field("kind") == "ReplicaSet"))
     })
 }
 
@@ -215,7 +230,7 @@ mod tests {
         for kind in KIND_LABELS {
             assert_eq!(kind_label(kind), kind);
         }
-        assert_eq!(kind_label("Deployment"), OTHER_LABEL);
+        assert_eq!(kind_label("DaemonSet"), OTHER_LABEL);
         assert_eq!(kind_label("pytorchjob"), OTHER_LABEL);
     }
 
@@ -229,10 +244,17 @@ mod tests {
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "a", "uid": "1"},
             {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "2", "controller": true}]}}"#;
         assert!(owned_by_workload(&object(owned)));
+        // Issue 15: a Deployment's pod (its ReplicaSet) and a LeaderWorkerSet's StatefulSet.
+        for owner in ["ReplicaSet", "StatefulSet"] {
+            let obj = format!(
+                r#"{{"metadata": {{"ownerReferences": [{{"apiVersion": "apps/v1", "kind": "{owner}", "controller": true}}]}}}}"#
+            );
+            assert!(owned_by_workload(&object(&obj)), "{owner}");
+        }
         for not_owned in [
             r#"{"metadata": {}}"#,
             r#"{"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "controller": false}]}}"#,
-            r#"{"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "controller": true}]}}"#,
+            r#"{"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "controller": true}]}}"#,
             r#"{"metadata": {"ownerReferences": [{"apiVersion": "kubeflow.org/v9", "kind": "PyTorchJob", "controller": true}]}}"#,
             r#"{"metadata": {"ownerReferences": "not a list"}}"#,
         ] {

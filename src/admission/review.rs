@@ -139,7 +139,11 @@ pub fn read_member(within: Within, key: &str) -> Member {
         | "parallelism" | "completions" | "suspend" | "replicas" | "minReplicas" | "maxReplicas"
         | "size" | "replicatedJobs" | "rayClusterSpec" | "headGroupSpec" | "workerGroupSpecs"
         | "groupName" | "numOfHosts" | "leaderWorkerTemplate" | "leaderTemplate" | "workerTemplate"
-        | "tasks" => Member::Keep,
+        | "tasks"
+        // Inference servers (issue 15, `workload::serving`): command lines, environment, image;
+        // KServe's predictor.
+        | "command" | "args" | "env" | "value" | "valueFrom" | "image" | "predictor" | "model"
+        | "storageUri" | "workerSpec" | "tensorParallelSize" | "pipelineParallelSize" => Member::Keep,
         _ => Member::Skip,
     }
 }

@@ -5,7 +5,15 @@
 //! JobSet, Pod → RayCluster → RayJob, Pod → PyTorchJob) carrying `vramgate.io/decision`, the
 //! annotation the mutating webhook writes. LeaderWorkerSet pods are owned through
 //! StatefulSets, which vramgate does not watch; their `leaderworkerset.sigs.k8s.io/name` label
-//! names the set instead.
+//! names the set instead. A Deployment's pods are owned through a ReplicaSet, which vramgate
+//! does not watch either: the ReplicaSet is named `<deployment>-<pod-template-hash>` and the
+//! pod carries that hash as its `pod-template-hash` label (Kubernetes docs, "Deployments",
+//! "Pod-template-hash label"), which names the Deployment. KServe's predictor pods carry
+//! `serving.kserve.io/inferenceservice` naming theirs.
+//!
+//! Serving (issue 15): the running GPUs and cost of pods whose admitted workload is a
+//! Deployment, StatefulSet, InferenceService or LeaderWorkerSet, the kinds that run
+//! inference servers, are also kept apart by namespace and GPU ([`Snapshot::serving`]).
 //!
 //! Price: the configured catalog price of the GPU type of the node a pod runs on, so the
 //! dashboard follows the prices in the config; for a node of unknown type, the price per
@@ -25,6 +33,13 @@ pub const NO_TEAM: &str = "none";
 pub const UNKNOWN_GPU: &str = "unknown";
 /// LeaderWorkerSet's pod label naming the set (LWS API, `leaderworkerset.sigs.k8s.io/name`).
 pub const LWS_NAME_LABEL: &str = "leaderworkerset.sigs.k8s.io/name";
+/// The label a Deployment's pods carry with their ReplicaSet's hash suffix.
+pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// KServe's predictor pod label naming the InferenceService (KServe `constants.go`,
+/// `InferenceServicePodLabelKey`).
+pub const KSERVE_NAME_LABEL: &str = "serving.kserve.io/inferenceservice";
+/// Kinds whose admitted pods count as serving.
+pub const SERVING_KINDS: [&str; 4] = ["Deployment", "StatefulSet", "InferenceService", "LeaderWorkerSet"];
 /// Owner-reference hops followed from a pod (Pod → Job → JobSet needs 2).
 const MAX_OWNER_HOPS: usize = 6;
 
@@ -62,32 +77,63 @@ pub struct Snapshot {
     pub capacity: BTreeMap<String, Capacity>,
     /// Unknown product label → nodes.
     pub unknown_products: BTreeMap<String, u64>,
+    /// The part of `running` held by serving workloads ([`SERVING_KINDS`]), by namespace
+    /// and GPU.
+    pub serving: BTreeMap<ServingKey, Running>,
 }
 
-/// The admitted workload a pod belongs to: its namespace, labels and admission.
-fn admitted_root<'a>(
-    pod: &'a PodRecord,
-    workloads: &[&'a Table<WorkloadRecord>],
-) -> Option<(&'a BTreeMap<String, String>, &'a Admission)> {
+/// The serving metrics' labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServingKey {
+    pub namespace: String,
+    pub gpu: String,
+}
+
+/// The admitted workload a pod counts towards.
+struct Root<'a> {
+    labels: &'a BTreeMap<String, String>,
+    admission: &'a Admission,
+    /// The admitted object's kind (`Pod` for a pod admitted alone).
+    kind: &'a str,
+}
+
+/// The admitted workload a pod belongs to: its labels, admission and kind.
+fn admitted_root<'a>(pod: &'a PodRecord, workloads: &[&'a Table<WorkloadRecord>]) -> Option<Root<'a>> {
     let by_uid = |uid: &str| workloads.iter().find_map(|t| t.get(uid));
-    let admitted = |m: &'a Meta| m.admitted.as_ref().map(|a| (&m.labels, a));
-    if let Some(found) = admitted(&pod.meta) {
+    let admitted =
+        |m: &'a Meta, kind: &'a str| m.admitted.as_ref().map(|admission| Root { labels: &m.labels, admission, kind });
+    if let Some(found) = admitted(&pod.meta, "Pod") {
         return Some(found);
     }
     let mut owner = pod.meta.owner.as_ref();
     for _ in 0..MAX_OWNER_HOPS {
         let Some(w) = owner.and_then(|o| by_uid(&o.uid)) else { break };
-        if let Some(found) = admitted(&w.meta) {
+        if let Some(found) = admitted(&w.meta, &w.kind) {
             return Some(found);
         }
         owner = w.meta.owner.as_ref();
     }
-    let lws = pod.meta.labels.get(LWS_NAME_LABEL)?;
-    workloads
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|w| w.kind == "LeaderWorkerSet" && w.meta.namespace == pod.meta.namespace && &w.meta.name == lws)
-        .and_then(|w| admitted(&w.meta))
+    let named = |kind: &str, name: &str| {
+        workloads
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|w| w.kind == kind && w.meta.namespace == pod.meta.namespace && w.meta.name == name)
+            .and_then(|w| admitted(&w.meta, &w.kind))
+    };
+    // Pod -> ReplicaSet `<deployment>-<hash>` -> Deployment.
+    if let Some(o) = pod.meta.owner.as_ref().filter(|o| o.kind == "ReplicaSet")
+        && let Some(hash) = pod.meta.labels.get(POD_TEMPLATE_HASH_LABEL)
+        && let Some(deployment) = o.name.strip_suffix(hash.as_str()).and_then(|n| n.strip_suffix('-'))
+        && let Some(found) = named("Deployment", deployment)
+    {
+        return Some(found);
+    }
+    if let Some(isvc) = pod.meta.labels.get(KSERVE_NAME_LABEL)
+        && let Some(found) = named("InferenceService", isvc)
+    {
+        return Some(found);
+    }
+    named("LeaderWorkerSet", pod.meta.labels.get(LWS_NAME_LABEL)?)
 }
 
 /// The live state: capacity and allocation by GPU type, and running GPUs and cost per hour by
@@ -116,7 +162,7 @@ pub fn snapshot(
         if pod.phase != PodPhase::Running {
             continue;
         }
-        let Some((labels, admission)) = admitted_root(pod, workloads) else { continue };
+        let Some(Root { labels, admission, kind }) = admitted_root(pod, workloads) else { continue };
         let gpu = pool.map_or(UNKNOWN_GPU, String::as_str);
         let catalog_price =
             inventory.pool(gpu).filter(|p| !p.is_mig()).and_then(|_| catalog.find(gpu)).map(|g| g.usd_per_hour);
@@ -126,6 +172,12 @@ pub fn snapshot(
         let r = snap.running.entry(key).or_default();
         r.gpus = r.gpus.saturating_add(pod.gpus);
         r.usd_per_hour += usd_per_gpu_hour * pod.gpus as f64;
+        if SERVING_KINDS.contains(&kind) {
+            let key = ServingKey { namespace: pod.meta.namespace.clone(), gpu: gpu.to_owned() };
+            let r = snap.serving.entry(key).or_default();
+            r.gpus = r.gpus.saturating_add(pod.gpus);
+            r.usd_per_hour += usd_per_gpu_hour * pod.gpus as f64;
+        }
     }
     snap
 }
@@ -244,5 +296,39 @@ mod tests {
         let snap = snapshot(&inv, &table(vec![p]), &[&workloads], &catalog, "team");
         let key = CostKey { namespace: "research".into(), team: NO_TEAM.into(), gpu: UNKNOWN_GPU.into() };
         assert_eq!(snap.running[&key], Running { gpus: 2, usd_per_hour: 4.0 });
+    }
+
+    #[test]
+    fn a_deployments_pods_are_found_through_their_replica_sets_name_and_count_as_serving() {
+        let catalog = GpuCatalog::builtin();
+        let inv = Inventory::default();
+        let mut d = workload("d-uid", "Deployment", None, true, None);
+        d.meta.name = "vllm-llama".into();
+        let workloads = table(vec![d]);
+        let replica_set =
+            OwnerRef { kind: "ReplicaSet".into(), name: "vllm-llama-7d4b9c8f5".into(), uid: "rs-uid".into() };
+        let mut p = pod("p1", Some("n9"), PodPhase::Running, 2, None);
+        p.meta.owner = Some(replica_set.clone());
+        p.meta.labels.insert(POD_TEMPLATE_HASH_LABEL.into(), "7d4b9c8f5".into());
+        // A ReplicaSet whose name does not end in the pod's hash names no Deployment.
+        let mut stray = pod("p2", Some("n9"), PodPhase::Running, 1, None);
+        stray.meta.owner = Some(OwnerRef { name: "other-7d4b9c8f5".into(), ..replica_set });
+        stray.meta.labels.insert(POD_TEMPLATE_HASH_LABEL.into(), "0000".into());
+        let snap = snapshot(&inv, &table(vec![p, stray]), &[&workloads], &catalog, "team");
+        let key = CostKey { namespace: "research".into(), team: NO_TEAM.into(), gpu: UNKNOWN_GPU.into() };
+        // The admitted price of the helper's workloads is 2 USD per GPU-hour.
+        assert_eq!(snap.running[&key], Running { gpus: 2, usd_per_hour: 4.0 });
+        let serving = ServingKey { namespace: "research".into(), gpu: UNKNOWN_GPU.into() };
+        assert_eq!(snap.serving[&serving], Running { gpus: 2, usd_per_hour: 4.0 });
+    }
+
+    #[test]
+    fn training_workloads_are_not_serving() {
+        let catalog = GpuCatalog::builtin();
+        let workloads = table(vec![workload("job", "Job", None, true, None)]);
+        let p = pod("p", Some("n9"), PodPhase::Running, 4, Some("job"));
+        let snap = snapshot(&Inventory::default(), &table(vec![p]), &[&workloads], &catalog, "team");
+        assert_eq!(snap.running.values().map(|r| r.gpus).sum::<u64>(), 4);
+        assert!(snap.serving.is_empty());
     }
 }

@@ -465,7 +465,10 @@ impl Metrics {
     pub fn configured(settings: &Settings, cluster: Arc<ClusterStatus>) -> Self {
         let mut registry = Registry::default();
         let bounds = Arc::new(Bounds::new(&settings.metrics));
-        registry.register_collector(Box::new(ClusterCollector(cluster, bounds.clone())));
+        registry.register_collector(Box::new(ClusterCollector(cluster.clone(), bounds.clone())));
+        let b = bounds.clone();
+        let namespace = Arc::new(move |ns: &str| b.namespaces.label(ns));
+        registry.register_collector(Box::new(super::metrics_serving::ServingCollector::new(cluster, namespace)));
         let audit = super::audit::collector::AuditCollector::new(settings.metrics.max_namespaces);
         registry.register_collector(Box::new(audit.clone()));
 

@@ -17,6 +17,7 @@ pub mod cluster;
 mod exemption_metrics;
 mod listener;
 pub mod metrics;
+mod metrics_serving;
 mod reload;
 mod state;
 pub mod status;

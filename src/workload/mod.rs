@@ -12,14 +12,17 @@
 //! module knows; anything else is [`Extracted::Unsupported`], never an error, because an
 //! admission webhook must let objects it does not understand through to other policies.
 
+mod apps;
 mod batch;
 mod fields;
 mod jobset;
+mod kserve;
 mod kubeflow;
 mod lws;
 mod pod;
 mod podspec;
 mod ray;
+pub mod serving;
 mod volcano;
 
 #[cfg(test)]
@@ -90,6 +93,12 @@ pub enum WorkloadKind {
     VolcanoJob,
     /// `leaderworkerset.x-k8s.io/v1 LeaderWorkerSet`.
     LeaderWorkerSet,
+    /// `apps/v1 Deployment` (issue 15: inference servers).
+    Deployment,
+    /// `apps/v1 StatefulSet`.
+    StatefulSet,
+    /// `serving.kserve.io/v1beta1 InferenceService` (its predictor).
+    InferenceService,
 }
 
 /// One workload kind vramgate reads: the single table that [`WorkloadKind::from_type`],
@@ -118,8 +127,9 @@ pub struct KindSpec {
 /// Every [`WorkloadKind`], in declaration order (`KINDS[k as usize].kind == k`). Groups,
 /// versions and plurals: Kubernetes API reference (Pod, batch/v1 Job), Kubeflow
 /// training-operator CRDs (PyTorchJob `kubeflow.org/v1`, MPIJob `v2beta1` and the older `v1`),
-/// JobSet, KubeRay, Volcano and LeaderWorkerSet CRDs.
-pub static KINDS: [KindSpec; 9] = [
+/// JobSet, KubeRay, Volcano and LeaderWorkerSet CRDs, Kubernetes apps/v1 (Deployment,
+/// StatefulSet), KServe's InferenceService CRD (`serving.kserve.io`, `inferenceservices`).
+pub static KINDS: [KindSpec; 12] = [
     spec(WorkloadKind::Pod, "", &["v1"], "Pod", "pods", false),
     spec(WorkloadKind::Job, "batch", &["v1"], "Job", "jobs", false),
     spec(WorkloadKind::PyTorchJob, "kubeflow.org", &["v1"], "PyTorchJob", "pytorchjobs", true),
@@ -135,6 +145,16 @@ pub static KINDS: [KindSpec; 9] = [
         "LeaderWorkerSet",
         "leaderworkersets",
         true,
+    ),
+    spec(WorkloadKind::Deployment, "apps", &["v1"], "Deployment", "deployments", false),
+    spec(WorkloadKind::StatefulSet, "apps", &["v1"], "StatefulSet", "statefulsets", false),
+    spec(
+        WorkloadKind::InferenceService,
+        "serving.kserve.io",
+        &["v1beta1"],
+        "InferenceService",
+        "inferenceservices",
+        false,
     ),
 ];
 
@@ -187,6 +207,15 @@ pub struct Workload {
     /// The `metadata.ownerReferences` entry with `controller: true`, if any: the object that
     /// created this one (a PyTorchJob for its pods, a Job for its pods).
     pub controller: Option<OwnerRef>,
+    /// Copies of the whole workload that run side by side: a Deployment's, StatefulSet's or
+    /// LeaderWorkerSet's `spec.replicas`, an InferenceService predictor's `minReplicas` (at
+    /// least 1); 1 for kinds whose pods together make one job. Replicas multiply cost, not
+    /// per-GPU memory.
+    pub replicas: u64,
+    /// The inference server a container runs (vLLM, SGLang, TGI), when one does
+    /// ([`serving::Serving`]): the serving keys read from its command, env and image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Box<serving::Serving>>,
 }
 
 /// A controller owner reference (`metadata.ownerReferences[i]` with `controller: true`).
@@ -204,6 +233,14 @@ impl OwnerRef {
     pub fn workload_kind(&self) -> Option<WorkloadKind> {
         let (group, version) = self.api_version.rsplit_once('/').unwrap_or(("", &self.api_version));
         WorkloadKind::from_type(group, version, &self.kind)
+    }
+
+    /// Whether the owner is an `apps/v1 ReplicaSet`: a Deployment's (the ReplicaSet's own
+    /// controller), which vramgate judges instead of its pods. A ReplicaSet made by hand is
+    /// not read, so its pods are not judged either (README, "Serving deployments").
+    #[must_use]
+    pub fn is_replica_set(&self) -> bool {
+        self.api_version == "apps/v1" && self.kind == "ReplicaSet"
     }
 }
 
@@ -417,12 +454,22 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
         WorkloadKind::RayCluster => ray::raycluster_groups(root, cfg, &mut errs),
         WorkloadKind::VolcanoJob => volcano::groups(root, cfg, &mut errs),
         WorkloadKind::LeaderWorkerSet => lws::groups(root, cfg, &mut errs),
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet => apps::groups(root, kind, cfg, &mut errs),
+        WorkloadKind::InferenceService => kserve::groups(root, cfg, &mut errs),
     };
 
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
     record_object_fields(obj, &mut groups);
+    let replicas = match kind {
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::LeaderWorkerSet => {
+            obj.pointer("/spec/replicas").and_then(Json::as_u64).unwrap_or(1)
+        }
+        WorkloadKind::InferenceService => groups.first().map_or(1, |g| g.pods),
+        _ => 1,
+    };
+    let serving = serving::detect(obj, kind, &groups).map(Box::new);
     Ok(Extracted::Workload(Workload {
         api_version: api_version.to_owned(),
         kind,
@@ -432,6 +479,8 @@ pub fn extract(obj: &Json<'_>, cfg: &ExtractConfig) -> Result<Extracted, Vec<Wor
         labels,
         groups,
         controller,
+        replicas,
+        serving,
     }))
 }
 

@@ -104,7 +104,21 @@ pub(super) fn group(
     cfg: &ExtractConfig,
     errs: &mut Errors,
 ) -> PodGroup {
-    let shape = pod_shape(spec, spec_ptr, cfg, errs);
+    group_with(role, scale, spec, spec_ptr, None, cfg, errs)
+}
+
+/// [`group`], with `spec[extra]` (a single container object, KServe's predictor `model`) read
+/// as one more app container; with it, `containers` may be absent.
+pub(super) fn group_with(
+    role: &str,
+    scale: Scale,
+    spec: &Object<'_>,
+    spec_ptr: &str,
+    extra: Option<&str>,
+    cfg: &ExtractConfig,
+    errs: &mut Errors,
+) -> PodGroup {
+    let shape = pod_shape(spec, spec_ptr, extra, cfg, errs);
     let gpu_product = match shape.gpu_products.as_slice() {
         [only] => Some(only.clone()),
         _ => None,
@@ -143,10 +157,20 @@ struct ContainerGpus {
     unseen: BTreeMap<String, String>,
 }
 
-fn pod_shape(spec: &Object<'_>, spec_ptr: &str, cfg: &ExtractConfig, errs: &mut Errors) -> PodShape {
-    let app = containers(spec, "containers", spec_ptr, false, cfg, errs);
+fn pod_shape(
+    spec: &Object<'_>,
+    spec_ptr: &str,
+    extra: Option<&str>,
+    cfg: &ExtractConfig,
+    errs: &mut Errors,
+) -> PodShape {
+    let mut app = containers(spec, "containers", spec_ptr, false, cfg, errs);
     let init = containers(spec, "initContainers", spec_ptr, true, cfg, errs);
-    if field(spec, "containers").is_none() {
+    let extra = extra.and_then(|key| Some((key, fields::opt_object(spec, key, spec_ptr, errs)?)));
+    if let Some((key, c)) = extra {
+        app.push((false, container_gpus(c, &child(spec_ptr, key), cfg, errs)));
+    }
+    if field(spec, "containers").is_none() && extra.is_none() {
         errs.push(child(spec_ptr, "containers"), "containers is required: a pod needs at least one container");
     }
 

@@ -159,12 +159,13 @@ fn the_pod_inside_a_real_admission_review_is_one_pod_named_by_its_generate_name(
 }
 
 #[test]
-fn a_deployment_in_an_admission_request_is_unsupported() {
+fn a_deployment_in_an_admission_request_is_its_replicas_of_one_pod_and_no_server() {
+    // An nginx Deployment scaled to 0 (issue 15 reads Deployments; nothing in it serves).
     let request: Value = serde_json::from_str(REQUEST_DEPLOYMENT).unwrap();
-    assert!(matches!(
-        run(&request["object"]),
-        Ok(Extracted::Unsupported { ref kind, .. }) if kind == "Deployment"
-    ));
+    let w = workload(&request["object"]);
+    assert_eq!((w.kind, w.replicas, shape(&w)), (WorkloadKind::Deployment, 0, vec![("Deployment", 0, 0)]));
+    assert_eq!(w.groups[0].replicas_pointer.as_deref(), Some("/spec/replicas"));
+    assert!(w.serving.is_none());
 }
 
 #[test]
@@ -183,7 +184,11 @@ fn kinds_are_recognised_by_group_and_version_not_by_kind_alone() {
         ("batch.volcano.sh/v1alpha1", "Job", Some(WorkloadKind::VolcanoJob)),
         ("kubeflow.org/v2beta1", "MPIJob", Some(WorkloadKind::MpiJob)),
         ("ray.io/v1alpha1", "RayCluster", Some(WorkloadKind::RayCluster)),
-        ("apps/v1", "Deployment", None),
+        ("apps/v1", "Deployment", Some(WorkloadKind::Deployment)),
+        ("apps/v1", "StatefulSet", Some(WorkloadKind::StatefulSet)),
+        ("apps/v1", "DaemonSet", None),
+        ("serving.kserve.io/v1beta1", "InferenceService", Some(WorkloadKind::InferenceService)),
+        ("serving.kserve.io/v1alpha1", "InferenceService", None),
         ("example.com/v1", "Job", None),
         ("batch/v2", "Job", None),
         ("v1", "Job", None),

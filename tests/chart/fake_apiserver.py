@@ -77,6 +77,8 @@ BUILTIN = (
     Resource("", "v1", "pods", "Pod"),
     Resource("", "v1", "configmaps", "ConfigMap"),
     Resource("batch", "v1", "jobs", "Job"),
+    Resource("apps", "v1", "deployments", "Deployment"),
+    Resource("apps", "v1", "statefulsets", "StatefulSet"),
 )
 # The workload kinds vramgate admits that come from CRDs (the versions its webhooks register):
 # served only when "installed" (the `crds` argument).
@@ -88,6 +90,7 @@ WORKLOAD_CRDS = (
     Resource("ray.io", "v1", "rayclusters", "RayCluster"),
     Resource("batch.volcano.sh", "v1alpha1", "jobs", "Job"),
     Resource("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet"),
+    Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"),
 )
 KNOWN = BUILTIN + WORKLOAD_CRDS
 

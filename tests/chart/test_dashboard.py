@@ -23,6 +23,8 @@ METRICS = {
     "vramgate_inventory_last_sync_timestamp_seconds", "vramgate_cluster_watch_up", "vramgate_cluster_watch_errors_total",
     # The periodic audit (cluster.enabled, config.audit.interval_seconds).
     "vramgate_audit_findings", "vramgate_audit_overprovisioned_usd_per_hour", "vramgate_audit_last_run_timestamp_seconds",
+    # Issue 15: admitted inference servers.
+    "vramgate_serving_running_gpus", "vramgate_serving_running_cost_usd_per_hour",
 }
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -91,7 +93,9 @@ def test_the_panels_the_issue_asks_for():
               "Unknown GPU products",
               # Issue 16: the audit of what runs.
               "Running jobs the webhook would refuse or warn about now", "Over-provisioning $/hour by namespace",
-              "Would be refused or warned now, by namespace and reason"):
+              "Would be refused or warned now, by namespace and reason",
+              # Issue 15: serving.
+              "Serving cost burn rate by namespace", "Serving GPUs by GPU type", "Servers denied at admission"):
         assert t in titles
 
 
@@ -141,3 +145,14 @@ def test_fleet_panels_follow_the_gpu_variable():
     for title, expr in chartlib.dashboard_exprs(chartlib.dashboard()):
         for m in re.finditer(r"vramgate_cluster_(nodes|gpus|gpus_allocated)\b(\{[^}]*\})?", expr):
             assert 'gpu=~"$gpu"' in (m.group(2) or ""), title
+
+
+def test_the_serving_panels_query_the_serving_families_and_the_denied_servers():
+    sel = '{namespace=~"$namespace", gpu=~"$gpu"}'
+    assert expr_of("Serving cost burn rate by namespace") == [
+        f"sum by (namespace) (vramgate_serving_running_cost_usd_per_hour{sel})"]
+    assert expr_of("Serving GPUs by GPU type") == [f"sum by (gpu) (vramgate_serving_running_gpus{sel})"]
+    (denied,) = expr_of("Servers denied at admission")
+    for kind in ("Deployment", "StatefulSet", "InferenceService", "LeaderWorkerSet"):
+        assert kind in denied
+    assert 'decision="deny"' in denied and 'endpoint="validate"' in denied

@@ -105,7 +105,7 @@ def test_a_resource_that_is_not_installed_is_a_404_status():
         assert status == 404 and body["kind"] == "Status" and body["reason"] == "NotFound"
         assert get(f, "/apis/batch/v1/jobs")[0] == 200
         groups = {g["name"] for g in get(f, "/apis")[1]["groups"]}
-        assert groups == {"batch"}
+        assert groups == {"apps", "batch"}
 
 
 def test_discovery_lists_the_served_resources(fake):

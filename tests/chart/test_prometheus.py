@@ -163,6 +163,17 @@ def pytorchjob(name: str, ns: str, ann: dict, gpus_per_pod: int, workers: int, p
             "spec": {"pytorchReplicaSpecs": {"Master": replica(1), "Worker": replica(workers)}}}
 
 
+def deployment(name: str, ns: str, ann: dict, replicas: int, gpus: int, product: str = H100) -> dict:
+    """An inference server's Deployment (issue 15): vLLM from its image, `replicas` pods."""
+    spec = pod_spec(gpus, product, container="vllm")
+    spec["restartPolicy"] = "Always"
+    spec["containers"][0] |= {"image": "vllm/vllm-openai:v0.6.4", "command": ["vllm", "serve", "meta-llama/Llama-2-7b-hf"]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "annotations": ann, "labels": {"team": ns}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+
+
 def pod(name: str, ns: str, gpus: int) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
             "spec": pod_spec(gpus, H100)}
@@ -172,6 +183,7 @@ GVR = {
     "Job": (("batch", "v1", "Job"), "jobs"),
     "PyTorchJob": (("kubeflow.org", "v1", "PyTorchJob"), "pytorchjobs"),
     "Pod": (("", "v1", "Pod"), "pods"),
+    "Deployment": (("apps", "v1", "Deployment"), "deployments"),
 }
 
 
@@ -200,6 +212,11 @@ TOO_BIG = annotations(model="llama-2-13b", precision="fp32", strategy="ddp", tra
 MALFORMED = annotations(model="llama-2-7b", precision="fp64", strategy="zero3", training_tokens="20B")
 PATCHABLE = annotations(model="llama-2-13b", precision="bf16-mixed", strategy="zero3", activation_checkpointing="true",
                         training_tokens="2B")
+# Inference servers judged by their annotations (the serving engine reads the command line too).
+SERVER = annotations(workload="inference", model="llama-2-7b", precision="bf16-true", micro_batch_size="1",
+                     sequence_length="4096")
+SERVER_TOO_BIG = annotations(workload="inference", model="llama-2-70b", precision="fp32", micro_batch_size="1",
+                             sequence_length="4096")
 OVER_COST = annotations(model="llama-3-8b", precision="bf16-mixed", strategy="fsdp", training_tokens="200B")
 
 
@@ -227,6 +244,9 @@ def review_mix(batch: int) -> list[Case]:
         Case("not annotated", review(pod("notebook" + s, "ml-team", 1)), True),
         Case("patchable", review(job("llama2-13b-2gpu" + s, "sandbox", PATCHABLE, 2)), True, expect_patch=True),
         Case("over the cost limit", review(job("llama3-8b-200b" + s, "sandbox", OVER_COST, 8)), None),
+        Case("server", review(deployment("vllm-llama2-7b" + s, "ml-team", SERVER, 2, 1)), True),
+        Case("server too big (enforce)", review(deployment("vllm-llama2-70b" + s, "ml-team", SERVER_TOO_BIG, 1, 1)),
+             False),
     ]
 
 
@@ -403,6 +423,7 @@ class Cluster:
     product: dict[str, str | None]  # node name -> GPU product label
     pods: list[dict] = field(default_factory=list)
     workloads: list[dict] = field(default_factory=list)
+    replica_sets: dict[str, str] = field(default_factory=dict)  # ReplicaSet uid -> its Deployment's uid
 
     @classmethod
     def build(cls, extra_nodes: list[dict]) -> "Cluster":
@@ -481,6 +502,16 @@ class Cluster:
                               "training.kubeflow.org/replica-index": str(i), "team": team}
                     pods.append(self.pod(f"{name}-{rtype.lower()}-{i}", ns, rspec["template"]["spec"], labels=labels,
                                          owner=owner))
+        elif obj["kind"] == "Deployment":
+            # The Deployment controller's ReplicaSet `<name>-<pod-template-hash>` owns the pods,
+            # which carry the hash as a label (vramgate does not watch ReplicaSets).
+            template, rs_hash = obj["spec"]["template"], uuid.uuid4().hex[:9]
+            rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{name}-{rs_hash}", "uid": str(uuid.uuid4())}
+            self.replica_sets[rs["uid"]] = uid
+            for i in range(int(obj["spec"].get("replicas", 1))):
+                labels = dict(template.get("metadata", {}).get("labels", {})) | {"pod-template-hash": rs_hash}
+                pods.append(self.pod(f"{rs['name']}-{uuid.uuid4().hex[:5]}", ns, template["spec"], labels=labels,
+                                     owner=rs))
         else:
             raise AssertionError(f"no controller for {obj['kind']}")
         self.workloads.append(obj)
@@ -492,9 +523,11 @@ class Cluster:
         out: dict[tuple[str, str, str], int] = {}
         for p in self.pods:
             owners = p["metadata"].get("ownerReferences", [])
-            if p["status"]["phase"] != "Running" or not owners or owners[0]["uid"] not in uids:
+            owner_uid = owners[0]["uid"] if owners else None
+            owner_uid = self.replica_sets.get(owner_uid, owner_uid)
+            if p["status"]["phase"] != "Running" or owner_uid not in uids:
                 continue
-            w = uids[owners[0]["uid"]]
+            w = uids[owner_uid]
             key = (w["metadata"]["namespace"], w["metadata"]["labels"]["team"],
                    CATALOG_NAME[self.product[p["spec"]["nodeName"]]])
             out[key] = out.get(key, 0) + pod_gpus(p["spec"])
@@ -502,7 +535,7 @@ class Cluster:
 
 
 # The admitted workloads of the review mix that the test runs in the cluster, with their team.
-RUN_IN_CLUSTER = {"fits": "llm-core", "too big (warn)": "nlp", "patchable": "sandbox-team"}
+RUN_IN_CLUSTER = {"fits": "llm-core", "too big (warn)": "nlp", "patchable": "sandbox-team", "server": "serving"}
 
 
 def admitted_objects(st: "Stack") -> list[tuple[dict, str]]:
@@ -613,7 +646,7 @@ def stack(vramgate_bin, prometheus_bin, tmp_path_factory):
         assert admitted, "no admitted workload carries the vramgate.io/decision output annotation"
         for obj, team in admitted:
             for o in cluster.admit(obj, team):
-                if o["kind"] in ("Pod", "Job"):
+                if o["kind"] in ("Pod", "Job", "Deployment"):
                     kubernetes_validate.validate(o, chartlib.KUBE_NEWEST, strict=True)
                 fake.apply(o)
         want = sum(cluster.running_gpus().values())
@@ -923,6 +956,18 @@ def test_live_cost_counts_running_pods_of_admitted_workloads(stack):
             if float(m.group(2)):
                 got[(labels["namespace"], labels["team"], labels["gpu"])] = float(m.group(2))
     assert got == {k: float(v) for k, v in want.items()}, "bystanders, finished and pending pods hold no admitted GPUs"
+    # Issue 15: the Deployment's pods, found through their ReplicaSet's name, are the serving share.
+    serving = {}
+    for line in st.metrics_text().splitlines():
+        m = re.match(r'^vramgate_serving_running_gpus\{(.*)\} (\S+)$', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            serving[(labels["namespace"], labels["gpu"])] = float(m.group(2))
+    want_serving: dict[tuple[str, str], float] = {}
+    for (ns, team, gpu), n in want.items():
+        if team == "serving":
+            want_serving[(ns, gpu)] = want_serving.get((ns, gpu), 0.0) + n
+    assert want_serving and serving == want_serving, (serving, want_serving)
     # Cost per hour: GPUs held x the $/GPU-hour the job was admitted at (its output annotations).
     for w in st.cluster.workloads:
         a = w["metadata"]["annotations"]

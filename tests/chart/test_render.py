@@ -27,6 +27,10 @@ SUPPORTED_RULES = {
     # The /scale subresources vramgate judges (issue 12 item 7): kubectl scale and HPAs.
     ("kubeflow.org", "v1", "pytorchjobs/scale"),
     ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets/scale"),
+    # Inference servers (issue 15).
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("serving.kserve.io", "v1beta1", "inferenceservices"),
 }
 # A Scale has no annotations of its own: /scale requests are always sent.
 ANNOTATED = ("request.subResource == 'scale' || (has(object.metadata.annotations) && "

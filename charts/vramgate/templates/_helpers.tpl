@@ -160,6 +160,9 @@ watch (the Role adds resourceNames).
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [list, watch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, watch]
@@ -180,6 +183,9 @@ watch (the Role adds resourceNames).
   verbs: [list, watch]
 - apiGroups: [resource.k8s.io]
   resources: [resourceclaimtemplates]
+  verbs: [list, watch]
+- apiGroups: [serving.kserve.io]
+  resources: [inferenceservices]
   verbs: [list, watch]
 {{- end }}
 
@@ -293,6 +299,17 @@ rules:
   - apiGroups: ["leaderworkerset.x-k8s.io"]
     apiVersions: ["v1"]
     resources: ["leaderworkersets", "leaderworkersets/scale"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  # Inference servers (issue 15): a Deployment's pods are judged with it, not one by one.
+  - apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    resources: ["deployments", "statefulsets"]
+    operations: ["CREATE", "UPDATE"]
+    scope: Namespaced
+  - apiGroups: ["serving.kserve.io"]
+    apiVersions: ["v1beta1"]
+    resources: ["inferenceservices"]
     operations: ["CREATE", "UPDATE"]
     scope: Namespaced
 {{- end }}

@@ -66,11 +66,16 @@ pub(super) fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -
     // counted) as a whole; judging each pod alone would deny the pods of an admitted job.
     // A forged owner reference buys nothing lasting: the garbage collector deletes a
     // dependent whose owner does not exist (Kubernetes docs, "Owners and dependents").
-    if workload.kind == workload::WorkloadKind::Pod
-        && let Some(owner) = &workload.controller
-        && owner.workload_kind().is_some()
+    // So is a Deployment's pod (its controller a ReplicaSet, which the Deployment owns) and a
+    // StatefulSet or Deployment a LeaderWorkerSet or other read kind created.
+    if matches!(
+        workload.kind,
+        workload::WorkloadKind::Pod | workload::WorkloadKind::Deployment | workload::WorkloadKind::StatefulSet
+    ) && let Some(owner) = &workload.controller
+        && (owner.workload_kind().is_some() || owner.is_replica_set())
     {
-        let message = format!("pod of {}/{}, judged with its owner", owner.kind, owner.name);
+        let what = if workload.kind == workload::WorkloadKind::Pod { "pod" } else { workload.kind.as_str() };
+        let message = format!("{what} of {}/{}, judged with its owner", owner.kind, owner.name);
         return Err(Box::new(subject.skip(Reason::OwnedPod, message, 0)));
     }
 
@@ -109,7 +114,12 @@ pub(super) fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -
         }
     }
 
-    let fields = request::fields_from_annotations(&workload.annotations);
+    // A server's container (issue 15): the keys its command line says, under the annotations.
+    let merged = workload::serving::merged_fields(
+        workload.serving.as_deref(),
+        &request::fields_from_annotations(&workload.annotations),
+    );
+    let fields = merged.fields;
     let devices = devices_requested(&workload);
     if !fields.keys().any(|k| !OUTPUT_KEYS.contains(&k.as_str())) {
         if devices == 0 && seen.unseen.is_empty() {
@@ -141,11 +151,17 @@ pub(super) fn screen(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>) -
     }
 
     let mut f = Findings::default();
+    for p in &merged.problems {
+        f.breach(Reason::MalformedObject, p.to_string());
+    }
     let request = match request::parse_fields(&fields) {
-        Ok(r) => r,
+        Ok(r) if merged.problems.is_empty() => r,
+        Ok(_) => return Err(Box::new(subject.decide(&f, devices, None))),
         Err(problems) => {
             for p in problems {
-                f.breach(Reason::MalformedAnnotation, format!("{PREFIX}{}: {}", p.field, p.message));
+                // A value read from the server's container is named where it was read.
+                let at = merged.read.get(&p.field).map(|s| format!(" (read from {})", s.at())).unwrap_or_default();
+                f.breach(Reason::MalformedAnnotation, format!("{PREFIX}{}{at}: {}", p.field, p.message));
             }
             return Err(Box::new(subject.decide(&f, devices, None)));
         }
