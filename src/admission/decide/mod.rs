@@ -178,7 +178,7 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         return (subject.decide(&f, devices, None), None);
     };
     if let Some(cfg) = &req.serving {
-        return serving::judge(ctx, subject, &req.job, cfg, &choice, devices, f);
+        return serving::judge(obj, ctx, subject, &workload, &req.job, cfg, &choice, devices, f);
     }
 
     let mut job = req.job;

@@ -6,18 +6,26 @@
 //! GPUs must be whole replicas of tensor x pipeline parallel.
 
 use super::gpu::GpuChoice;
+use super::output::output_annotations;
 use super::update::Spend;
 use super::vocabulary::{Context, Findings, Operation, Reason};
 use super::{Evaluation, Subject};
 use crate::admission::Endpoint;
+use crate::admission::patch::{self, PatchOp};
 use crate::config::OnWillNotStart;
 use crate::estimate::Job;
 use crate::estimate::serving::{Failure, ServingConfig, serving_report};
+use crate::json::Json;
 use crate::request::PREFIX;
+use crate::workload::Workload;
+use crate::workload::serving::max_model_len_patch;
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn judge(
+    obj: &Json<'_>,
     ctx: &Context<'_>,
     subject: &Subject<'_>,
+    workload: &Workload,
     job: &Job,
     cfg: &ServingConfig,
     choice: &GpuChoice<'_>,
@@ -45,25 +53,41 @@ pub(super) fn judge(
     };
     let s = &report.serving;
     let mut patch_to = None;
+    let mut patch_ops: Vec<PatchOp> = Vec::new();
     if let (Some(failure), Some(message)) = (s.failure, s.message.clone()) {
         let patchable = matches!(failure, Failure::KvCacheBelowMaxModelLen | Failure::MaxModelLenOverModel);
-        match s.max_model_len_that_starts {
-            Some(n)
-                if patchable
-                    && settings.serving.patch_max_model_len
-                    && ctx.endpoint == Endpoint::Mutate
-                    && ctx.operation == Operation::Create =>
-            {
+        let wanted = s.max_model_len_that_starts.filter(|_| {
+            patchable
+                && settings.serving.patch_max_model_len
+                && ctx.endpoint == Endpoint::Mutate
+                && ctx.operation == Operation::Create
+        });
+        // The flag is rewritten where the container gives it (workload::serving::max_model_len_patch);
+        // a server known only from annotations, or a value from a non-literal variable, is not
+        // patched, and the object is judged as if patching were off, saying why.
+        let ops = wanted.map(|n| match workload.serving.as_deref() {
+            Some(server) => max_model_len_patch(server, u64::from(n)),
+            None => Err("the containers' command does not name the server (only annotations do)".to_string()),
+        });
+        match (wanted, ops) {
+            (Some(n), Some(Ok(ops))) => {
                 patch_to = Some(n);
+                patch_ops = ops.into_iter().map(|o| PatchOp { op: o.op, path: o.path, value: o.value }).collect();
                 f.advice(
                     Reason::Patched,
                     format!("patch max-model-len to {n}: the largest that starts (was {}); {message}", s.max_model_len),
                 );
             }
-            _ => match settings.serving.on_will_not_start {
-                OnWillNotStart::Deny => f.breach(Reason::WillNotStart, message),
-                OnWillNotStart::Warn => f.advice(Reason::WillNotStart, message),
-            },
+            (_, ops) => {
+                let message = match ops {
+                    Some(Err(why)) => format!("{message}; max-model-len not patched: {why}"),
+                    _ => message,
+                };
+                match settings.serving.on_will_not_start {
+                    OnWillNotStart::Deny => f.breach(Reason::WillNotStart, message),
+                    OnWillNotStart::Warn => f.advice(Reason::WillNotStart, message),
+                }
+            }
         }
     }
     if s.engine_version_assumed {
@@ -84,6 +108,11 @@ pub(super) fn judge(
     e.gpu = Some(choice.spec.name.clone());
     e.gpu_source = Some(choice.source);
     e.patch_max_model_len = patch_to;
+    if ctx.endpoint == Endpoint::Mutate {
+        // The server reserves gpu_memory_utilization x its GPU's memory, whatever it fills.
+        patch_ops.extend(output_annotations(obj, &e, report.serving.budget_bytes, None));
+        e.patch = patch::dedupe(patch_ops);
+    }
     e.serving = Some(report);
     (e, Some(spend))
 }
