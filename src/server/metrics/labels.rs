@@ -8,6 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::admission::OTHER_LABEL;
 use crate::cluster::ledger::NO_TEAM;
 use crate::config::MetricsSettings;
+/// A namespace name is a DNS label (Kubernetes docs, "Namespaces": RFC 1123 label, at most 63),
+/// as the config's `namespaces:` keys are.
+pub(super) use crate::config::is_dns_label as is_namespace;
 
 /// Locks `mutex`, taking the data of a poisoned one: every critical section below leaves its
 /// data consistent at each step, and a metric must not take the review path down.
@@ -50,15 +53,6 @@ impl CappedLabel {
         }
         OTHER_LABEL.to_owned()
     }
-}
-
-/// A namespace name: a DNS label (Kubernetes docs, "Namespaces": RFC 1123 label, at most 63).
-pub(super) fn is_namespace(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// A non-empty label value: at most 63 alphanumerics, `-`, `_` or `.`, starting and ending
