@@ -3,7 +3,7 @@
 //! both operations, every decision and every malformed case. Patches are applied to the
 //! original object and the result is read back as its Kubernetes type.
 
-use crate::common::objects::{decoded_patch, gpu_job, pod_spec, review_of};
+use crate::common::objects::{decoded_patch, fits_annotations, gpu_job, pod_spec, review_of};
 use serde_json::{Value, json};
 use vramgate::admission::{self, Answer, Decision, Endpoint, Reason};
 use vramgate::config::Settings;
@@ -31,21 +31,6 @@ fn validate(settings: &Settings, obj: &Value) -> (Answer, Value) {
 fn record(a: &Answer) -> (Decision, Reason) {
     let r = a.record.as_ref().expect("a 200 has a record");
     (r.decision, r.reason)
-}
-
-/// Annotations of a job that fits 8 H100s and needs more than half of them: Llama 2 13B,
-/// bf16-mixed, ZeRO-3, 2k tokens, no checkpointing.
-fn fits_annotations() -> Value {
-    json!({
-        "vramgate.io/model": "llama-2-13b",
-        "vramgate.io/precision": "bf16-mixed",
-        "vramgate.io/optimizer": "adamw",
-        "vramgate.io/strategy": "zero3",
-        "vramgate.io/micro-batch-size": "1",
-        "vramgate.io/sequence-length": "2048",
-        "vramgate.io/activation-checkpointing": "false",
-        "vramgate.io/training-tokens": "20B"
-    })
 }
 
 fn template(gpus: u64, product: Option<&str>) -> Value {

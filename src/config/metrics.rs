@@ -33,17 +33,6 @@ pub struct MetricsSettings {
     pub max_remembered_admissions: usize,
 }
 
-impl Default for MetricsSettings {
-    fn default() -> Self {
-        Self {
-            max_namespaces: DEFAULT_METRICS_MAX_NAMESPACES,
-            max_teams: DEFAULT_METRICS_MAX_TEAMS,
-            admission_window: DEFAULT_ADMISSION_WINDOW,
-            max_remembered_admissions: DEFAULT_MAX_REMEMBERED_ADMISSIONS,
-        }
-    }
-}
-
 /// Reads `metrics:` (every key optional; read at start): the bounds, every problem pushed with
 /// its key path (`metrics.max_teams`).
 pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> MetricsSettings {
@@ -61,4 +50,15 @@ pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> MetricsSe
     };
     s.finish();
     settings
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            max_namespaces: DEFAULT_METRICS_MAX_NAMESPACES,
+            max_teams: DEFAULT_METRICS_MAX_TEAMS,
+            admission_window: DEFAULT_ADMISSION_WINDOW,
+            max_remembered_admissions: DEFAULT_MAX_REMEMBERED_ADMISSIONS,
+        }
+    }
 }
