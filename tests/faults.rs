@@ -142,6 +142,11 @@ async fn sample(addr: SocketAddr, series: &str) -> f64 {
     reply.body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
+/// `vramgate_review_errors_total` of `/validate` answered with HTTP `code`.
+async fn validate_errors(addr: SocketAddr, code: u16) -> f64 {
+    sample(addr, &format!(r#"vramgate_review_errors_total{{endpoint="validate",code="{code}"}}"#)).await
+}
+
 fn assert_json_error(reply: &Reply, status: u16) {
     assert_eq!(reply.status, Some(status), "{reply:?}");
     common::json_error_message(reply.body.as_bytes());
@@ -161,10 +166,7 @@ async fn a_body_over_the_configured_limit_is_a_counted_413() {
     assert_json_error(&reply, 413);
     assert!(reply.body.contains("4096 bytes"), "{reply:?}");
     assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
-    assert_eq!(
-        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="413"}"#).await,
-        1.0
-    );
+    assert_eq!(validate_errors(server.addrs.metrics, 413).await, 1.0);
     server.shut_down().await;
 }
 
@@ -177,10 +179,7 @@ async fn a_trickling_body_is_a_counted_408_at_the_body_read_timeout() {
     let reply = read_reply(&mut tls, STEP).await.expect("a reply in time");
     assert_json_error(&reply, 408);
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert_eq!(
-        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="408"}"#).await,
-        1.0
-    );
+    assert_eq!(validate_errors(server.addrs.metrics, 408).await, 1.0);
     assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
     server.shut_down().await;
 }
@@ -734,10 +733,7 @@ async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are
     assert_json_error(&reply, 400);
     assert!(reply.body.contains("more than 20000 JSON values"), "{reply:?}");
     assert!(reply.body.contains("server.max_object_nodes"), "{reply:?}");
-    assert_eq!(
-        sample(server.addrs.metrics, r#"vramgate_review_errors_total{endpoint="validate",code="400"}"#).await,
-        1.0
-    );
+    assert_eq!(validate_errors(server.addrs.metrics, 400).await, 1.0);
     server.shut_down().await;
 }
 
