@@ -88,6 +88,24 @@ fn every_kind(annotations: &Value) -> Vec<Value> {
     ]
 }
 
+/// Settings that may patch a job onto an H200, and the Llama 3 8B job (bf16-mixed, 8-bit AdamW,
+/// checkpointing, 4k tokens, micro-batch 4; `strategy` if given) the patch tests move there.
+fn patch_to_h200(strategy: Option<&str>) -> (Settings, Value) {
+    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
+    let mut ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
+                         "vramgate.io/optimizer": "adamw-8bit", "vramgate.io/activation-checkpointing": "true",
+                         "vramgate.io/sequence-length": "4096", "vramgate.io/micro-batch-size": "4"});
+    if let Some(strategy) = strategy {
+        ann["vramgate.io/strategy"] = json!(strategy);
+    }
+    (s, ann)
+}
+
+/// Llama 2 13B in fp32 under DDP, the job of the UPDATE and decision tests.
+fn fp32_13b_ddp() -> Value {
+    json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"})
+}
+
 // ------------------------------------------------------------------ protocol
 
 #[test]
@@ -261,11 +279,7 @@ fn with_patch_allowed_a_job_too_big_is_scaled_out_and_then_fits() {
 
 #[test]
 fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
-                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
-                     "vramgate.io/micro-batch-size": "4"});
+    let (s, ann) = patch_to_h200(Some("ddp"));
     // A Pod cannot add replicas: only the GPU type can change.
     let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann),
                      "spec": pod_spec(1, Some("NVIDIA-A100-SXM4-80GB"))});
@@ -283,8 +297,7 @@ fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() 
 
 #[test]
 fn without_patch_permission_mutate_only_annotates_and_never_denies() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let obj = pytorchjob(&ann, 0, None);
     let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(v["response"]["allowed"], true);
@@ -405,11 +418,7 @@ fn an_elastic_pytorchjob_is_patched_only_within_its_elastic_policy() {
 
 #[test]
 fn a_leaderworkerset_without_leader_template_gets_each_patch_operation_once() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
-                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
-                     "vramgate.io/micro-batch-size": "4"});
+    let (s, ann) = patch_to_h200(Some("ddp"));
     let obj = json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": meta(&ann),
         "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2,
             "workerTemplate": template(1, Some("NVIDIA-A100-SXM4-80GB"))}}});
@@ -518,8 +527,7 @@ fn the_mutating_webhook_changes_nothing_on_update() {
 
 #[test]
 fn an_update_that_moves_pointers_or_names_the_same_gpu_is_unchanged() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let old = job(&ann, 1, 8, None);
     // A CPU-only sidecar inserted before the trainer moves its container index.
     let mut new = old.clone();

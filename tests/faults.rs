@@ -71,6 +71,11 @@ impl Running {
     fn client(&self) -> Arc<ClientConfig> {
         client_config(&self.cert.der, tls::PROTOCOL_VERSIONS)
     }
+
+    /// A new TLS connection to the webhook, handshake done.
+    async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        connect(self.addrs.webhook, self.client()).await.expect("handshake")
+    }
 }
 
 /// The head of a POST of `len` body bytes to `path`.
@@ -173,7 +178,7 @@ async fn a_body_over_the_configured_limit_is_a_counted_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_body_is_a_counted_408_at_the_body_read_timeout() {
     let server = start("body-timeout", "server: {body_read_timeout_seconds: 0.3}\n").await;
-    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    let mut tls = server.tls().await;
     tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..100]).as_bytes()).await.expect("write");
     let started = Instant::now();
     let reply = read_reply(&mut tls, STEP).await.expect("a reply in time");
@@ -187,7 +192,7 @@ async fn a_trickling_body_is_a_counted_408_at_the_body_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_over_max_header_bytes_is_a_431() {
     let server = start("header-limit", "server: {max_header_bytes: 8192}\n").await;
-    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    let mut tls = server.tls().await;
     let big = format!(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nContent-Length: 2\r\n\r\n{{}}",
         "a".repeat(20_000)
@@ -203,7 +208,7 @@ async fn a_request_head_over_max_header_bytes_is_a_431() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_headers_are_cut_off_at_the_header_read_timeout() {
     let server = start("slowloris", "server: {header_read_timeout_seconds: 0.3}\n").await;
-    let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+    let mut tls = server.tls().await;
     tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
     let started = Instant::now();
     // One header byte every 100 ms: never a whole head.
@@ -333,7 +338,7 @@ async fn slow_bodies_do_not_hold_the_review_slots_honest_reviews_wait_for() {
     let done = Arc::new(AtomicBool::new(false));
     let mut slow = Vec::new();
     for _ in 0..4 {
-        let mut tls = connect(server.addrs.webhook, server.client()).await.expect("handshake");
+        let mut tls = server.tls().await;
         tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..1]).as_bytes()).await.expect("write");
         let done = done.clone();
         // One body byte every 100 ms, for at most 6 s, until the test is done.

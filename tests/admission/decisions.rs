@@ -42,8 +42,7 @@ fn too_big_for_its_gpus_is_denied_with_what_it_needs_and_the_cheapest_change() {
 
 #[test]
 fn the_same_breach_warns_in_warn_mode_and_is_only_counted_in_audit_mode() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let obj = pytorchjob(&ann, 0, None);
     for (mode, decision, warned) in [("warn", Decision::Warn, true), ("audit", Decision::Allow, false)] {
         let s = Settings::from_yaml(&format!("namespaces:\n  research: {{mode: {mode}}}\n")).unwrap();
@@ -193,8 +192,7 @@ fn required_annotations_turn_an_unannotated_gpu_job_into_a_breach() {
 #[test]
 fn an_update_that_changes_no_gpu_field_is_not_re_judged() {
     // Admitted under an old policy, it must still be able to lose its finalizers.
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let old = job(&ann, 1, 8, None);
     let mut new = old.clone();
     new["metadata"]["finalizers"] = json!([]);

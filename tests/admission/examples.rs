@@ -102,10 +102,7 @@ fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
 
 #[test]
 fn a_gpu_product_pinned_by_required_affinity_is_never_patched_to_another_type() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/optimizer": "adamw-8bit", "vramgate.io/activation-checkpointing": "true",
-                     "vramgate.io/sequence-length": "4096", "vramgate.io/micro-batch-size": "4"});
+    let (s, ann) = patch_to_h200(None);
     let affinity = |key: &str, value: &str| {
         json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}})
