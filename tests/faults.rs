@@ -566,6 +566,9 @@ async fn worst_case_bodies_are_decided_and_read_members_over_the_value_limit_are
             tokio::spawn(async move {
                 let mut tls = connect(addr, config).await.expect("handshake");
                 tls.write_all(format!("{}{body}", head("/validate", body.len())).as_bytes()).await.expect("write");
+                // `write_all` returns once rustls holds the last bytes; without a flush they can
+                // stay there while the server waits for them (a 408 after 120 s, seen twice).
+                tls.flush().await.expect("flush");
                 read_reply(&mut tls, Duration::from_secs(300)).await.expect("a reply in time")
             })
         })
