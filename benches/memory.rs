@@ -24,31 +24,23 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
-use vramgate::server::tls;
+use common::{Started, get, http_connect, is_denial, post, proc_kb, start_server};
 
 const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
 /// The default `server.max_body_bytes` and `server.max_concurrent_reviews`.
 const BODY_LIMIT_BYTES: usize = 7 * 1024 * 1024;
 const CONCURRENT: usize = 8;
+/// Longest wait for one review's answer: a 7 MiB review in a debug build under 8-way
+/// contention takes seconds.
+const POST_LIMIT: Duration = Duration::from_secs(300);
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -98,28 +90,6 @@ struct Config {
     enforce_rss: bool,
 }
 
-/// The child process, killed on drop if still running.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `VmRSS` or `VmHWM` of `pid`, in kB.
-fn proc_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
-}
-
 fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
 }
@@ -161,37 +131,14 @@ fn flood_review(i: usize) -> Bytes {
 async fn run(cfg: &Config) -> anyhow::Result<bool> {
     let tmp = std::env::temp_dir().join(format!("vramgate-memory-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let (webhook_port, metrics_port) = (free_port()?, free_port()?);
-    let webhook: SocketAddr = format!("127.0.0.1:{webhook_port}").parse()?;
-    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
     // The default limits, but time: an unoptimised build on a shared machine reads 8 bodies of
     // 7 MiB at once slower than the 10 s body timeout, and a body cut off at 408 is memory not
     // measured. Every worst-case body must be read and answered.
     let config = tmp.join("config.yaml");
     std::fs::write(&config, "server: {body_read_timeout_seconds: 120, request_timeout_seconds: 300}\n")?;
-    let child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
-        .args(["serve", "--dev", "--listen", &webhook.to_string(), "--metrics-listen", &metrics.to_string()])
-        .arg("--config")
-        .arg(&config)
-        .env("TMPDIR", &tmp)
-        .env("RUST_LOG", "error")
-        // As the image runs it (Dockerfile): mimalloc returns freed pages at once.
-        .env("MIMALLOC_PURGE_DELAY", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start vramgate serve")?;
-    let server = Server(child);
+    let Started { server, webhook, metrics, client } =
+        start_server(&tmp, &["--config".as_ref(), config.as_os_str()]).await?;
     let pid = server.0.id();
-    let ready_by = Instant::now() + Duration::from_secs(20);
-    while !matches!(get(metrics, "/readyz").await.map(|(s, _)| s), Ok(200)) {
-        if Instant::now() > ready_by {
-            bail!("the server did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = client_config(&tmp.join("vramgate-dev-tls/tls.crt"))?;
     let rss_start = proc_kb(pid, "VmRSS").unwrap_or(0);
 
     // 1. Worst-case bodies.
@@ -205,7 +152,7 @@ async fn run(cfg: &Config) -> anyhow::Result<bool> {
                 let (client, body) = (client.clone(), bodies[i % 2].clone());
                 tokio::spawn(async move {
                     let mut sender = http_connect(webhook, client).await?;
-                    post(&mut sender, "/validate", body).await
+                    post(&mut sender, "/validate", body, POST_LIMIT).await
                 })
             })
             .collect();
@@ -251,7 +198,7 @@ async fn run(cfg: &Config) -> anyhow::Result<bool> {
                         sender = http_connect(webhook, client.clone()).await.ok();
                     }
                     let Some(s) = sender.as_mut() else { continue };
-                    match post(s, "/validate", flood_review(usize::try_from(i).unwrap_or(0))).await {
+                    match post(s, "/validate", flood_review(usize::try_from(i).unwrap_or(0)), POST_LIMIT).await {
                         Ok((200, _)) => {
                             answered.fetch_add(1, Ordering::SeqCst);
                         }
@@ -265,7 +212,7 @@ async fn run(cfg: &Config) -> anyhow::Result<bool> {
         let _ = tokio::time::timeout(Duration::from_secs(cfg.seconds + 30), task).await;
     }
     let flood_seconds = flood_started.elapsed().as_secs_f64();
-    let (scrape_status, scrape) = get(metrics, "/metrics").await?;
+    let (scrape_status, scrape) = get(metrics, "/metrics", Duration::from_secs(10)).await?;
     let series = scrape.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
     let rss_after_flood = proc_kb(pid, "VmRSS").unwrap_or(0);
     let alive = proc_kb(pid, "VmRSS").is_some();
@@ -313,57 +260,4 @@ async fn run(cfg: &Config) -> anyhow::Result<bool> {
         );
     }
     Ok(ok)
-}
-
-fn is_denial(answer: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(answer).is_ok_and(|v| v["response"]["allowed"] == false)
-}
-
-fn client_config(cert: &std::path::Path) -> anyhow::Result<Arc<ClientConfig>> {
-    let pem = std::fs::read(cert).with_context(|| format!("read {}", cert.display()))?;
-    let mut roots = RootCertStore::empty();
-    for der in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(der?)?;
-    }
-    let mut config = ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(tls::PROTOCOL_VERSIONS)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-async fn http_connect(addr: SocketAddr, client: Arc<ClientConfig>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("localhost")?;
-    let tls = tokio::time::timeout(Duration::from_secs(10), TlsConnector::from(client).connect(name, tcp)).await??;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-/// POSTs `body` to `path`; status and body of the answer (at most 300 s: a 7 MiB review in a
-/// debug build under 8-way contention takes seconds).
-async fn post(sender: &mut SendRequest<Full<Bytes>>, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
-    sender.ready().await?;
-    let request = Request::post(path)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(body))?;
-    let response = tokio::time::timeout(Duration::from_secs(300), sender.send_request(request)).await??;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
-}
-
-/// A plain-HTTP GET on the metrics port: status and body.
-async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await??;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }

@@ -27,27 +27,19 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
-use vramgate::server::tls;
+use common::{Started, get, http_connect, is_denial, median, post, proc_kb, start_server, tls_connect};
 
 const REVIEW: &str = include_str!("../deploy/examples/review-too-big-pytorchjob.json");
 const OVERSIZED_BYTES: usize = 8 * 1024 * 1024;
@@ -85,48 +77,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The child process, killed on drop if still running.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     let tmp = std::env::temp_dir().join(format!("vramgate-soak-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let (webhook_port, metrics_port) = (free_port()?, free_port()?);
-    let webhook: SocketAddr = format!("127.0.0.1:{webhook_port}").parse()?;
-    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse()?;
-    let child = Command::new(env!("CARGO_BIN_EXE_vramgate"))
-        .args(["serve", "--dev", "--listen", &webhook.to_string(), "--metrics-listen", &metrics.to_string()])
-        .env("TMPDIR", &tmp)
-        .env("RUST_LOG", "error")
-        // As the image runs it (Dockerfile): mimalloc returns freed pages at once.
-        .env("MIMALLOC_PURGE_DELAY", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start vramgate serve")?;
-    let mut server = Server(child);
+    let Started { mut server, webhook, metrics, client } = start_server(&tmp, &[]).await?;
     let pid = server.0.id();
-
-    let ready_by = Instant::now() + Duration::from_secs(20);
-    while !matches!(get(metrics, "/readyz").await, Ok(200)) {
-        if Instant::now() > ready_by {
-            bail!("the server did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = client_config(&tmp.join("vramgate-dev-tls/tls.crt"))?;
 
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -153,7 +108,7 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     let mut alive = true;
     while started.elapsed() < duration {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        match vm_rss_kb(pid) {
+        match proc_kb(pid, "VmRSS") {
             Some(kb) => rss.push((started.elapsed().as_secs_f64(), kb)),
             None => {
                 alive = false;
@@ -170,7 +125,7 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
     }
-    let healthy = matches!(get(metrics, "/healthz").await, Ok(200));
+    let healthy = matches!(get(metrics, "/healthz", Duration::from_secs(5)).await, Ok((200, _)));
 
     // SIGTERM, then exit 0 within 15 s.
     // Sent directly: a minimal Debian has no `kill` command (procps).
@@ -265,65 +220,12 @@ async fn soak(duration: Duration, clients: usize) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-fn vm_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn ms(sorted: &[Duration], q: f64) -> String {
     if sorted.is_empty() {
         return "-".to_owned();
     }
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
     format!("{:.2} ms", sorted[i].as_secs_f64() * 1000.0)
-}
-
-fn client_config(cert: &std::path::Path) -> anyhow::Result<Arc<ClientConfig>> {
-    let pem = std::fs::read(cert).with_context(|| format!("read {}", cert.display()))?;
-    let mut roots = RootCertStore::empty();
-    for der in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(der?)?;
-    }
-    let mut config = ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(tls::PROTOCOL_VERSIONS)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-async fn tls_connect(addr: SocketAddr, client: Arc<ClientConfig>) -> anyhow::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("localhost")?;
-    Ok(tokio::time::timeout(Duration::from_secs(10), TlsConnector::from(client).connect(name, tcp)).await??)
-}
-
-async fn http_connect(addr: SocketAddr, client: Arc<ClientConfig>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let tls = tls_connect(addr, client).await?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-/// POSTs `body`; status and body of the answer.
-async fn post(sender: &mut SendRequest<Full<Bytes>>, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
-    sender.ready().await?;
-    let request = Request::post("/validate")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(body))?;
-    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request)).await??;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
 }
 
 async fn valid_client(
@@ -350,7 +252,7 @@ async fn valid_client(
         }
         let Some(s) = sender.as_mut() else { continue };
         let sent = Instant::now();
-        match post(s, body.clone()).await {
+        match post(s, "/validate", body.clone(), Duration::from_secs(10)).await {
             Ok((200, answer)) if is_denial(&answer) => {
                 local.push(sent.elapsed());
                 counts.valid_ok.fetch_add(1, Ordering::Relaxed);
@@ -369,11 +271,6 @@ async fn valid_client(
     if let Ok(mut all) = latencies.lock() {
         all.extend(local);
     }
-}
-
-fn is_denial(answer: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(answer)
-        .is_ok_and(|v| v["kind"] == "AdmissionReview" && v["response"]["allowed"] == false)
 }
 
 async fn malformed_client(addr: SocketAddr, client: Arc<ClientConfig>, counts: Arc<Counts>, stop: Arc<AtomicBool>) {
@@ -396,7 +293,7 @@ async fn malformed_client(addr: SocketAddr, client: Arc<ClientConfig>, counts: A
             continue;
         };
         counts.malformed_sent.fetch_add(1, Ordering::Relaxed);
-        match post(s, bodies[i % bodies.len()].clone()).await {
+        match post(s, "/validate", bodies[i % bodies.len()].clone(), Duration::from_secs(10)).await {
             Ok((400, _)) => {
                 counts.malformed_400.fetch_add(1, Ordering::Relaxed);
             }
@@ -506,14 +403,4 @@ async fn slow_client(
             counts.slow_cut_off.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// GET on the plain-HTTP probe port; the status.
-async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
-    let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await??;
-    let text = String::from_utf8_lossy(&answer);
-    Ok(text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
 }

@@ -21,9 +21,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -36,13 +37,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio_rustls::TlsConnector;
 
+use common::{client_config, http_connect, median};
 use vramgate::admission::{self, Endpoint};
 use vramgate::config::Settings;
 use vramgate::server::tls::{self, SwappableCert};
@@ -351,7 +350,7 @@ async fn run_scenario(
 ) -> anyhow::Result<Run> {
     let mut senders = Vec::with_capacity(scenario.connections);
     for _ in 0..scenario.connections {
-        let mut sender = connect(addr, client.clone()).await?;
+        let mut sender = http_connect(addr, client.clone()).await?;
         for _ in 0..WARM_UP_REQUESTS / scenario.connections.max(1) {
             send(&mut sender, path, body).await?;
         }
@@ -411,18 +410,6 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(nanos))
 }
 
-/// One TLS connection with an HTTP/1.1 client on it (driven by a spawned task).
-async fn connect(addr: SocketAddr, client: Arc<ClientConfig>) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let tls = TlsConnector::from(client).connect(ServerName::try_from("localhost")?, tcp).await?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
 /// POSTs one review and reads the whole response; returns its status.
 async fn send(sender: &mut SendRequest<Full<Bytes>>, path: &str, body: &Bytes) -> anyhow::Result<u16> {
     sender.ready().await?;
@@ -446,20 +433,6 @@ async fn fetch_metrics(addr: SocketAddr) -> anyhow::Result<String> {
     let request = Request::get("/metrics").header(header::HOST, "localhost").body(Full::new(Bytes::new()))?;
     let body = sender.send_request(request).await?.into_body().collect().await?.to_bytes();
     Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn client_config(cert: &PathBuf) -> anyhow::Result<Arc<ClientConfig>> {
-    let pem = std::fs::read(cert)?;
-    let mut roots = RootCertStore::empty();
-    for der in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(der?)?;
-    }
-    let mut config = ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// Reads the body (as a real webhook must) and answers a fixed allowing AdmissionReview.
@@ -552,11 +525,6 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     }
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn micros(seconds: f64) -> String {

@@ -3,7 +3,7 @@
 //! both operations, every decision and every malformed case. Patches are applied to the
 //! original object and the result is read back as its Kubernetes type.
 
-use crate::common::objects::{decoded_patch, gpu_job, pod_spec, review_of};
+use crate::common::objects::{decoded_patch, fits_annotations, gpu_job, pod_spec, review_of};
 use serde_json::{Value, json};
 use vramgate::admission::{self, Answer, Decision, Endpoint, Reason};
 use vramgate::config::Settings;
@@ -31,21 +31,6 @@ fn validate(settings: &Settings, obj: &Value) -> (Answer, Value) {
 fn record(a: &Answer) -> (Decision, Reason) {
     let r = a.record.as_ref().expect("a 200 has a record");
     (r.decision, r.reason)
-}
-
-/// Annotations of a job that fits 8 H100s and needs more than half of them: Llama 2 13B,
-/// bf16-mixed, ZeRO-3, 2k tokens, no checkpointing.
-fn fits_annotations() -> Value {
-    json!({
-        "vramgate.io/model": "llama-2-13b",
-        "vramgate.io/precision": "bf16-mixed",
-        "vramgate.io/optimizer": "adamw",
-        "vramgate.io/strategy": "zero3",
-        "vramgate.io/micro-batch-size": "1",
-        "vramgate.io/sequence-length": "2048",
-        "vramgate.io/activation-checkpointing": "false",
-        "vramgate.io/training-tokens": "20B"
-    })
 }
 
 fn template(gpus: u64, product: Option<&str>) -> Value {
@@ -101,6 +86,24 @@ fn every_kind(annotations: &Value) -> Vec<Value> {
             "replicas": 1, "leaderWorkerTemplate": {"size": 2,
                 "leaderTemplate": template(4, None), "workerTemplate": template(4, None)}}}),
     ]
+}
+
+/// Settings that may patch a job onto an H200, and the Llama 3 8B job (bf16-mixed, 8-bit AdamW,
+/// checkpointing, 4k tokens, micro-batch 4; `strategy` if given) the patch tests move there.
+fn patch_to_h200(strategy: Option<&str>) -> (Settings, Value) {
+    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
+    let mut ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
+                         "vramgate.io/optimizer": "adamw-8bit", "vramgate.io/activation-checkpointing": "true",
+                         "vramgate.io/sequence-length": "4096", "vramgate.io/micro-batch-size": "4"});
+    if let Some(strategy) = strategy {
+        ann["vramgate.io/strategy"] = json!(strategy);
+    }
+    (s, ann)
+}
+
+/// Llama 2 13B in fp32 under DDP, the job of the UPDATE and decision tests.
+fn fp32_13b_ddp() -> Value {
+    json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"})
 }
 
 // ------------------------------------------------------------------ protocol
@@ -184,219 +187,8 @@ fn malformed_bodies_get_a_400_with_a_message_never_a_panic() {
     }
 }
 
-// ------------------------------------------------------------------ decisions
-
-#[test]
-fn every_kind_that_fits_is_allowed_on_both_operations_with_its_gpus_counted() {
-    let settings = Settings::default();
-    for obj in every_kind(&fits_annotations()) {
-        for op in ["CREATE", "UPDATE"] {
-            let (a, v) = call(&settings, Endpoint::Validate, &review_of(&obj, op, "research"));
-            assert_eq!(v["response"]["allowed"], true, "{} {op}: {v}", obj["kind"]);
-            let r = a.record.unwrap();
-            assert_eq!((r.decision, r.reason), (Decision::Allow, Reason::Fits), "{} {op}", obj["kind"]);
-            assert_eq!(r.gpus_requested, 8, "{}", obj["kind"]);
-            assert_eq!(r.gpu, "H100-80GB");
-            assert!(r.cost_usd.unwrap() > 0.0);
-        }
-    }
-}
-
-#[test]
-fn too_big_for_its_gpus_is_denied_with_what_it_needs_and_the_cheapest_change() {
-    // The issue's researcher: 13B in fp32 with DDP on 8 A100s.
-    let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32",
-                     "vramgate.io/strategy": "ddp", "vramgate.io/sequence-length": "2048"});
-    let obj = pytorchjob(&ann, 0, Some("NVIDIA-A100-SXM4-80GB"));
-    let (a, v) = validate(&Settings::default(), &obj);
-    assert_eq!(v["response"]["allowed"], false);
-    assert_eq!(v["response"]["status"]["code"], 403);
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("vramgate: needs "), "{msg}");
-    let a100 = Settings::default().catalog.find("A100-80GB").unwrap().memory_bytes;
-    let gib = vramgate::estimate::units::Gib(a100);
-    assert!(msg.contains(&format!("per GPU with ddp on 8 x A100-80GB ({gib}); fits with zero")), "{msg}");
-    // The advice keeps the 8 GPUs asked for and names the annotation to change.
-    assert!(msg.contains(" on 8 GPUs ("), "{msg}");
-    assert!(msg.contains("set vramgate.io/strategy=zero"), "{msg}");
-    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
-}
-
-#[test]
-fn the_same_breach_warns_in_warn_mode_and_is_only_counted_in_audit_mode() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
-    let obj = pytorchjob(&ann, 0, None);
-    for (mode, decision, warned) in [("warn", Decision::Warn, true), ("audit", Decision::Allow, false)] {
-        let s = Settings::from_yaml(&format!("namespaces:\n  research: {{mode: {mode}}}\n")).unwrap();
-        let (a, v) = validate(&s, &obj);
-        assert_eq!(v["response"]["allowed"], true, "{mode}");
-        assert_eq!(record(&a), (decision, Reason::DoesNotFit), "{mode}");
-        let warnings = v["response"]["warnings"].as_array().map_or(0, Vec::len);
-        assert_eq!(warnings > 0, warned, "{mode}: {v}");
-        for w in v["response"]["warnings"].as_array().into_iter().flatten() {
-            assert!(w.as_str().unwrap().chars().count() <= 120, "{w}");
-        }
-    }
-}
-
-#[test]
-fn over_the_cost_limit_is_denied_naming_cost_and_limit() {
-    let s = Settings::from_yaml("namespaces:\n  research: {max_cost_usd: 1000}\n").unwrap();
-    let mut ann = fits_annotations();
-    ann["vramgate.io/training-tokens"] = json!("2T");
-    let (a, v) = validate(&s, &job(&ann, 2, 4, None));
-    assert_eq!(record(&a), (Decision::Deny, Reason::OverCostLimit));
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    assert!(msg.contains("over namespace 'research' limit of $1,000"), "{msg}");
-    // Without a token count the cost is unknown, which a cost limit cannot accept.
-    let mut ann = fits_annotations();
-    ann.as_object_mut().unwrap().remove("vramgate.io/training-tokens");
-    let (a, v) = validate(&s, &job(&ann, 2, 4, None));
-    assert_eq!(record(&a), (Decision::Deny, Reason::CostUnknown));
-    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("training-tokens"));
-    // Another namespace has no limit.
-    let mut obj = job(&ann, 2, 4, None);
-    obj["metadata"]["namespace"] = json!("default");
-    let (b, _) = call(&s, Endpoint::Validate, &review_of(&obj, "CREATE", "default"));
-    assert_eq!(record(&b), (Decision::Allow, Reason::Fits));
-}
-
-#[test]
-fn far_more_gpus_than_needed_warns_with_the_gpus_and_dollars_wasted() {
-    let ann = json!({"vramgate.io/model": "llama-2-7b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "zero3", "vramgate.io/activation-checkpointing": "true",
-                     "vramgate.io/training-tokens": "20B"});
-    let (a, v) = validate(&Settings::default(), &job(&ann, 8, 8, None));
-    assert_eq!(record(&a), (Decision::Warn, Reason::Overprovisioned));
-    let r = a.record.unwrap();
-    assert_eq!(r.gpus_requested, 64);
-    let needed = r.gpus_needed.unwrap();
-    assert!(needed < 32, "{needed}");
-    let w = v["response"]["warnings"].as_array().unwrap();
-    let text: Vec<&str> = w.iter().map(|x| x.as_str().unwrap()).collect();
-    let joined = text.join(" ");
-    assert!(joined.contains("asks for 64 GPUs but fits on"), "{joined}");
-    assert!(joined.contains(&format!("the {} extra cost $", 64 - needed)), "{joined}");
-    let waste = r.overprovisioned_cost_usd.unwrap();
-    let expect = r.cost_usd.unwrap() * f64::from(64 - needed) / 64.0;
-    assert!((waste - expect).abs() < 1e-6);
-}
-
-#[test]
-fn malformed_annotations_are_all_reported_together_naming_key_value_and_accepted_forms() {
-    let ann = json!({"vramgate.io/model": "llama-2-7b", "vramgate.io/precision": "fp64",
-                     "vramgate.io/micro-batch-size": "lots", "vramgate.io/stratgey": "zero3"});
-    let (a, v) = validate(&Settings::default(), &job(&ann, 1, 8, None));
-    assert_eq!(record(&a), (Decision::Deny, Reason::MalformedAnnotation));
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    // An unknown key is reported with its likely meaning, and hides none of the other
-    // problems (issue 14): every bad value at once.
-    assert!(msg.contains("vramgate.io/stratgey: unknown key; did you mean `strategy`?"), "{msg}");
-    assert!(msg.contains("vramgate.io/precision: 'fp64' is not accepted; accepted:"), "{msg}");
-    assert!(msg.contains("vramgate.io/micro-batch-size: 'lots'"), "{msg}");
-    // In warn mode the same object is admitted with the same messages as warnings.
-    let s = Settings::from_yaml("policy: {mode: warn}\n").unwrap();
-    let (a, v) = validate(&s, &job(&ann, 1, 8, None));
-    assert_eq!(record(&a), (Decision::Warn, Reason::MalformedAnnotation));
-    let w = v["response"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|x| x.as_str().unwrap().contains("vramgate.io/precision")), "{w:?}");
-}
-
-#[test]
-fn a_malformed_gpu_field_in_an_annotated_object_is_denied_with_its_path() {
-    let mut obj = job(&fits_annotations(), 1, 8, None);
-    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = json!("eight");
-    let (a, v) = validate(&Settings::default(), &obj);
-    assert_eq!(record(&a), (Decision::Deny, Reason::MalformedObject));
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    assert!(msg.contains("/spec/template/spec/containers/0/resources/limits/nvidia.com~1gpu"), "{msg}");
-    // Not annotated and not required: not ours, left to Kubernetes.
-    obj["metadata"]["annotations"] = json!({});
-    let (a, _) = validate(&Settings::default(), &obj);
-    assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated));
-}
-
-#[test]
-fn an_unknown_gpu_product_is_reported_never_guessed() {
-    let (a, v) = validate(&Settings::default(), &job(&fits_annotations(), 1, 8, Some("NVIDIA-Mystery-9000")));
-    assert_eq!(record(&a), (Decision::Deny, Reason::UnknownGpu));
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    assert!(msg.contains("'NVIDIA-Mystery-9000' is not in the GPU catalog"), "{msg}");
-    let mut ann = fits_annotations();
-    ann["vramgate.io/gpu"] = json!("H100-90GB");
-    let (a, v) = validate(&Settings::default(), &job(&ann, 1, 8, None));
-    assert_eq!(record(&a), (Decision::Deny, Reason::UnknownGpu));
-    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("closest: "));
-}
-
-#[test]
-fn the_gpu_comes_from_the_node_selector_then_the_annotation_then_the_namespace_default() {
-    let s = Settings::from_yaml("namespaces:\n  research: {default_gpu: A100-80GB}\n").unwrap();
-    let gpu_of = |obj: &Value| validate(&s, obj).0.record.unwrap().gpu;
-    assert_eq!(gpu_of(&job(&fits_annotations(), 1, 8, None)), "A100-80GB");
-    let mut ann = fits_annotations();
-    ann["vramgate.io/gpu"] = json!("h200");
-    assert_eq!(gpu_of(&job(&ann, 1, 8, None)), "H200");
-    assert_eq!(gpu_of(&job(&ann, 1, 8, Some("NVIDIA-H100-80GB-HBM3"))), "H100-80GB");
-    // The disagreement is said, not silently resolved.
-    let (_, v) = validate(&s, &job(&ann, 1, 8, Some("NVIDIA-H100-80GB-HBM3")));
-    let w = v["response"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|x| x.as_str().unwrap().contains("vramgate.io/gpu=h200 ignored")), "{w:?}");
-}
-
-#[test]
-fn a_mig_slice_is_judged_on_its_own_memory() {
-    let mut obj = job(&fits_annotations(), 1, 0, Some("NVIDIA-A100-SXM4-80GB-MIG-3g.40gb"));
-    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = json!({"nvidia.com/mig-3g.40gb": 1});
-    let (a, _) = validate(&Settings::default(), &obj);
-    let r = a.record.unwrap();
-    assert_eq!(r.gpu, "A100-80GB MIG 3g.40gb");
-    assert_eq!(r.gpus_requested, 1);
-    // A 7B model's full training states do not fit 40 GB.
-    assert_eq!((r.decision, r.reason), (Decision::Deny, Reason::DoesNotFit));
-}
-
-#[test]
-fn required_annotations_turn_an_unannotated_gpu_job_into_a_breach() {
-    let obj = job(&json!({}), 1, 8, None);
-    let (a, _) = validate(&Settings::default(), &obj);
-    assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated));
-    let s = Settings::from_yaml("policy: {require_annotations: true}\n").unwrap();
-    let (a, v) = validate(&s, &obj);
-    assert_eq!(record(&a), (Decision::Deny, Reason::AnnotationsRequired));
-    assert!(v["response"]["status"]["message"].as_str().unwrap().contains("vramgate.io/model"));
-}
-
-#[test]
-fn an_update_that_changes_no_gpu_field_is_not_re_judged() {
-    // Admitted under an old policy, it must still be able to lose its finalizers.
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
-    let old = job(&ann, 1, 8, None);
-    let mut new = old.clone();
-    new["metadata"]["finalizers"] = json!([]);
-    let mut review = review_of(&new, "UPDATE", "research");
-    review["request"]["oldObject"] = old.clone();
-    let (a, _) = call(&Settings::default(), Endpoint::Validate, &review);
-    assert_eq!(record(&a), (Decision::Skip, Reason::Unchanged));
-    // Kueue unsuspending with a node selector is a real change and is judged.
-    new["spec"]["template"]["spec"]["nodeSelector"] = json!({"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"});
-    review["request"]["object"] = new;
-    let (a, _) = call(&Settings::default(), Endpoint::Validate, &review);
-    assert_eq!(record(&a), (Decision::Deny, Reason::DoesNotFit));
-}
-
-#[test]
-fn dry_run_is_answered_the_same_and_marked_so_metrics_do_not_count_it() {
-    let mut review = review_of(&job(&fits_annotations(), 1, 8, None), "CREATE", "research");
-    review["request"]["dryRun"] = json!(true);
-    let (a, v) = call(&Settings::default(), Endpoint::Validate, &review);
-    assert_eq!(v["response"]["allowed"], true);
-    let r = a.record.unwrap();
-    assert!(r.dry_run);
-    assert!(!r.counts_as_admission());
-}
+// Decisions: in admission/decisions.rs.
+mod decisions;
 
 // ------------------------------------------------------------------ mutation
 
@@ -490,11 +282,7 @@ fn with_patch_allowed_a_job_too_big_is_scaled_out_and_then_fits() {
 
 #[test]
 fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
-                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
-                     "vramgate.io/micro-batch-size": "4"});
+    let (s, ann) = patch_to_h200(Some("ddp"));
     // A Pod cannot add replicas: only the GPU type can change.
     let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann),
                      "spec": pod_spec(1, Some("NVIDIA-A100-SXM4-80GB"))});
@@ -512,8 +300,7 @@ fn with_patch_gpu_types_a_job_moves_to_a_bigger_gpu_through_its_node_selector() 
 
 #[test]
 fn without_patch_permission_mutate_only_annotates_and_never_denies() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let obj = pytorchjob(&ann, 0, None);
     let (a, v) = call(&Settings::default(), Endpoint::Mutate, &review_of(&obj, "CREATE", "research"));
     assert_eq!(v["response"]["allowed"], true);
@@ -525,125 +312,8 @@ fn without_patch_permission_mutate_only_annotates_and_never_denies() {
     assert_eq!(a.record.unwrap().decision, Decision::Allow);
 }
 
-// ------------------------------------------------------------------ real manifests
-
-#[test]
-fn the_real_training_manifests_are_judged_once_annotated() {
-    let settings = Settings::default();
-    for (file, gpus) in [
-        ("manifests/pytorchjob-fast-llm-mistral-4x8gpu.yaml", 32),
-        ("manifests/pytorchjob-deepspeed-demo.yaml", 2),
-        ("manifests/job-gpu-parallelism3-kueue.yaml", 3),
-        ("manifests/rayjob-pytorch-4gpu-workers.yaml", 4),
-    ] {
-        let mut obj = yaml(&fixture(file));
-        // As shipped they carry no vramgate annotations: counted, not judged.
-        let (a, _) = validate(&settings, &obj);
-        assert_eq!(record(&a), (Decision::Skip, Reason::NotAnnotated), "{file}");
-        assert_eq!(a.record.unwrap().gpus_requested, gpus, "{file}: the GPUs are counted even when not judged");
-        // The Fast-LLM model config: Mistral 7B shape, bf16, ZeRO-2, seq 8192, micro-batch 1.
-        let anns = obj["metadata"].as_object_mut().unwrap().entry("annotations").or_insert(json!({}));
-        for (k, v) in [
-            ("vramgate.io/architecture", "layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000"),
-            ("vramgate.io/precision", "bf16-mixed"),
-            ("vramgate.io/strategy", "zero2"),
-            ("vramgate.io/sequence-length", "8192"),
-            ("vramgate.io/micro-batch-size", "1"),
-            ("vramgate.io/gpu", "A100-80GB"),
-        ] {
-            anns[k] = json!(v);
-        }
-        let (a, v) = validate(&settings, &obj);
-        let r = a.record.unwrap();
-        assert_eq!(r.gpus_requested, gpus, "{file}");
-        assert_eq!(r.gpu, "A100-80GB", "{file}");
-        // The webhook's decision is the engine's, for the same job on the GPUs it found.
-        let fields = vramgate::request::fields_from_annotations(
-            &obj["metadata"]["annotations"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect(),
-        );
-        let mut req = vramgate::request::parse_fields(&fields).unwrap();
-        req.job.gpus = u32::try_from(gpus).unwrap();
-        let gpu = settings.catalog.find("A100-80GB").unwrap();
-        let engine = vramgate::estimate::estimate(&req.job, gpu).unwrap();
-        match engine.decision {
-            vramgate::estimate::Fit::DoesNotFit => {
-                assert_eq!((r.decision, r.reason), (Decision::Deny, Reason::DoesNotFit), "{file}: {v}")
-            }
-            vramgate::estimate::Fit::Warn => assert_eq!(r.reason, Reason::NearCapacity, "{file}: {v}"),
-            vramgate::estimate::Fit::Fits => assert_ne!(r.decision, Decision::Deny, "{file}: {v}"),
-        }
-        assert_eq!(r.gpus_needed, engine.min_gpus, "{file}");
-    }
-}
-
-// ------------------------------------------------------------------ shipped examples
-
-#[test]
-fn the_readme_curl_example_is_denied_with_the_message_the_readme_shows() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let body = std::fs::read(format!("{root}/deploy/examples/review-too-big-pytorchjob.json")).unwrap();
-    let review: Value = serde_json::from_slice(&body).unwrap();
-    // The review wraps exactly the shipped manifest.
-    let manifest = yaml(&std::fs::read_to_string(format!("{root}/deploy/examples/too-big-pytorchjob.yaml")).unwrap());
-    assert_eq!(review["request"]["object"], manifest);
-    let a = admission::review(&Settings::default(), None, Endpoint::Validate, &body);
-    let v: Value = serde_json::from_slice(&a.body).unwrap();
-    let msg = v["response"]["status"]["message"].as_str().unwrap();
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    assert!(readme.contains(msg), "README must show the current denial message: {msg}");
-}
-
-#[test]
-fn near_capacity_is_allowed_with_a_warning_that_it_may_run_out_of_memory() {
-    // Within the estimator's error band (92-108% of the GPU): vramgate does not pretend to know.
-    let ann = json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "zero3", "vramgate.io/sequence-length": "4608",
-                     "vramgate.io/activation-checkpointing": "false"});
-    let obj = job(&ann, 2, 4, None);
-    let (a, v) = validate(&Settings::default(), &obj);
-    let r = a.record.unwrap();
-    let settings = Settings::default();
-    let gpu = settings.catalog.find("H100-80GB").unwrap();
-    let fields = vramgate::request::fields_from_annotations(
-        &ann.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect(),
-    );
-    let mut job = vramgate::request::parse_fields(&fields).unwrap().job;
-    job.gpus = 8;
-    let total = vramgate::estimate::memory::per_gpu(&job).total_bytes as f64;
-    let share = total / gpu.memory_bytes as f64;
-    assert!((vramgate::estimate::WARN_LOW..vramgate::estimate::WARN_HIGH).contains(&share), "{share}");
-    assert_eq!((r.decision, r.reason), (Decision::Warn, Reason::NearCapacity));
-    assert_eq!(v["response"]["allowed"], true);
-    let w = v["response"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|x| x.as_str().unwrap().contains("may run out of memory")), "{w:?}");
-}
-
-#[test]
-fn a_gpu_product_pinned_by_required_affinity_is_never_patched_to_another_type() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/optimizer": "adamw-8bit", "vramgate.io/activation-checkpointing": "true",
-                     "vramgate.io/sequence-length": "4096", "vramgate.io/micro-batch-size": "4"});
-    let affinity = |key: &str, value: &str| {
-        json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}]}}})
-    };
-    let mut pinned = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann), "spec": pod_spec(1, None)});
-    pinned["spec"]["affinity"] = affinity("nvidia.com/gpu.product", "NVIDIA-A100-SXM4-80GB");
-    let (a, _) = call(&s, Endpoint::Mutate, &review_of(&pinned, "CREATE", "research"));
-    assert_eq!(record(&a).1, Reason::DoesNotFit, "a node selector would contradict the affinity");
-    // A term on another label (whose value merely mentions the product key) pins nothing.
-    let mut free = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta(&ann),
-                          "spec": pod_spec(1, Some("NVIDIA-A100-SXM4-80GB"))});
-    free["spec"]["affinity"] = affinity("topology.kubernetes.io/zone", "nvidia.com/gpu.product");
-    let (a, _) = call(&s, Endpoint::Mutate, &review_of(&free, "CREATE", "research"));
-    assert_eq!(record(&a), (Decision::Warn, Reason::Patched));
-}
+// Real manifests and shipped examples: in admission/examples.rs.
+mod examples;
 
 // ------------------------------------------------------------------ patch semantics (issue 12)
 
@@ -751,11 +421,7 @@ fn an_elastic_pytorchjob_is_patched_only_within_its_elastic_policy() {
 
 #[test]
 fn a_leaderworkerset_without_leader_template_gets_each_patch_operation_once() {
-    let s = Settings::from_yaml("policy: {patch: true, patch_gpu_types: [H200-141GB]}\n").unwrap();
-    let ann = json!({"vramgate.io/model": "llama-3-8b", "vramgate.io/precision": "bf16-mixed",
-                     "vramgate.io/strategy": "ddp", "vramgate.io/optimizer": "adamw-8bit",
-                     "vramgate.io/activation-checkpointing": "true", "vramgate.io/sequence-length": "4096",
-                     "vramgate.io/micro-batch-size": "4"});
+    let (s, ann) = patch_to_h200(Some("ddp"));
     let obj = json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": meta(&ann),
         "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2,
             "workerTemplate": template(1, Some("NVIDIA-A100-SXM4-80GB"))}}});
@@ -864,8 +530,7 @@ fn the_mutating_webhook_changes_nothing_on_update() {
 
 #[test]
 fn an_update_that_moves_pointers_or_names_the_same_gpu_is_unchanged() {
-    let ann =
-        json!({"vramgate.io/model": "llama-2-13b", "vramgate.io/precision": "fp32", "vramgate.io/strategy": "ddp"});
+    let ann = fp32_13b_ddp();
     let old = job(&ann, 1, 8, None);
     // A CPU-only sidecar inserted before the trainer moves its container index.
     let mut new = old.clone();

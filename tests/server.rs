@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use std::time::Duration;
 use tower::ServiceExt;
 
+use crate::common::objects::fits_annotations;
 use vramgate::admission::{Answer, Decision, Endpoint, Reason, Record};
 use vramgate::config::Settings;
 use vramgate::server::{AppState, MAX_BODY_BYTES, Metrics, metrics_router, webhook_router};
@@ -404,20 +405,6 @@ async fn a_panicking_review_is_a_json_500_not_a_dropped_connection() {
 // What "admitted" means (README, "Metrics"), through the real review and the router, and the
 // bounds of every label a client controls.
 
-/// Annotations of a job that fits 8 H100s: Llama 2 13B, bf16-mixed, ZeRO-3, 2k tokens.
-fn fits() -> serde_json::Value {
-    serde_json::json!({
-        "vramgate.io/model": "llama-2-13b",
-        "vramgate.io/precision": "bf16-mixed",
-        "vramgate.io/optimizer": "adamw",
-        "vramgate.io/strategy": "zero3",
-        "vramgate.io/micro-batch-size": "1",
-        "vramgate.io/sequence-length": "2048",
-        "vramgate.io/activation-checkpointing": "false",
-        "vramgate.io/training-tokens": "20B"
-    })
-}
-
 fn pod_template(gpus: u64) -> serde_json::Value {
     serde_json::json!({"spec": {"restartPolicy": "Never", "containers": [{
         "name": "trainer", "image": "ghcr.io/example/train:1",
@@ -429,7 +416,7 @@ fn pod_template(gpus: u64) -> serde_json::Value {
 fn pytorchjob(name: &str, workers: u64) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-        "metadata": {"name": name, "namespace": "research", "annotations": fits()},
+        "metadata": {"name": name, "namespace": "research", "annotations": fits_annotations()},
         "spec": {"pytorchReplicaSpecs": {
             "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": pod_template(8)},
             "Worker": {"replicas": workers, "restartPolicy": "OnFailure", "template": pod_template(8)}
@@ -441,7 +428,7 @@ fn pytorchjob(name: &str, workers: u64) -> serde_json::Value {
 fn pod(metadata: serde_json::Value) -> serde_json::Value {
     let mut pod = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"namespace": "research", "annotations": fits()},
+        "metadata": {"namespace": "research", "annotations": fits_annotations()},
         "spec": pod_template(8)["spec"].clone()
     });
     for (k, v) in metadata.as_object().expect("metadata is an object") {

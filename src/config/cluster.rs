@@ -1,7 +1,9 @@
 //! `cluster:`: cluster awareness (`serve --cluster`).
 
+use super::section::Section;
 use super::{ConfigError, is_dns_label};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_yaml_ng::Value;
 
 /// Default `cluster.inventory_max_stale_seconds`: 10 minutes. A node pool rarely appears or
 /// disappears faster than that; beyond it, the inventory's findings warn instead of deny.
@@ -32,37 +34,31 @@ impl Default for ClusterSettings {
     }
 }
 
-/// `cluster:` as written.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterFile {
-    pub team_label: Option<String>,
-    pub inventory_max_stale_seconds: Option<u64>,
-    pub enforce_inventory: Option<bool>,
-}
-
-impl ClusterFile {
-    /// The settings, every field resolved; a team label that is no label key is pushed to
-    /// `errs` (`cluster.team_label`).
-    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> ClusterSettings {
-        let cluster = ClusterSettings {
-            team_label: self.team_label.clone().unwrap_or_else(|| DEFAULT_TEAM_LABEL.to_owned()),
-            inventory_max_stale_seconds: self
-                .inventory_max_stale_seconds
-                .unwrap_or(DEFAULT_INVENTORY_MAX_STALE_SECONDS),
-            enforce_inventory: self.enforce_inventory.unwrap_or(true),
-        };
-        if !is_label_key(&cluster.team_label) {
-            errs.push(ConfigError {
-                path: "cluster.team_label".into(),
-                message: format!(
-                    "'{}' is not a label key; accepted: [prefix/]name, name at most 63 of a-z A-Z 0-9 - _ . (e.g. team)",
-                    cluster.team_label
-                ),
-            });
-        }
-        cluster
+/// Reads `cluster:` (every key optional): the settings, every problem pushed with its key path
+/// (a team label that is no label key at `cluster.team_label`).
+pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> ClusterSettings {
+    let mut s = Section::new("cluster", section, errs);
+    let cluster = ClusterSettings {
+        team_label: s.text("team_label", "a label key").unwrap_or_else(|| DEFAULT_TEAM_LABEL.to_owned()),
+        inventory_max_stale_seconds: s.count(
+            "inventory_max_stale_seconds",
+            0,
+            u64::MAX,
+            DEFAULT_INVENTORY_MAX_STALE_SECONDS,
+        ),
+        enforce_inventory: s.flag("enforce_inventory", true),
+    };
+    s.finish();
+    if !is_label_key(&cluster.team_label) {
+        errs.push(ConfigError {
+            path: "cluster.team_label".into(),
+            message: format!(
+                "'{}' is not a label key; accepted: [prefix/]name, name at most 63 of a-z A-Z 0-9 - _ . (e.g. team)",
+                cluster.team_label
+            ),
+        });
     }
+    cluster
 }
 
 /// A Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a name of at most

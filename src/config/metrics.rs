@@ -1,7 +1,8 @@
 //! `metrics:`: bounds of the metrics' labels and of admission counting.
 
 use super::ConfigError;
-use serde::{Deserialize, Serialize};
+use super::section::Section;
+use serde_yaml_ng::Value;
 use std::time::Duration;
 
 /// Default `metrics.max_namespaces`: distinct `namespace` label values before `other`. A
@@ -32,6 +33,25 @@ pub struct MetricsSettings {
     pub max_remembered_admissions: usize,
 }
 
+/// Reads `metrics:` (every key optional; read at start): the bounds, every problem pushed with
+/// its key path (`metrics.max_teams`).
+pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> MetricsSettings {
+    let mut s = Section::new("metrics", section, errs);
+    let settings = MetricsSettings {
+        max_namespaces: s.size("max_namespaces", 1, 100_000, DEFAULT_METRICS_MAX_NAMESPACES),
+        max_teams: s.size("max_teams", 1, 100_000, DEFAULT_METRICS_MAX_TEAMS),
+        admission_window: Duration::from_secs(s.count(
+            "admission_window_seconds",
+            0,
+            86_400,
+            DEFAULT_ADMISSION_WINDOW.as_secs(),
+        )),
+        max_remembered_admissions: s.size("max_remembered_admissions", 1, 1_000_000, DEFAULT_MAX_REMEMBERED_ADMISSIONS),
+    };
+    s.finish();
+    settings
+}
+
 impl Default for MetricsSettings {
     fn default() -> Self {
         Self {
@@ -39,54 +59,6 @@ impl Default for MetricsSettings {
             max_teams: DEFAULT_METRICS_MAX_TEAMS,
             admission_window: DEFAULT_ADMISSION_WINDOW,
             max_remembered_admissions: DEFAULT_MAX_REMEMBERED_ADMISSIONS,
-        }
-    }
-}
-
-/// `metrics:` as written.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsFile {
-    pub max_namespaces: Option<u64>,
-    pub max_teams: Option<u64>,
-    pub admission_window_seconds: Option<u64>,
-    pub max_remembered_admissions: Option<u64>,
-}
-
-impl MetricsFile {
-    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> MetricsSettings {
-        let d = MetricsSettings::default();
-        let mut count = |key: &str, value: Option<u64>, min: u64, max: u64, default: u64| -> u64 {
-            match value {
-                None => default,
-                Some(v) if (min..=max).contains(&v) => v,
-                Some(v) => {
-                    errs.push(ConfigError {
-                        path: format!("metrics.{key}"),
-                        message: format!("{v} is not accepted; accepted: {min} to {max}"),
-                    });
-                    default
-                }
-            }
-        };
-        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-        MetricsSettings {
-            max_namespaces: size(count("max_namespaces", self.max_namespaces, 1, 100_000, d.max_namespaces as u64)),
-            max_teams: size(count("max_teams", self.max_teams, 1, 100_000, d.max_teams as u64)),
-            admission_window: Duration::from_secs(count(
-                "admission_window_seconds",
-                self.admission_window_seconds,
-                0,
-                86_400,
-                d.admission_window.as_secs(),
-            )),
-            max_remembered_admissions: size(count(
-                "max_remembered_admissions",
-                self.max_remembered_admissions,
-                1,
-                1_000_000,
-                d.max_remembered_admissions as u64,
-            )),
         }
     }
 }

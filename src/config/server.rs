@@ -1,7 +1,8 @@
 //! `server:`: the webhook server's limits and their defaults.
 
 use super::ConfigError;
-use serde::{Deserialize, Serialize};
+use super::section::Section;
+use serde_yaml_ng::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,26 +66,6 @@ pub const MAX_WEBHOOK_TIMEOUT_SECONDS: f64 = 30.0;
 /// most (issue 12; `benches/memory.rs` measures it).
 pub const DEFAULT_MAX_OBJECT_NODES: usize = 20_000;
 
-/// The webhook server's limits, as written (`server:`): every field optional. Read at start;
-/// a reload that changes them is logged and takes effect at the next start.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFile {
-    pub max_body_bytes: Option<u64>,
-    pub max_header_bytes: Option<u64>,
-    pub request_timeout_seconds: Option<f64>,
-    pub body_read_timeout_seconds: Option<f64>,
-    pub header_read_timeout_seconds: Option<f64>,
-    pub handshake_timeout_seconds: Option<f64>,
-    pub max_concurrent_reviews: Option<u64>,
-    pub max_connections: Option<u64>,
-    pub client_ca_file: Option<PathBuf>,
-    pub metrics_max_connections: Option<u64>,
-    pub metrics_header_read_timeout_seconds: Option<f64>,
-    pub webhook_timeout_seconds: Option<f64>,
-    pub max_object_nodes: Option<u64>,
-}
-
 /// The webhook server's limits, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
@@ -143,96 +124,41 @@ impl Default for ServerLimits {
     }
 }
 
-impl ServerFile {
-    /// The limits, or every problem with its key path (`server.max_body_bytes`).
-    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> ServerLimits {
-        let d = ServerLimits::default();
-        let mut count = |key: &str, value: Option<u64>, min: u64, max: u64, default: usize| -> usize {
-            match value {
-                None => default,
-                Some(v) if (min..=max).contains(&v) => usize::try_from(v).unwrap_or(default),
-                Some(v) => {
-                    errs.push(ConfigError {
-                        path: format!("server.{key}"),
-                        message: format!("{v} is not accepted; accepted: {min} to {max}"),
-                    });
-                    default
-                }
-            }
-        };
-        let max_body_bytes = count("max_body_bytes", self.max_body_bytes, 1024, 64 * 1024 * 1024, d.max_body_bytes);
-        let max_header_bytes = count(
+/// Reads `server:` (every key optional; read at start, a reload that changes it is logged and
+/// takes effect at the next start): the limits, every problem pushed with its key path
+/// (`server.max_body_bytes`).
+pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> ServerLimits {
+    let mut s = Section::new("server", section, errs);
+    let limits = ServerLimits {
+        max_body_bytes: s.size("max_body_bytes", 1024, 64 * 1024 * 1024, DEFAULT_MAX_BODY_BYTES),
+        max_header_bytes: s.size(
             "max_header_bytes",
-            self.max_header_bytes,
             MIN_MAX_HEADER_BYTES as u64,
             1024 * 1024,
-            d.max_header_bytes,
-        );
-        let max_concurrent_reviews =
-            count("max_concurrent_reviews", self.max_concurrent_reviews, 1, 65_536, d.max_concurrent_reviews);
-        let max_connections = count("max_connections", self.max_connections, 1, 65_536, d.max_connections);
-        let metrics_max_connections =
-            count("metrics_max_connections", self.metrics_max_connections, 1, 65_536, d.metrics_max_connections);
-        let max_object_nodes = count("max_object_nodes", self.max_object_nodes, 100, 10_000_000, d.max_object_nodes);
-        let mut seconds = |key: &str, value: Option<f64>, default: Duration| -> Duration {
-            match value {
-                None => default,
-                Some(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Duration::from_secs_f64(v),
-                Some(v) => {
-                    errs.push(ConfigError {
-                        path: format!("server.{key}"),
-                        message: format!("{v} is not accepted; accepted: seconds > 0 and at most 3600"),
-                    });
-                    default
-                }
-            }
-        };
-        let request_timeout = seconds("request_timeout_seconds", self.request_timeout_seconds, d.request_timeout);
-        let body_read_timeout =
-            seconds("body_read_timeout_seconds", self.body_read_timeout_seconds, d.body_read_timeout);
-        let header_read_timeout =
-            seconds("header_read_timeout_seconds", self.header_read_timeout_seconds, d.header_read_timeout);
-        let handshake_timeout =
-            seconds("handshake_timeout_seconds", self.handshake_timeout_seconds, d.handshake_timeout);
-        let metrics_header_read_timeout = seconds(
+            DEFAULT_MAX_HEADER_BYTES,
+        ),
+        request_timeout: s.seconds("request_timeout_seconds", 3600.0, DEFAULT_REQUEST_TIMEOUT, ""),
+        body_read_timeout: s.seconds("body_read_timeout_seconds", 3600.0, DEFAULT_BODY_READ_TIMEOUT, ""),
+        header_read_timeout: s.seconds("header_read_timeout_seconds", 3600.0, DEFAULT_HEADER_READ_TIMEOUT, ""),
+        handshake_timeout: s.seconds("handshake_timeout_seconds", 3600.0, DEFAULT_HANDSHAKE_TIMEOUT, ""),
+        max_concurrent_reviews: s.size("max_concurrent_reviews", 1, 65_536, DEFAULT_MAX_CONCURRENT_REVIEWS),
+        max_connections: s.size("max_connections", 1, 65_536, DEFAULT_MAX_CONNECTIONS),
+        client_ca_file: s.path("client_ca_file", "the path of a PEM CA bundle"),
+        metrics_max_connections: s.size("metrics_max_connections", 1, 65_536, DEFAULT_METRICS_MAX_CONNECTIONS),
+        metrics_header_read_timeout: s.seconds(
             "metrics_header_read_timeout_seconds",
-            self.metrics_header_read_timeout_seconds,
-            d.metrics_header_read_timeout,
-        );
-        let webhook_timeout = match self.webhook_timeout_seconds {
-            None => d.webhook_timeout,
-            Some(v) if v.is_finite() && v > 0.0 && v <= MAX_WEBHOOK_TIMEOUT_SECONDS => Duration::from_secs_f64(v),
-            Some(v) => {
-                errs.push(ConfigError {
-                    path: "server.webhook_timeout_seconds".into(),
-                    message: format!(
-                        "{v} is not accepted; accepted: seconds > 0 and at most {MAX_WEBHOOK_TIMEOUT_SECONDS} (the \
-                         webhook configuration's timeoutSeconds)"
-                    ),
-                });
-                d.webhook_timeout
-            }
-        };
-        if self.client_ca_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-            errs.push(ConfigError {
-                path: "server.client_ca_file".into(),
-                message: "must not be empty; accepted: the path of a PEM CA bundle, or leave the key out".into(),
-            });
-        }
-        ServerLimits {
-            max_body_bytes,
-            max_header_bytes,
-            request_timeout,
-            body_read_timeout,
-            header_read_timeout,
-            handshake_timeout,
-            max_concurrent_reviews,
-            max_connections,
-            client_ca_file: self.client_ca_file.clone(),
-            metrics_max_connections,
-            metrics_header_read_timeout,
-            webhook_timeout,
-            max_object_nodes,
-        }
-    }
+            3600.0,
+            DEFAULT_METRICS_HEADER_READ_TIMEOUT,
+            "",
+        ),
+        webhook_timeout: s.seconds(
+            "webhook_timeout_seconds",
+            MAX_WEBHOOK_TIMEOUT_SECONDS,
+            DEFAULT_WEBHOOK_TIMEOUT,
+            " (the webhook configuration's timeoutSeconds)",
+        ),
+        max_object_nodes: s.size("max_object_nodes", 100, 10_000_000, DEFAULT_MAX_OBJECT_NODES),
+    };
+    s.finish();
+    limits
 }

@@ -6,6 +6,21 @@ use serde_json::{Value, json};
 /// The uid every review built here carries (the example uid of the Kubernetes docs' AdmissionReview).
 pub const UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
 
+/// Annotations of a job that fits 8 H100s and needs more than half of them: Llama 2 13B,
+/// bf16-mixed, ZeRO-3, 2k tokens, no checkpointing.
+pub fn fits_annotations() -> Value {
+    json!({
+        "vramgate.io/model": "llama-2-13b",
+        "vramgate.io/precision": "bf16-mixed",
+        "vramgate.io/optimizer": "adamw",
+        "vramgate.io/strategy": "zero3",
+        "vramgate.io/micro-batch-size": "1",
+        "vramgate.io/sequence-length": "2048",
+        "vramgate.io/activation-checkpointing": "false",
+        "vramgate.io/training-tokens": "20B"
+    })
+}
+
 /// An `admission.k8s.io/v1` AdmissionReview of `obj` (CREATE/UPDATE/... by `operation`) in
 /// `namespace`, by user `alice`, not a dry run.
 pub fn review_of(obj: &Value, operation: &str, namespace: &str) -> Value {

@@ -139,15 +139,7 @@ fn main() {
     let settings = Settings::default();
     let limit = settings.server.max_object_nodes;
     let denied = include_bytes!("../../../benches/fixtures/job-review-4k.json").to_vec();
-    let mut v: Value = serde_json::from_slice(&denied).unwrap();
-    let ann = &mut v["request"]["object"]["metadata"]["annotations"];
-    for (k, val) in
-        [("model", "llama-2-13b"), ("precision", "bf16-mixed"), ("strategy", "zero3"), ("micro-batch-size", "1")]
-    {
-        ann[format!("vramgate.io/{k}")] = val.into();
-    }
-    ann["vramgate.io/sequence-length"] = "2048".into();
-    let fits = serde_json::to_vec(&v).unwrap();
+    let fits = include_bytes!("../../../benches/fixtures/job-review-4k-fits.json").to_vec();
     let denied_text = std::str::from_utf8(&denied).unwrap();
     let env: Envelope<'_> = serde_json::from_str(denied_text).unwrap();
     let object = env.request.object.get();

@@ -15,10 +15,18 @@
 //! [`Record::counts_as_admission`], plus what only the shell knows: the answer was ready within
 //! the webhook timeout, and the same namespace, kind and name was not counted within the
 //! admission window (a bounded map here; the clock is read here).
+//!
+//! Code map: this file holds [`Metrics`] (registration of every family and the review, spend
+//! and reload counters); `labels` the bounded label values (capped namespaces and teams, the
+//! operation set); `admissions` the admission window that makes a retried CREATE count once;
+//! `cluster` the collector of the cluster families, rendered at each scrape.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+mod admissions;
+mod cluster;
+mod labels;
+
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -28,17 +36,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-
+use self::admissions::Admissions;
+use self::cluster::ClusterCollector;
+use self::labels::{Bounds, operation_label};
 use super::status::{ClusterStatus, unix_now};
-use crate::admission::{self, Endpoint, OTHER_LABEL, Record};
-use crate::cluster::ledger::NO_TEAM;
-use crate::config::{MetricsSettings, Settings};
+use crate::admission::{self, Endpoint, Record};
+use crate::config::Settings;
 use crate::estimate::catalog::GpuCatalog;
 
 /// Upper bounds (seconds) of the `vramgate_review_duration_seconds` buckets: 100 µs to 5 s.
@@ -93,151 +96,6 @@ fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
 
-/// Locks `mutex`, taking the data of a poisoned one: every critical section below leaves its
-/// data consistent at each step, and a metric must not take the review path down.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A label whose values are the first `max` distinct valid values seen; later ones, and
-/// invalid ones, are [`OTHER_LABEL`]. A value once given keeps its label for the life of the
-/// process, so a counter's series never moves between labels.
-#[derive(Debug)]
-struct CappedLabel {
-    max: usize,
-    valid: fn(&str) -> bool,
-    /// Values always labelled as themselves, outside the cap (`none`, the team of a workload
-    /// without the team label).
-    fixed: &'static [&'static str],
-    seen: Mutex<HashSet<String>>,
-}
-
-impl CappedLabel {
-    fn new(max: usize, valid: fn(&str) -> bool, fixed: &'static [&'static str]) -> Self {
-        Self { max, valid, fixed, seen: Mutex::new(HashSet::new()) }
-    }
-
-    fn label(&self, value: &str) -> String {
-        if self.fixed.contains(&value) {
-            return value.to_owned();
-        }
-        if !(self.valid)(value) {
-            return OTHER_LABEL.to_owned();
-        }
-        let mut seen = lock(&self.seen);
-        if seen.contains(value) {
-            return value.to_owned();
-        }
-        if seen.len() < self.max {
-            seen.insert(value.to_owned());
-            return value.to_owned();
-        }
-        OTHER_LABEL.to_owned()
-    }
-}
-
-/// A namespace name: a DNS label (Kubernetes docs, "Namespaces": RFC 1123 label, at most 63).
-fn is_namespace(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// A non-empty label value: at most 63 alphanumerics, `-`, `_` or `.`, starting and ending
-/// alphanumeric (Kubernetes docs, "Labels and Selectors: Syntax and character set").
-fn is_label_value(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-/// Longest object name remembered: a DNS subdomain (Kubernetes docs, "Object Names and IDs").
-/// A longer one cannot come from the API server; its CREATE is counted without being
-/// remembered, so a direct client cannot make the map hold large keys.
-const MAX_NAME_BYTES: usize = 253;
-
-/// (namespace, kind label, name) of a counted CREATE.
-type AdmissionKey = (String, &'static str, String);
-
-/// The CREATEs counted within the admission window, oldest first: at most `max`, each
-/// forgotten once the window has passed or, when full, oldest first.
-#[derive(Debug)]
-struct Admissions {
-    window: Duration,
-    max: usize,
-    inner: Mutex<AdmissionsInner>,
-}
-
-#[derive(Debug, Default)]
-struct AdmissionsInner {
-    at: HashMap<Arc<AdmissionKey>, Instant>,
-    order: VecDeque<(Arc<AdmissionKey>, Instant)>,
-}
-
-impl AdmissionsInner {
-    fn forget_oldest(&mut self) {
-        if let Some((key, _)) = self.order.pop_front() {
-            self.at.remove(&key);
-        }
-    }
-}
-
-impl Admissions {
-    /// Whether the CREATE of `name` in `namespace` is the first within the window at `now`;
-    /// if so it is remembered.
-    fn first(&self, namespace: &str, kind: &'static str, name: &str, now: Instant) -> bool {
-        if self.window.is_zero() || !is_namespace(namespace) || name.is_empty() || name.len() > MAX_NAME_BYTES {
-            return true;
-        }
-        let mut inner = lock(&self.inner);
-        while inner.order.front().is_some_and(|(_, at)| now.saturating_duration_since(*at) >= self.window) {
-            inner.forget_oldest();
-        }
-        let key = (namespace.to_owned(), kind, name.to_owned());
-        if inner.at.contains_key(&key) {
-            return false;
-        }
-        while inner.at.len() >= self.max {
-            inner.forget_oldest();
-        }
-        let key = Arc::new(key);
-        inner.at.insert(key.clone(), now);
-        inner.order.push_back((key, now));
-        true
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        lock(&self.inner).at.len()
-    }
-}
-
-/// The label caps shared by the review families and the cluster collector, so a namespace
-/// has one label everywhere.
-#[derive(Debug)]
-struct Bounds {
-    namespaces: CappedLabel,
-    teams: CappedLabel,
-}
-
-impl Bounds {
-    fn new(settings: &MetricsSettings) -> Self {
-        Self {
-            namespaces: CappedLabel::new(settings.max_namespaces, is_namespace, &[]),
-            teams: CappedLabel::new(settings.max_teams, is_label_value, &[NO_TEAM]),
-        }
-    }
-}
-
-/// The `operation` label: the four AdmissionReview operations, else `other`.
-fn operation_label(operation: &str) -> &'static str {
-    ["CREATE", "UPDATE", "DELETE", "CONNECT"].into_iter().find(|o| *o == operation).unwrap_or(OTHER_LABEL)
-}
-
 /// Every metric family of the process, and the registry that encodes them.
 ///
 /// Cheap to share behind an `Arc`: every update is an atomic add or a short lock inside
@@ -272,181 +130,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// The cluster families (`serve --cluster`), encoded at each scrape from the watchers' last
-/// [`Live`] state, so a series disappears when what it counts does (a finished job's team,
-/// a drained node pool) instead of lingering at its last value.
-///
-/// `namespace` and `team` are bounded as the review families' are (a team is a workload's
-/// label value: any tenant's text); series that share bounded labels are summed. `gpu` and
-/// `product` come from node labels (GPU Feature Discovery), which tenants do not write, and
-/// grow only with the node pools.
-#[derive(Debug)]
-struct ClusterCollector(Arc<ClusterStatus>, Arc<Bounds>);
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GpuLabels {
-    gpu: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ProductLabels {
-    product: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
-struct CostLabels {
-    namespace: String,
-    team: String,
-    gpu: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResourceLabels {
-    resource: String,
-}
-
-fn family<S: EncodeLabelSet, M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    series: impl IntoIterator<Item = (S, M)>,
-) -> Result<(), std::fmt::Error> {
-    let mut series = series.into_iter().peekable();
-    if series.peek().is_none() {
-        return Ok(());
-    }
-    let metric_type = EncodeMetric::metric_type(&series.peek().expect("peeked").1);
-    let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
-    for (labels, metric) in series {
-        metric.encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-impl Collector for ClusterCollector {
-    #[allow(clippy::cast_precision_loss)] // GPU counts far below 2^53
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let status = &self.0;
-        if !status.is_enabled() {
-            return Ok(());
-        }
-        let live = status.live();
-        let snap = &live.snapshot;
-        let gpu = |g: &String| GpuLabels { gpu: g.clone() };
-        let e = &mut encoder;
-        family(
-            e,
-            "vramgate_cluster_nodes",
-            "GPU nodes by GPU type (catalog name, or the raw product label of an unknown product)",
-            None,
-            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.nodes as i64))),
-        )?;
-        family(
-            e,
-            "vramgate_cluster_gpus",
-            "Allocatable GPUs by GPU type: what the cluster could provide",
-            None,
-            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.gpus as i64))),
-        )?;
-        family(
-            e,
-            "vramgate_cluster_gpus_allocated",
-            "GPUs requested by pods bound to nodes of the type and not terminated",
-            None,
-            snap.capacity.iter().map(|(g, c)| (gpu(g), ConstGauge::new(c.allocated as i64))),
-        )?;
-        family(
-            e,
-            "vramgate_cluster_unknown_gpu_products",
-            "GPU nodes whose nvidia.com/gpu.product is not in the catalog, by product",
-            None,
-            snap.unknown_products
-                .iter()
-                .map(|(p, n)| (ProductLabels { product: p.clone() }, ConstGauge::new(*n as i64))),
-        )?;
-        let bounds = &self.1;
-        let cost = |k: &crate::cluster::CostKey| CostLabels {
-            namespace: bounds.namespaces.label(&k.namespace),
-            team: bounds.teams.label(&k.team),
-            gpu: k.gpu.clone(),
-        };
-        let mut running: BTreeMap<CostLabels, (u64, f64)> = BTreeMap::new();
-        for (k, r) in &snap.running {
-            let sum = running.entry(cost(k)).or_default();
-            sum.0 = sum.0.saturating_add(r.gpus);
-            sum.1 += r.usd_per_hour;
-        }
-        let mut spent: BTreeMap<CostLabels, f64> = BTreeMap::new();
-        for (k, usd) in &live.cumulative.usd {
-            *spent.entry(cost(k)).or_default() += usd;
-        }
-        family(
-            e,
-            "vramgate_running_gpus",
-            "GPUs held by running pods of workloads vramgate admitted, by namespace, team and GPU type",
-            None,
-            running.iter().map(|(k, r)| (k.clone(), ConstGauge::new(r.0 as i64))),
-        )?;
-        family(
-            e,
-            "vramgate_running_cost_usd_per_hour",
-            "Estimated cost per hour in US dollars of those GPUs at the configured prices",
-            None,
-            running.iter().map(|(k, r)| (k.clone(), ConstGauge::new(r.1))),
-        )?;
-        family(
-            e,
-            "vramgate_running_cost_usd",
-            "Estimated US dollars spent by running pods of admitted workloads since this process started",
-            None,
-            spent.into_iter().map(|(k, usd)| (k, ConstCounter::new(usd))),
-        )?;
-        single(
-            e,
-            "vramgate_inventory_stale",
-            "Seconds the GPU inventory has been stale (0 while the node watch is healthy)",
-            Some(&Unit::Seconds),
-            Some(ConstGauge::new(status.stale_seconds().unwrap_or(0) as f64)),
-        )?;
-        single(
-            e,
-            "vramgate_inventory_last_sync_timestamp",
-            "Unix time the GPU inventory was last known current",
-            Some(&Unit::Seconds),
-            status.last_sync_unix().map(ConstGauge::new),
-        )?;
-        let watches = || live.watches.iter().filter(|(_, h)| !h.absent);
-        family(
-            e,
-            "vramgate_cluster_watch_up",
-            "1 while the watch of a resource is healthy, 0 while it fails (not exported for resources the API server does not serve)",
-            None,
-            watches().map(|(r, h)| (ResourceLabels { resource: r.clone() }, ConstGauge::new(i64::from(h.up)))),
-        )?;
-        family(
-            e,
-            "vramgate_cluster_watch_errors",
-            "Errors of the watch of a resource, each retried with backoff (a resource the API server does not serve is not an error)",
-            None,
-            live.watches.iter().map(|(r, h)| (ResourceLabels { resource: r.clone() }, ConstCounter::new(h.errors))),
-        )?;
-        Ok(())
-    }
-}
-
-/// A family of one series without labels; nothing when `metric` is `None`.
-fn single<M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    metric: Option<M>,
-) -> Result<(), std::fmt::Error> {
-    let Some(metric) = metric else { return Ok(()) };
-    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
 impl Metrics {
@@ -601,11 +284,7 @@ impl Metrics {
             exemptions,
             bounds,
             audit,
-            admissions: Admissions {
-                window: settings.metrics.admission_window,
-                max: settings.metrics.max_remembered_admissions,
-                inner: Mutex::default(),
-            },
+            admissions: Admissions::new(settings.metrics.admission_window, settings.metrics.max_remembered_admissions),
             webhook_timeout: settings.server.webhook_timeout,
         }
     }
@@ -727,81 +406,4 @@ fn add(family: &Family<SpendLabels, FloatCounter>, labels: &SpendLabels, amount:
 
 fn result_label(success: bool) -> &'static str {
     if success { "success" } else { "failure" }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn admissions(window_seconds: u64, max: usize) -> Admissions {
-        Admissions { window: Duration::from_secs(window_seconds), max, inner: Mutex::default() }
-    }
-
-    #[test]
-    fn a_create_is_first_again_once_the_window_has_passed() {
-        let a = admissions(600, 100);
-        let t0 = Instant::now();
-        assert!(a.first("research", "PyTorchJob", "train", t0));
-        assert!(!a.first("research", "PyTorchJob", "train", t0 + Duration::from_secs(599)));
-        // Another namespace, kind or name is another workload.
-        assert!(a.first("other-ns", "PyTorchJob", "train", t0));
-        assert!(a.first("research", "JobSet", "train", t0));
-        assert!(a.first("research", "PyTorchJob", "train-2", t0));
-        // The window runs from the counted CREATE, not from the retries.
-        assert!(a.first("research", "PyTorchJob", "train", t0 + Duration::from_secs(600)));
-        assert_eq!(a.len(), 1, "the three others, counted at t0 too, are forgotten");
-    }
-
-    #[test]
-    fn the_remembered_admissions_are_capped_oldest_forgotten_first() {
-        let a = admissions(600, 3);
-        let t0 = Instant::now();
-        for (i, name) in ["a", "b", "c", "d"].into_iter().enumerate() {
-            assert!(a.first("research", "Job", name, t0 + Duration::from_secs(i as u64)));
-        }
-        assert_eq!(a.len(), 3);
-        // `a`, the oldest, was forgotten to make room; `d` is still remembered.
-        assert!(!a.first("research", "Job", "d", t0 + Duration::from_secs(5)));
-        assert!(a.first("research", "Job", "a", t0 + Duration::from_secs(5)));
-        assert_eq!(a.len(), 3);
-    }
-
-    #[test]
-    fn names_no_api_server_sends_and_a_zero_window_are_never_remembered() {
-        let a = admissions(600, 10);
-        let now = Instant::now();
-        let long = "x".repeat(MAX_NAME_BYTES + 1);
-        let bad_namespace = "N".repeat(64);
-        for _ in 0..2 {
-            assert!(a.first("research", "Job", &long, now));
-            assert!(a.first(&bad_namespace, "Job", "train", now));
-        }
-        assert_eq!(a.len(), 0);
-        let off = admissions(0, 10);
-        assert!(off.first("research", "Job", "train", now) && off.first("research", "Job", "train", now));
-    }
-
-    #[test]
-    fn teams_are_capped_with_none_outside_the_cap_and_invalid_values_other() {
-        let bounds = Bounds::new(&MetricsSettings { max_teams: 2, ..MetricsSettings::default() });
-        let t = |v: &str| bounds.teams.label(v);
-        assert_eq!(t("nlp"), "nlp");
-        assert_eq!(t(NO_TEAM), NO_TEAM);
-        assert_eq!(t("vision"), "vision");
-        assert_eq!(t("speech"), OTHER_LABEL);
-        assert_eq!(t("nlp"), "nlp", "a value keeps its label");
-        assert_eq!(t(NO_TEAM), NO_TEAM, "none is outside the cap");
-        let bounds = Bounds::new(&MetricsSettings::default());
-        for invalid in ["", "-x", "a b", &"t".repeat(64), "caf\u{e9}"] {
-            assert_eq!(bounds.teams.label(invalid), OTHER_LABEL, "{invalid:?}");
-            assert_eq!(bounds.namespaces.label(invalid), OTHER_LABEL, "{invalid:?}");
-        }
-        assert_eq!(bounds.namespaces.label("Research"), OTHER_LABEL, "a namespace is lowercase");
-    }
-
-    #[test]
-    fn operations_outside_the_four_are_other() {
-        assert_eq!(operation_label("CREATE"), "CREATE");
-        assert_eq!(operation_label("PATCH"), OTHER_LABEL);
-    }
 }
