@@ -1,6 +1,6 @@
 //! Admission of inference servers (issue 15): a Pod running vLLM, judged by whether it will
-//! start on its GPUs. The serving keys are the `vramgate.io/*` annotations (reading them from
-//! the container's args is the serving-deployments half of the issue). The Pod is the vLLM
+//! start on its GPUs. The serving keys come from the containers' command, args, env and image
+//! tag, with `vramgate.io/*` annotations over them. The Pod is the vLLM
 //! docs' Kubernetes example (docs/deployment/k8s.md: `vllm/vllm-openai`, `vllm serve` with the
 //! model as an argument) trimmed to one Pod, pinned to L40S nodes by the GPU Feature Discovery
 //! label.
@@ -153,4 +153,93 @@ fn serving_keys_without_workload_serving_are_reported_not_dropped() {
             e.messages
         );
     }
+}
+
+// ---- real deployments (tests/fixtures/manifests/serving/, origins in tests/fixtures/README.md):
+// the server, model and flags are read from the containers; annotations add what they do not say.
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/manifests/serving/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn annotate(obj: &mut Value, kv: &[(&str, &str)]) {
+    let meta = obj["metadata"].as_object_mut().unwrap();
+    let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+    for (k, v) in kv {
+        ann[format!("vramgate.io/{k}")] = json!(v);
+    }
+}
+
+/// The vLLM docs' Deployment (`sh -c "vllm serve mistralai/Mistral-7B-Instruct-v0.3 ..."`, no
+/// --max-model-len, so the model's 32,768) on an L4 at gpu-memory-utilization 0.75: 13.5 GiB of
+/// weights leave about 3 GiB of KV cache, under the 4 GiB one full-length request needs (32
+/// layers x K and V x 8 KV heads x 128 x 2 bytes = 128 KiB per token). Denied with the length
+/// that starts; with `serving.patch_max_model_len` the mutating webhook writes that length into
+/// the container's script instead, and the patched Deployment is allowed.
+#[test]
+fn the_vllm_docs_deployment_that_will_not_start_is_denied_or_patched_to_the_length_that_starts() {
+    let mut d = fixture("deployment-vllm-mistral-7b-k8s-docs.yaml");
+    annotate(
+        &mut d,
+        &[("workload", "serving"), ("engine-version", "0.19.0"), ("gpu", "L4"), ("gpu-memory-utilization", "0.75")],
+    );
+    let e = evaluate(&Settings::default(), &d, Endpoint::Validate, Operation::Create);
+    assert_eq!((e.decision, e.reason), (Decision::Deny, Reason::WillNotStart), "{:?}", e.messages);
+    let s = &e.serving.as_ref().unwrap().serving;
+    assert_eq!(s.max_model_len, 32_768, "read from the model, since the script does not say");
+    assert_eq!(s.kv_bytes_per_token, 32 * 2 * 8 * 128 * 2);
+    assert_eq!(s.max_num_batched_tokens, 1024, "--max_num_batched_tokens in the script");
+    let n = s.max_model_len_that_starts.unwrap();
+    assert!(n < 32_768 && e.messages[0].contains(&format!("--max-model-len {n}")), "{:?}", e.messages);
+
+    let settings = Settings::from_yaml("serving: {patch_max_model_len: true}\n").unwrap();
+    let m = evaluate(&settings, &d, Endpoint::Mutate, Operation::Create);
+    assert_eq!((m.decision, m.patch_max_model_len), (Decision::Warn, Some(n)), "{:?}", m.messages);
+    let ops: json_patch::Patch =
+        serde_json::from_slice(&vramgate::admission::patch::to_json(&m.patch)).expect("a JSON patch");
+    let mut patched = d.clone();
+    json_patch::patch(&mut patched, &ops).expect("the patch applies to the Deployment");
+    let script = patched["spec"]["template"]["spec"]["containers"][0]["args"][0].as_str().unwrap();
+    assert!(script.starts_with("vllm serve mistralai/Mistral-7B-Instruct-v0.3 "), "{script}");
+    assert!(script.contains(&format!("--max-model-len={n}")), "{script}");
+    let after = evaluate(&settings, &patched, Endpoint::Validate, Operation::Create);
+    assert_eq!(after.decision, Decision::Allow, "{:?}", after.messages);
+    assert_eq!(after.serving.unwrap().serving.max_model_len, n);
+}
+
+/// A server known only from annotations (no container names it) is not patched: it is judged as
+/// if patching were off, and the message says why.
+#[test]
+fn a_server_known_only_from_annotations_is_not_patched_and_says_why() {
+    let settings = Settings::from_yaml("serving: {patch_max_model_len: true}\n").unwrap();
+    let mut pod = vllm_pod(serving_annotations(&[]), 1);
+    pod["spec"]["containers"][0]["command"] = json!(["/opt/launch.sh"]);
+    pod["spec"]["containers"][0]["args"] = json!([]);
+    let e = evaluate(&settings, &pod, Endpoint::Mutate, Operation::Create);
+    assert_eq!((e.decision, e.reason, e.patch_max_model_len), (Decision::Deny, Reason::WillNotStart, None));
+    assert!(e.messages[0].contains("max-model-len not patched: the containers' command does not name the server"));
+}
+
+/// LWS's vLLM example: Llama 3.1 405B at tensor-parallel 8 x pipeline-parallel 2 over a leader
+/// and a worker of 8 GPUs each, read from the leader's `sh -c` script.
+#[test]
+fn the_lws_example_is_read_from_the_leaders_script_as_tp8_pp2() {
+    let mut lws = fixture("lws-vllm-llama-3.1-405b-tp8-pp2.yaml");
+    annotate(&mut lws, &[("workload", "serving")]);
+    let e = evaluate(&Settings::default(), &lws, Endpoint::Validate, Operation::Create);
+    let s = &e.serving.as_ref().expect("judged as a server").serving;
+    assert_eq!((s.tensor_parallel, s.pipeline_parallel, s.gpus_per_replica), (8, 2, 16), "{:?}", e.messages);
+    assert_eq!(e.gpus_requested, 32, "2 groups of a leader and a worker, 8 GPUs each");
+    assert_ne!(e.decision, Decision::Deny, "{:?}", e.messages);
+}
+
+/// KServe's sample loads its model from `s3://`: the model is unknown, and the denial asks for it.
+#[test]
+fn the_kserve_sample_with_a_model_in_s3_is_denied_asking_for_the_model() {
+    let mut isvc = fixture("inferenceservice-kserve-llama-3.1-8b-s3.yaml");
+    annotate(&mut isvc, &[("workload", "serving")]);
+    let e = evaluate(&Settings::default(), &isvc, Endpoint::Validate, Operation::Create);
+    assert_eq!(e.decision, Decision::Deny, "{:?}", e.messages);
+    assert!(e.messages.iter().any(|m| m.contains("s3://") && m.contains("vramgate.io/model")), "{:?}", e.messages);
 }
