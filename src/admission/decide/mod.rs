@@ -193,20 +193,7 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
     }
     let estimate = match estimate::estimate(&job, &choice.spec) {
         Ok(e) => e,
-        Err(invalid) => {
-            for p in invalid.0 {
-                let field = if p.field == "gpus" {
-                    "GPUs the pods ask for".to_string()
-                } else {
-                    format!("{PREFIX}{}", p.field)
-                };
-                f.breach(Reason::MalformedAnnotation, format!("{field}: {}", p.message));
-            }
-            let mut e = subject.decide(&f, devices, None);
-            e.gpu = Some(choice.spec.name.clone());
-            e.gpu_source = Some(choice.source);
-            return (e, None);
-        }
+        Err(invalid) => return (unusable_job(subject, invalid, &choice, devices, f), None),
     };
     // The plan the advice names (computed only for a job that does not fit).
     // The job's objective, else its namespace's: one search, as `vramgate estimate` runs it.
@@ -270,4 +257,24 @@ fn judge(obj: &Json<'_>, ctx: &Context<'_>, subject: &Subject<'_>, s: Screened) 
         e.patch = patch::dedupe(patch);
     }
     (e, Some(spend))
+}
+
+/// The decision for a job the engine refuses: each problem a breach naming its annotation (or
+/// the pods' GPU count), judged on the GPU type chosen. Shared by training and serving.
+fn unusable_job(
+    subject: &Subject<'_>,
+    invalid: estimate::InvalidJob,
+    choice: &gpu::GpuChoice<'_>,
+    devices: u64,
+    mut f: Findings,
+) -> Evaluation {
+    for p in invalid.0 {
+        let field =
+            if p.field == "gpus" { "GPUs the pods ask for".to_string() } else { format!("{PREFIX}{}", p.field) };
+        f.breach(Reason::MalformedAnnotation, format!("{field}: {}", p.message));
+    }
+    let mut e = subject.decide(&f, devices, None);
+    e.gpu = Some(choice.spec.name.clone());
+    e.gpu_source = Some(choice.source);
+    e
 }

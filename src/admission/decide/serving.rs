@@ -36,20 +36,7 @@ pub(super) fn judge(
     let gpus = u32::try_from(devices).unwrap_or(u32::MAX);
     let report = match serving_report(job, cfg, Some(gpus), &choice.spec, settings.catalog.all()) {
         Ok(r) => r,
-        Err(invalid) => {
-            for p in invalid.0 {
-                let field = if p.field == "gpus" {
-                    "GPUs the pods ask for".to_string()
-                } else {
-                    format!("{PREFIX}{}", p.field)
-                };
-                f.breach(Reason::MalformedAnnotation, format!("{field}: {}", p.message));
-            }
-            let mut e = subject.decide(&f, devices, None);
-            e.gpu = Some(choice.spec.name.clone());
-            e.gpu_source = Some(choice.source);
-            return (e, None);
-        }
+        Err(invalid) => return (super::unusable_job(subject, invalid, choice, devices, f), None),
     };
     let s = &report.serving;
     let mut patch_to = None;
