@@ -300,6 +300,7 @@ fn fixed_answer(_: &Settings, endpoint: Endpoint, _: &[u8]) -> admission::Answer
             gpu_hours: Some(100.0),
             cost_usd: Some(410.0),
             overprovisioned_cost_usd: Some(0.0),
+            serving: None,
             exemption: None,
         }),
     }

@@ -231,6 +231,7 @@ fn record() -> Record {
         cost_usd: Some(50.0),
         overprovisioned_cost_usd: Some(25.0),
         exemption: None,
+        serving: None,
     }
 }
 
@@ -282,6 +283,35 @@ fn a_warned_record_is_an_admission_and_missing_estimates_add_nothing() {
     assert!(text.contains(r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"} 8"#));
     for family in ["gpus_needed", "gpu_seconds", "cost_usd", "overprovisioned_cost_usd"] {
         assert!(!text.contains(&format!("vramgate_admitted_{family}_total{{")), "{family} added: {text}");
+    }
+}
+
+/// An admitted inference server is priced per hour and counted by the KV-cache tokens it holds
+/// (each replica's pool x replicas, as the review records it); a training job adds nothing there.
+#[test]
+fn an_admitted_server_counts_its_dollars_per_hour_and_kv_cache_tokens() {
+    let metrics = Metrics::new();
+    let server = vramgate::admission::ServingRecord { usd_per_hour: 12.5, kv_cache_tokens: 82_000 };
+    let served = Record {
+        kind: "Deployment".into(),
+        gpus_needed: None,
+        gpu_hours: None,
+        cost_usd: None,
+        overprovisioned_cost_usd: None,
+        serving: Some(server),
+        ..record()
+    };
+    count(&metrics, &served);
+    count(&metrics, &Record { name: Some("other".into()), ..served.clone() });
+    count(&metrics, &Record { decision: Decision::Deny, reason: Reason::WillNotStart, ..served.clone() });
+    count(&metrics, &record());
+    let text = encode(&metrics);
+    for line in [
+        r#"vramgate_admitted_serving_usd_per_hour_total{namespace="research",gpu="H100-80GB"} 25.0"#,
+        r#"vramgate_admitted_serving_kv_cache_tokens_total{namespace="research",gpu="H100-80GB"} 164000"#,
+        r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 3"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
 }
 

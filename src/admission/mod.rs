@@ -86,6 +86,18 @@ pub struct Record {
     pub overprovisioned_cost_usd: Option<f64>,
     /// What became of a `vramgate.io/exempt` annotation (validating endpoint only).
     pub exemption: Option<exempt::Outcome>,
+    /// An inference server (`workload: serving`): what it holds once started.
+    pub serving: Option<ServingRecord>,
+}
+
+/// What an admitted inference server commits: serving is priced per hour (no training tokens),
+/// and its capacity is the KV cache's tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServingRecord {
+    /// GPUs of every replica, at the catalog's price.
+    pub usd_per_hour: f64,
+    /// Tokens the KV cache holds across the replicas (one replica's pool x replicas).
+    pub kv_cache_tokens: u64,
 }
 
 impl Record {

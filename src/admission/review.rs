@@ -386,6 +386,10 @@ fn respond(
         cost_usd: e.estimate.as_ref().and_then(|r| r.estimate.cost_usd),
         overprovisioned_cost_usd: e.overprovisioned_cost_usd,
         exemption: exemption.map(|x| x.outcome),
+        serving: e.serving.as_ref().map(|r| crate::admission::ServingRecord {
+            usd_per_hour: r.usd_per_hour,
+            kv_cache_tokens: r.serving.kv_cache_tokens.saturating_mul(u64::from(r.replicas)),
+        }),
     };
     Answer { status: 200, body: serde_json::to_vec(&review).unwrap_or_default(), record: Some(record) }
 }

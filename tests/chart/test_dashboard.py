@@ -25,6 +25,7 @@ METRICS = {
     "vramgate_audit_findings", "vramgate_audit_overprovisioned_usd_per_hour", "vramgate_audit_last_run_timestamp_seconds",
     # Issue 15: admitted inference servers.
     "vramgate_serving_running_gpus", "vramgate_serving_running_cost_usd_per_hour",
+    "vramgate_admitted_serving_usd_per_hour_total", "vramgate_admitted_serving_kv_cache_tokens_total",
 }
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
@@ -95,7 +96,8 @@ def test_the_panels_the_issue_asks_for():
               "Running jobs the webhook would refuse or warn about now", "Over-provisioning $/hour by namespace",
               "Would be refused or warned now, by namespace and reason",
               # Issue 15: serving.
-              "Serving cost burn rate by namespace", "Serving GPUs by GPU type", "Servers denied at admission"):
+              "Serving cost burn rate by namespace", "Serving GPUs by GPU type", "Servers denied at admission",
+              "KV-cache tokens admitted by namespace", "Serving $/hour admitted by namespace"):
         assert t in titles
 
 
@@ -156,3 +158,7 @@ def test_the_serving_panels_query_the_serving_families_and_the_denied_servers():
     for kind in ("Deployment", "StatefulSet", "InferenceService", "LeaderWorkerSet"):
         assert kind in denied
     assert 'decision="deny"' in denied and 'endpoint="validate"' in denied
+    # What admission committed: KV-cache tokens and dollars per hour of the servers admitted.
+    for title, family in (("KV-cache tokens admitted by namespace", "vramgate_admitted_serving_kv_cache_tokens_total"),
+                          ("Serving $/hour admitted by namespace", "vramgate_admitted_serving_usd_per_hour_total")):
+        assert expr_of(title) == [f"sort_desc(sum by (namespace) (increase({family}{sel}[$__range])))"]

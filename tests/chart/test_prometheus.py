@@ -212,9 +212,10 @@ TOO_BIG = annotations(model="llama-2-13b", precision="fp32", strategy="ddp", tra
 MALFORMED = annotations(model="llama-2-7b", precision="fp64", strategy="zero3", training_tokens="20B")
 PATCHABLE = annotations(model="llama-2-13b", precision="bf16-mixed", strategy="zero3", activation_checkpointing="true",
                         training_tokens="2B")
-# Inference servers judged by their annotations (the serving engine reads the command line too).
-SERVER = annotations(workload="inference", model="llama-2-7b", precision="bf16-true", micro_batch_size="1",
-                     sequence_length="4096")
+# An inference server: `workload: serving` and the rest read from the container's command line
+# (`vllm serve meta-llama/Llama-2-7b-hf`, image tag v0.6.4), so it counts in the serving families.
+SERVER = annotations(workload="serving")
+# One judged by its annotations alone (workload inference: the plain prefill estimate).
 SERVER_TOO_BIG = annotations(workload="inference", model="llama-2-70b", precision="fp32", micro_batch_size="1",
                              sequence_length="4096")
 OVER_COST = annotations(model="llama-3-8b", precision="bf16-mixed", strategy="fsdp", training_tokens="200B")

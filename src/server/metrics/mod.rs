@@ -113,6 +113,8 @@ pub struct Metrics {
     admitted_gpus_requested: Family<SpendLabels, Counter>,
     admitted_gpus_needed: Family<SpendLabels, Counter>,
     admitted_overprovisioned_cost_usd: Family<SpendLabels, FloatCounter>,
+    admitted_serving_usd_per_hour: Family<SpendLabels, FloatCounter>,
+    admitted_serving_kv_cache_tokens: Family<SpendLabels, Counter>,
     config_reloads: Family<ResultLabels, Counter>,
     certificate_reloads: Family<ResultLabels, Counter>,
     config_last_reload_success: FloatGauge,
@@ -223,6 +225,20 @@ impl Metrics {
             "Estimated US dollars spent by admitted jobs on GPUs beyond those they need, by namespace and GPU",
             admitted_overprovisioned_cost_usd.clone(),
         );
+        // Inference servers are priced per hour and hold KV-cache tokens (no training run).
+        let admitted_serving_usd_per_hour = Family::<SpendLabels, FloatCounter>::default();
+        registry.register(
+            "vramgate_admitted_serving_usd_per_hour",
+            "Sum of the estimated US dollars per hour of the inference servers admitted (replicas included), by \
+             namespace and GPU",
+            admitted_serving_usd_per_hour.clone(),
+        );
+        let admitted_serving_kv_cache_tokens = Family::<SpendLabels, Counter>::default();
+        registry.register(
+            "vramgate_admitted_serving_kv_cache_tokens",
+            "KV-cache tokens of the inference servers admitted (each replica's pool x replicas), by namespace and GPU",
+            admitted_serving_kv_cache_tokens.clone(),
+        );
 
         let config_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -277,6 +293,8 @@ impl Metrics {
             admitted_gpus_requested,
             admitted_gpus_needed,
             admitted_overprovisioned_cost_usd,
+            admitted_serving_usd_per_hour,
+            admitted_serving_kv_cache_tokens,
             config_reloads,
             certificate_reloads,
             config_last_reload_success,
@@ -339,6 +357,10 @@ impl Metrics {
         add(&self.admitted_gpu_seconds, &labels, record.gpu_hours.map(|h| h * 3600.0));
         add(&self.admitted_cost_usd, &labels, record.cost_usd);
         add(&self.admitted_overprovisioned_cost_usd, &labels, record.overprovisioned_cost_usd);
+        if let Some(s) = record.serving {
+            add(&self.admitted_serving_usd_per_hour, &labels, Some(s.usd_per_hour));
+            self.admitted_serving_kv_cache_tokens.get_or_create(&labels).inc_by(s.kv_cache_tokens);
+        }
     }
 
     /// Counts one review request answered without a review: `status` is the HTTP status sent
