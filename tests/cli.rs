@@ -434,3 +434,20 @@ fn serving_flags_are_errors_without_workload_serving() {
     assert!(err.contains("--max-model-len") && err.contains("workload serving"), "{err}");
     assert!(err.contains("--enforce-eager"), "{err}");
 }
+
+/// `check` on an inference server: MEM/GPU is what the server reserves per GPU
+/// (gpu-memory-utilization x the GPU's memory) and COST its price per hour, the same numbers
+/// as the JSON's `serving` report (a server has no run length, so no total cost).
+#[test]
+fn check_shows_a_servers_reserved_memory_and_price_per_hour() {
+    let file = root("tests/fixtures/manifests/serving/deployment-vllm-mistral-7b-k8s-docs.yaml");
+    let (_, json, err) = vramgate(&["check", "--output", "json", &file]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json} {err}"));
+    let serving = &v[0]["serving"];
+    let budget = serving["serving"]["budget_bytes"].as_u64().expect("a serving report");
+    let usd_per_hour = serving["usd_per_hour"].as_f64().unwrap();
+    let (_, table, _) = vramgate(&["check", &file]);
+    let row = table.lines().find(|l| l.contains("default/mistral-7b")).expect("the Deployment's row");
+    let want = format!("{}  ${usd_per_hour:.2}/h", vramgate::estimate::units::Gib(budget));
+    assert!(row.ends_with(&want), "{row:?} should end with {want:?}");
+}

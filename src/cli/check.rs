@@ -102,8 +102,18 @@ fn write_check_table(results: &[crate::check::CheckResult], out: &mut dyn Write)
                 e.decision.as_str().to_string(),
                 e.gpus_requested.to_string(),
                 e.gpu.clone().unwrap_or_else(|| "-".into()),
-                est.map_or_else(|| "-".into(), |x| Gib(x.per_gpu.total_bytes).to_string()),
-                est.and_then(|x| x.cost_usd).map_or_else(|| "-".into(), |c| format!("${c:.0}")),
+                // An inference server: what it reserves per GPU (gpu-memory-utilization x the
+                // GPU's memory) and its price per hour (serving has no run length).
+                match (est, &e.serving) {
+                    (Some(x), _) => Gib(x.per_gpu.total_bytes).to_string(),
+                    (None, Some(s)) => Gib(s.serving.budget_bytes).to_string(),
+                    (None, None) => "-".into(),
+                },
+                match (est.and_then(|x| x.cost_usd), &e.serving) {
+                    (Some(c), _) => format!("${c:.0}"),
+                    (None, Some(s)) => format!("${:.2}/h", s.usd_per_hour),
+                    (None, None) => "-".into(),
+                },
             ]
         })
         .collect();
