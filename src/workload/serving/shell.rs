@@ -63,6 +63,14 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
             }
         }
     }
+    /// The word a quote opens or continues, ending in a text piece (so `''` is an empty word).
+    fn quoted(word: &mut Option<Word>, start: usize) -> &mut Word {
+        let w = word.get_or_insert_with(|| Word { pieces: Vec::new(), start, end: start });
+        if !matches!(w.pieces.last(), Some(Piece::Text(_))) {
+            w.pieces.push(Piece::Text(String::new()));
+        }
+        w
+    }
     let open = |word: &mut Option<Word>, start: usize| {
         if word.is_none() {
             *word = Some(Word { pieces: Vec::new(), start, end: start });
@@ -104,11 +112,7 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
                 }
             }
             '\'' => {
-                open(&mut word, b);
-                let w = word.as_mut().expect("opened");
-                if !matches!(w.pieces.last(), Some(Piece::Text(_))) {
-                    w.pieces.push(Piece::Text(String::new()));
-                }
+                let w = quoted(&mut word, b);
                 i += 1;
                 loop {
                     match chars.get(i) {
@@ -120,11 +124,7 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
                 }
             }
             '"' => {
-                open(&mut word, b);
-                let w = word.as_mut().expect("opened");
-                if !matches!(w.pieces.last(), Some(Piece::Text(_))) {
-                    w.pieces.push(Piece::Text(String::new()));
-                }
+                let w = quoted(&mut word, b);
                 i += 1;
                 loop {
                     match chars.get(i) {
