@@ -312,13 +312,8 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
-    let search = PlanSearch {
-        gpus,
-        counts: GpuCounts::multiples(1, crate::config::DEFAULT_MAX_GPUS),
-        objective: req.objective.unwrap_or(policy.objective),
-        max_plan_hours: a.max_plan_hours,
-        change_settings: true,
-    };
+    let policy = crate::config::Policy { max_plan_hours: a.max_plan_hours, ..policy };
+    let search = policy.plan_search(gpus, 1, crate::config::DEFAULT_MAX_GPUS, req.objective);
     let r = match report(&job, gpu, &search) {
         Ok(mut r) => {
             if a.explain {

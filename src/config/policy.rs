@@ -1,8 +1,9 @@
 //! `policy:` and `namespaces:`: what the webhook does with a job, cluster-wide and per namespace.
 
 use super::ConfigError;
+use crate::estimate::GpuSpec;
 use crate::estimate::catalog::GpuCatalog;
-use crate::estimate::plan::{DEFAULT_MAX_PLAN_HOURS, Objective};
+use crate::estimate::plan::{DEFAULT_MAX_PLAN_HOURS, GpuCounts, Objective, PlanSearch};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -143,6 +144,28 @@ pub enum Unseen {
     Warn,
     /// A breach: denied under `enforce`, a warning under `warn`, counted under `audit`.
     Deny,
+}
+
+impl Policy {
+    /// The one plan search under this policy, as `estimate`, the calculator and the webhook's
+    /// patch run it: over `gpus`, GPU counts in steps of `step` up to `max_gpus`, the job's
+    /// objective else this policy's, and this policy's time cap.
+    #[must_use]
+    pub fn plan_search<'a>(
+        &self,
+        gpus: Vec<&'a GpuSpec>,
+        step: u32,
+        max_gpus: u32,
+        objective: Option<Objective>,
+    ) -> PlanSearch<'a> {
+        PlanSearch {
+            gpus,
+            counts: GpuCounts::multiples(step, max_gpus),
+            objective: objective.unwrap_or(self.objective),
+            max_plan_hours: self.max_plan_hours,
+            change_settings: true,
+        }
+    }
 }
 
 impl Default for Policy {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::state::AppState;
 use crate::contract::{INPUT, PREFIX};
 use crate::estimate::options::*;
-use crate::estimate::{GpuCounts, GpuSpec, PlanSearch, catalog::GpuCatalog, presets, report};
+use crate::estimate::{GpuSpec, catalog::GpuCatalog, presets, report};
 use crate::request;
 
 const INDEX_HTML: &str = include_str!("ui/index.html");
@@ -176,14 +176,7 @@ pub fn estimate_json(body: &[u8], catalog: &GpuCatalog) -> (u16, Value) {
     job.gpus = req.gpus.unwrap_or(1);
     // The same search as `vramgate estimate` (src/cli/estimate.rs): the built-in policy's
     // objective default, GPU-count limit and time cap.
-    let policy = crate::config::Policy::default();
-    let search = PlanSearch {
-        gpus,
-        counts: GpuCounts::multiples(1, crate::config::DEFAULT_MAX_GPUS),
-        objective: req.objective.unwrap_or(policy.objective),
-        max_plan_hours: policy.max_plan_hours,
-        change_settings: true,
-    };
+    let search = crate::config::Policy::default().plan_search(gpus, 1, crate::config::DEFAULT_MAX_GPUS, req.objective);
     let r = match report(&job, gpu, &search) {
         Ok(r) => r,
         Err(invalid) => {

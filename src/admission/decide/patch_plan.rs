@@ -27,13 +27,7 @@ pub(super) fn advice_plan(
     objective: Objective,
     policy: &Policy,
 ) -> Option<Plan> {
-    let search = PlanSearch {
-        gpus: vec![gpu],
-        counts: GpuCounts::multiples(scaling_step(workload).map_or(1, |s| s.step), max_gpus),
-        objective,
-        max_plan_hours: policy.max_plan_hours,
-        change_settings: true,
-    };
+    let search = policy.plan_search(vec![gpu], scaling_step(workload).map_or(1, |s| s.step), max_gpus, Some(objective));
     plan::search(job, &search)
 }
 
