@@ -5,7 +5,9 @@
 //! (`serve_tls`) that reads the body and returns a fixed AdmissionReview, (c) the real server
 //! with a fixed answer instead of the decision, and (d) the real server that only reads the
 //! body as JSON (serde's `IgnoredAny`: checked, nothing built) before the fixed answer: the
-//! floor any webhook that reads its review pays. Clients are
+//! floor any webhook that reads its review pays, and (e) the kube-rs admission example's handler
+//! (`AdmissionReview<DynamicObject>` read whole, a label check, a one-operation JSON Patch) on
+//! the same TLS and accept stack: the reference the webhook's speed is judged against. Clients are
 //! tokio-rustls + hyper HTTP/1.1 connections with keep-alive, one per task, each POSTing a
 //! ~4 KB `batch/v1` Job AdmissionReview.
 //!
@@ -33,6 +35,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
+use axum::response::IntoResponse;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1::SendRequest;
@@ -49,8 +52,12 @@ use vramgate::server::{ServeOptions, TlsSource, serve_tls, serve_with};
 
 /// Repetitions of every scenario; medians are reported.
 const REPETITIONS: usize = 3;
+/// The real webhook's index in `bench_in`'s targets.
+const VRAMGATE: usize = 0;
 /// The do-nothing endpoint's index in `bench_in`'s targets.
 const DO_NOTHING: usize = 1;
+/// The kube-rs admission example's index in `bench_in`'s targets.
+const KUBE_EXAMPLE: usize = 4;
 /// Requests sent on each connection before measuring.
 const WARM_UP_REQUESTS: usize = 200;
 
@@ -135,7 +142,10 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     // (d) As (c), but the body is first read as JSON and thrown away: what no webhook that
     // reads its review can avoid, so the ratio no decision can beat on this machine.
     let parsed_state = vramgate::server::AppState::with_answer(Settings::default(), read_then_fixed_answer);
-    let parsed = Baseline::start(tls_config, vramgate::server::webhook_router(parsed_state)).await?;
+    let parsed = Baseline::start(tls_config.clone(), vramgate::server::webhook_router(parsed_state)).await?;
+
+    // (e) The kube-rs admission example's handler: the reference for the webhook's speed.
+    let kube_example = Baseline::start(tls_config, kube_example_router()).await?;
 
     let client = client_config(&cert_path)?;
     let body = Bytes::from(job_review());
@@ -144,6 +154,11 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     if quick {
         println!("smoke run (no --bench): a few requests per scenario; numbers are meaningless");
     }
+    let kube_example_review: serde_json::Value = serde_json::from_slice(&kube_example_answer(&body)?)?;
+    anyhow::ensure!(
+        kube_example_review["response"]["allowed"] == true && kube_example_review["response"]["patchType"] == "JSONPatch",
+        "the kube-rs example's handler should allow this review with a patch, got {kube_example_review}"
+    );
     let (answer_time, answer_status) = time_answer(&body, if quick { 50 } else { 2_000 });
     println!(
         "admission::review alone (no I/O, one thread): {} per review, status {answer_status}",
@@ -156,6 +171,7 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
         ("do-nothing", nothing.addr, "/validate"),
         ("vramgate, fixed answer", fixed.addr, "/validate"),
         ("vramgate, JSON read, fixed answer", parsed.addr, "/validate"),
+        ("kube-rs admission example", kube_example.addr, "/mutate"),
     ];
     let smoke = |s: Scenario| if quick { Scenario { max_requests: 64, ..s } } else { s };
     let scenarios = [("1 connection", smoke(LATENCY)), ("16 connections", smoke(THROUGHPUT))];
@@ -223,6 +239,9 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
             let share = median_throughput[t][s] / median_throughput[DO_NOTHING][s];
             println!("{scenario_name}: {name} at {:.0}% of the do-nothing throughput", share * 100.0);
         }
+        // The goal's reference: the real webhook against the kube-rs example.
+        let share = median_throughput[VRAMGATE][s] / median_throughput[KUBE_EXAMPLE][s];
+        println!("{scenario_name}: vramgate /validate at {:.0}% of the kube-rs admission example's throughput", share * 100.0);
     }
 
     // Where the time goes: the server's own histogram times each review from request start
@@ -240,7 +259,7 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
 
     let _ = stop_real.send(());
     real_server.await?.context("webhook")?;
-    for baseline in [nothing, fixed, parsed] {
+    for baseline in [nothing, fixed, parsed, kube_example] {
         baseline.stop().await?;
     }
     Ok(())
@@ -443,6 +462,50 @@ fn do_nothing_router() -> Router {
         drop(body);
         ([(header::CONTENT_TYPE, "application/json")], ALLOWED)
     })
+}
+
+/// Target (e): the handler of kube-rs's admission example (`examples/admission_controller.rs`
+/// in kube-rs/kube: the review deserialised whole as `AdmissionReview<DynamicObject>`, turned
+/// into an `AdmissionRequest`, answered with `AdmissionResponse::from`, denied on an `illegal`
+/// label, else patched with an `admission` label), written here against `kube::core::admission`
+/// and served by this stack instead of warp, without its log lines. A body that is not a review
+/// gets a 400, as warp's JSON filter gives.
+fn kube_example_router() -> Router {
+    Router::new().fallback(|body: Bytes| async move {
+        match kube_example_answer(&body) {
+            Ok(answer) => ([(header::CONTENT_TYPE, "application/json")], answer).into_response(),
+            Err(e) => (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        }
+    })
+}
+
+fn kube_example_answer(body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+    use kube::core::{DynamicObject, ResourceExt};
+
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(request) => request,
+        Err(e) => return Ok(serde_json::to_vec(&AdmissionResponse::invalid(e.to_string()).into_review())?),
+    };
+    let mut response = AdmissionResponse::from(&request);
+    if let Some(object) = &request.object {
+        if object.labels().contains_key("illegal") {
+            response = response.deny("Resource contained 'illegal' label");
+        } else if !object.labels().contains_key("admission") {
+            let mut operations = Vec::new();
+            if object.metadata.labels.is_none() {
+                operations.push(serde_json::json!({ "op": "add", "path": "/metadata/labels", "value": {} }));
+            }
+            operations.push(serde_json::json!({
+                "op": "add",
+                "path": "/metadata/labels/admission",
+                "value": "modified-by-admission-controller"
+            }));
+            response = response.with_patch(serde_json::from_value(serde_json::Value::Array(operations))?)?;
+        }
+    }
+    Ok(serde_json::to_vec(&response.into_review())?)
 }
 
 /// A `batch/v1` Job CREATE review of about 4 KB: a Llama-2-7B fine-tune on 8 GPUs, with the
