@@ -17,20 +17,7 @@ use std::sync::OnceLock;
 use vramgate::admission::{Endpoint, Reason};
 use vramgate::config::Settings;
 use vramgate::request::{INPUT_KEYS, OUTPUT_KEYS};
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum Kind {
-    Pod,
-    Job,
-    PyTorchJob,
-    MpiJob,
-    JobSet,
-    RayJob,
-    RayCluster,
-    VolcanoJob,
-    LeaderWorkerSet,
-    Deployment,
-}
+use vramgate::workload::{KINDS, WorkloadKind};
 
 #[derive(Arbitrary, Debug)]
 enum Num {
@@ -103,7 +90,9 @@ enum AnnValue {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    kind: Kind,
+    /// An index into the crate's own list of kinds (`workload::KINDS`), one past it for an
+    /// unsupported kind.
+    kind: u8,
     groups: Vec<Group>,
     annotations: Vec<(u8, AnnValue)>,
     update: bool,
@@ -217,42 +206,54 @@ fn object(input: &Input) -> Value {
         annotations.insert(format!("vramgate.io/{key}"), json!(value));
     }
     let meta = json!({"name": "fuzz", "namespace": "research", "annotations": annotations});
-    match input.kind {
-        Kind::Pod => json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template(g0)["spec"]}),
-        Kind::Job => json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-            "spec": {"parallelism": replicas(g0), "completions": replicas(g0), "template": template(g0)}}),
-        Kind::PyTorchJob => json!({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": meta,
-            "spec": {"pytorchReplicaSpecs": {
-                "Master": {"replicas": 1, "template": template(g0)},
-                "Worker": {"replicas": replicas(g1), "template": template(g1)}}}}),
-        Kind::MpiJob => json!({"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": meta,
-            "spec": {"slotsPerWorker": 1, "mpiReplicaSpecs": {
-                "Launcher": {"replicas": 1, "template": template(g0)},
-                "Worker": {"replicas": replicas(g1), "template": template(g1)}}}}),
-        Kind::JobSet => json!({"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": meta,
-            "spec": {"replicatedJobs": groups.iter().enumerate().map(|(i, g)| json!({"name": format!("j{i}"),
-                "replicas": replicas(g), "template": {"spec": {"parallelism": 1, "template": template(g)}}}))
-                .collect::<Vec<_>>()}}),
-        Kind::RayJob | Kind::RayCluster => {
+    // Every kind vramgate reads, each in its own shape (an exhaustive match: a kind added to
+    // `KINDS` does not compile here until it is fuzzed), and one it does not read.
+    let Some(kind) = KINDS.get(usize::from(input.kind) % (KINDS.len() + 1)) else {
+        return json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta,
+            "spec": {"template": template(g0)}});
+    };
+    let spec = match kind.kind {
+        WorkloadKind::Pod => template(g0)["spec"].clone(),
+        WorkloadKind::Job => {
+            json!({"parallelism": replicas(g0), "completions": replicas(g0), "template": template(g0)})
+        }
+        WorkloadKind::PyTorchJob => json!({"pytorchReplicaSpecs": {
+            "Master": {"replicas": 1, "template": template(g0)},
+            "Worker": {"replicas": replicas(g1), "template": template(g1)}}}),
+        WorkloadKind::MpiJob => json!({"slotsPerWorker": 1, "mpiReplicaSpecs": {
+            "Launcher": {"replicas": 1, "template": template(g0)},
+            "Worker": {"replicas": replicas(g1), "template": template(g1)}}}),
+        WorkloadKind::JobSet => json!({"replicatedJobs": groups.iter().enumerate().map(|(i, g)| json!({
+            "name": format!("j{i}"), "replicas": replicas(g),
+            "template": {"spec": {"parallelism": 1, "template": template(g)}}})).collect::<Vec<_>>()}),
+        WorkloadKind::RayJob | WorkloadKind::RayCluster => {
             let cluster = json!({"headGroupSpec": {"rayStartParams": {}, "template": template(g0)},
                 "workerGroupSpecs": [{"groupName": "gpu", "replicas": replicas(g1), "minReplicas": 0,
                     "maxReplicas": 100, "rayStartParams": {}, "template": template(g1)}]});
-            if matches!(input.kind, Kind::RayJob) {
-                json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": meta,
-                    "spec": {"entrypoint": "python train.py", "rayClusterSpec": cluster}})
+            if kind.kind == WorkloadKind::RayJob {
+                json!({"entrypoint": "python train.py", "rayClusterSpec": cluster})
             } else {
-                json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": meta, "spec": cluster})
+                cluster
             }
         }
-        Kind::VolcanoJob => json!({"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": meta,
-            "spec": {"tasks": groups.iter().enumerate().map(|(i, g)| json!({"name": format!("t{i}"),
-                "replicas": replicas(g), "template": template(g)})).collect::<Vec<_>>()}}),
-        Kind::LeaderWorkerSet => json!({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
-            "metadata": meta, "spec": {"replicas": replicas(g0), "leaderWorkerTemplate": {"size": replicas(g1),
-                "leaderTemplate": template(g0), "workerTemplate": template(g1)}}}),
-        Kind::Deployment => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-            "spec": {"replicas": replicas(g0), "template": template(g0)}}),
-    }
+        WorkloadKind::VolcanoJob => json!({"tasks": groups.iter().enumerate().map(|(i, g)| json!({
+            "name": format!("t{i}"), "replicas": replicas(g), "template": template(g)})).collect::<Vec<_>>()}),
+        WorkloadKind::LeaderWorkerSet => json!({"replicas": replicas(g0), "leaderWorkerTemplate": {
+            "size": replicas(g1), "leaderTemplate": template(g0), "workerTemplate": template(g1)}}),
+        WorkloadKind::Deployment | WorkloadKind::StatefulSet => {
+            json!({"replicas": replicas(g0), "template": template(g0)})
+        }
+        WorkloadKind::InferenceService => {
+            let mut predictor = template(g0)["spec"].clone();
+            predictor["minReplicas"] = replicas(g0);
+            json!({"predictor": predictor})
+        }
+    };
+    let api_version = match kind.group {
+        "" => kind.versions[0].to_owned(),
+        group => format!("{group}/{}", kind.versions[0]),
+    };
+    json!({"apiVersion": api_version, "kind": kind.kind_name, "metadata": meta, "spec": spec})
 }
 
 fn review(obj: &Value, old: Option<&Value>, dry_run: bool) -> Vec<u8> {

@@ -128,6 +128,24 @@ pub(super) fn object_items<'a>(
     out
 }
 
+/// The object items of the required list `spec[key]` of a workload (`root`), each with its
+/// index and pointer: a JobSet's replicated Jobs, a Volcano Job's tasks. A missing `spec` or
+/// list is an error and reads as empty.
+pub(super) fn spec_items<'a>(
+    root: &'a Object<'a>,
+    key: &str,
+    what: &str,
+    errs: &mut Errors,
+) -> Vec<(usize, String, &'a Object<'a>)> {
+    let Some(spec) = required_object(root, "spec", "", errs) else {
+        return Vec::new();
+    };
+    let Some(list) = required_array(spec, key, "/spec", errs) else {
+        return Vec::new();
+    };
+    object_items(list, &child("/spec", key), what, errs)
+}
+
 /// An optional string field; a wrong type is an error and reads as absent.
 pub(super) fn opt_string<'a>(obj: &'a Object<'a>, key: &str, base: &str, errs: &mut Errors) -> Option<&'a str> {
     typed(obj, key, base, "a string", Json::as_str, errs)

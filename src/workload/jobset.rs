@@ -10,14 +10,9 @@ use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup, batch};
 
 pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
-    let Some(spec) = fields::required_object(root, "spec", "", errs) else {
-        return Vec::new();
-    };
-    let Some(list) = fields::required_array(spec, "replicatedJobs", "/spec", errs) else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (i, rj_ptr, rj) in fields::object_items(list, "/spec/replicatedJobs", "replicated Job", errs) {
+    let replicated_jobs = fields::spec_items(root, "replicatedJobs", "replicated Job", errs);
+    let mut out = Vec::with_capacity(replicated_jobs.len());
+    for (i, rj_ptr, rj) in replicated_jobs {
         let role = fields::required_string(rj, "name", &rj_ptr, errs)
             .map_or_else(|| format!("replicatedJob-{i}"), str::to_owned);
         let replicas = fields::count(rj, "replicas", &rj_ptr, 1, errs);

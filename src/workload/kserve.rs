@@ -23,5 +23,5 @@ pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) 
     };
     let replicas = fields::count(predictor, "minReplicas", PREDICTOR, 1, errs).max(1);
     let scale = Scale::replicas(replicas, 1, format!("{PREDICTOR}/minReplicas"));
-    vec![podspec::group_with("InferenceService", scale, predictor, PREDICTOR, Some("model"), cfg, errs)]
+    vec![podspec::group("InferenceService", scale, predictor, PREDICTOR, Some("model"), cfg, errs)]
 }

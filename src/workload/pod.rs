@@ -10,5 +10,5 @@ pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) 
     let Some(spec) = fields::required_object(root, "spec", "", errs) else {
         return Vec::new();
     };
-    vec![podspec::group("Pod", Scale::single(), spec, "/spec", cfg, errs)]
+    vec![podspec::group("Pod", Scale::single(), spec, "/spec", None, cfg, errs)]
 }

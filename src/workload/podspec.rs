@@ -23,18 +23,6 @@ const MEMORY_LABEL: &str = "nvidia.com/gpu.memory";
 /// as a float has lost digits, so it is refused rather than guessed.
 const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
-/// What one pod template asks for, before the kind says how many such pods run.
-#[derive(Debug, Default)]
-struct PodShape {
-    gpus_per_pod: u64,
-    mig: Vec<(String, u64)>,
-    gpu_pointers: Vec<String>,
-    gpu_products: Vec<String>,
-    gpu_memory_mib: Option<u64>,
-    dra_claims: Vec<DraClaim>,
-    unseen_resources: Vec<(String, String)>,
-}
-
 /// How a group scales: its pod count and the field that drives it.
 pub(super) struct Scale {
     pub(super) pods: u64,
@@ -92,58 +80,7 @@ pub(super) fn template_group_at(
     let template = fields::required_object(holder, key, holder_ptr, errs)?;
     let template_ptr = child(holder_ptr, key);
     let spec = fields::required_object(template, "spec", &template_ptr, errs)?;
-    Some(group(role, scale, spec, &child(&template_ptr, "spec"), cfg, errs))
-}
-
-/// Builds a group from a pod spec object at `spec_ptr`.
-pub(super) fn group(
-    role: &str,
-    scale: Scale,
-    spec: &Object<'_>,
-    spec_ptr: &str,
-    cfg: &ExtractConfig,
-    errs: &mut Errors,
-) -> PodGroup {
-    group_with(role, scale, spec, spec_ptr, None, cfg, errs)
-}
-
-/// [`group`], with `spec[extra]` (a single container object, KServe's predictor `model`) read
-/// as one more app container; with it, `containers` may be absent.
-pub(super) fn group_with(
-    role: &str,
-    scale: Scale,
-    spec: &Object<'_>,
-    spec_ptr: &str,
-    extra: Option<&str>,
-    cfg: &ExtractConfig,
-    errs: &mut Errors,
-) -> PodGroup {
-    let shape = pod_shape(spec, spec_ptr, extra, cfg, errs);
-    let gpu_product = match shape.gpu_products.as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    };
-    PodGroup {
-        role: role.to_owned(),
-        pods: scale.pods,
-        replicas_pointer: scale.replicas_pointer,
-        pods_per_replica: scale.pods_per_replica,
-        replicas_bounds: scale.replicas_bounds,
-        gpus_per_pod: shape.gpus_per_pod,
-        mig: shape.mig,
-        gpu_limit_pointers: shape.gpu_pointers,
-        pod_template_pointer: spec_ptr.to_owned(),
-        gpu_product,
-        gpu_products: shape.gpu_products,
-        gpu_memory_mib: shape.gpu_memory_mib,
-        dra_claims: shape.dra_claims,
-        unseen_resources: shape.unseen_resources,
-        // Filled by `extract` once every group is read (`record_object_fields`).
-        product_in_affinity: false,
-        has_node_selector: false,
-        replicas_written: None,
-        completions_written: None,
-    }
+    Some(group(role, scale, spec, &child(&template_ptr, "spec"), None, cfg, errs))
 }
 
 /// GPU requests of one container.
@@ -157,13 +94,18 @@ struct ContainerGpus {
     unseen: BTreeMap<String, String>,
 }
 
-fn pod_shape(
+/// Builds a group from a pod spec object at `spec_ptr`: what one pod asks for, `scale` pods
+/// of it. `extra` names `spec[extra]`, a single container object (KServe's predictor `model`)
+/// read as one more app container; with it, `containers` may be absent.
+pub(super) fn group(
+    role: &str,
+    scale: Scale,
     spec: &Object<'_>,
     spec_ptr: &str,
     extra: Option<&str>,
     cfg: &ExtractConfig,
     errs: &mut Errors,
-) -> PodShape {
+) -> PodGroup {
     let mut app = containers(spec, "containers", spec_ptr, false, cfg, errs);
     let init = containers(spec, "initContainers", spec_ptr, true, cfg, errs);
     let extra = extra.and_then(|key| Some((key, fields::opt_object(spec, key, spec_ptr, errs)?)));
@@ -214,14 +156,30 @@ fn pod_shape(
             unseen.entry(name.clone()).or_insert_with(|| q.clone());
         }
     }
-    PodShape {
+    let gpu_product = match gpu_products.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    PodGroup {
+        role: role.to_owned(),
+        pods: scale.pods,
+        replicas_pointer: scale.replicas_pointer,
+        pods_per_replica: scale.pods_per_replica,
+        replicas_bounds: scale.replicas_bounds,
         gpus_per_pod,
         mig,
-        gpu_pointers,
+        gpu_limit_pointers: gpu_pointers,
+        pod_template_pointer: spec_ptr.to_owned(),
+        gpu_product,
         gpu_products,
         gpu_memory_mib,
         dra_claims,
         unseen_resources: unseen.into_iter().collect(),
+        // Filled by `extract` once every group is read (`record_object_fields`).
+        product_in_affinity: false,
+        has_node_selector: false,
+        replicas_written: None,
+        completions_written: None,
     }
 }
 

@@ -10,14 +10,9 @@ use super::podspec::{self, Scale};
 use super::{ExtractConfig, PodGroup};
 
 pub(super) fn groups(root: &Object<'_>, cfg: &ExtractConfig, errs: &mut Errors) -> Vec<PodGroup> {
-    let Some(spec) = fields::required_object(root, "spec", "", errs) else {
-        return Vec::new();
-    };
-    let Some(tasks) = fields::required_array(spec, "tasks", "/spec", errs) else {
-        return Vec::new();
-    };
+    let tasks = fields::spec_items(root, "tasks", "task", errs);
     let mut out = Vec::with_capacity(tasks.len());
-    for (i, t_ptr, task) in fields::object_items(tasks, "/spec/tasks", "task", errs) {
+    for (i, t_ptr, task) in tasks {
         let role = fields::name_or(task, "name", &t_ptr, || format!("default{i}"), errs);
         let replicas = fields::count(task, "replicas", &t_ptr, 0, errs);
         let scale = Scale::replicas(replicas, 1, child(&t_ptr, "replicas"));

@@ -48,13 +48,6 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
     let mut word: Option<Word> = None;
     let at = |i: usize| chars.get(i).map_or(script.len(), |&(b, _)| b);
 
-    fn push_text(word: &mut Word, c: char) {
-        if let Some(Piece::Text(t)) = word.pieces.last_mut() {
-            t.push(c);
-        } else {
-            word.pieces.push(Piece::Text(c.to_string()));
-        }
-    }
     fn finish(word: &mut Option<Word>, end: usize, out: &mut [Vec<Word>]) {
         if let Some(mut w) = word.take() {
             w.end = end;
@@ -111,45 +104,7 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
                     None => return Err("the script ends with a lone backslash".into()),
                 }
             }
-            '\'' => {
-                let w = quoted(&mut word, b);
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        Some(&(_, '\'')) => break,
-                        Some(&(_, n)) => push_text(w, n),
-                        None => return Err(format!("unterminated single quote opened at byte {b}")),
-                    }
-                    i += 1;
-                }
-            }
-            '"' => {
-                let w = quoted(&mut word, b);
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        Some(&(_, '"')) => break,
-                        Some(&(_, '\\')) => {
-                            // Inside double quotes a backslash escapes only $ ` " \ and newline.
-                            i += 1;
-                            match chars.get(i) {
-                                Some(&(_, n @ ('$' | '`' | '"' | '\\'))) => push_text(w, n),
-                                Some(&(_, '\n')) => {}
-                                Some(&(_, n)) => {
-                                    push_text(w, '\\');
-                                    push_text(w, n);
-                                }
-                                None => return Err(format!("unterminated double quote opened at byte {b}")),
-                            }
-                        }
-                        Some(&(_, '$')) => i = dollar(&chars, i, w)?,
-                        Some(&(_, '`')) => i = backquote(&chars, i, w)?,
-                        Some(&(_, n)) => push_text(w, n),
-                        None => return Err(format!("unterminated double quote opened at byte {b}")),
-                    }
-                    i += 1;
-                }
-            }
+            '\'' | '"' => i = quoted_text(&chars, i, quoted(&mut word, b))?,
             '$' => {
                 open(&mut word, b);
                 i = dollar(&chars, i, word.as_mut().expect("opened"))?;
@@ -199,6 +154,48 @@ pub(super) fn commands(script: &str) -> Result<Vec<Vec<Word>>, String> {
     finish(&mut word, at(chars.len()), &mut out);
     out.retain(|c| !c.is_empty());
     Ok(out)
+}
+
+/// Appends `c` to the word's last text piece (a new one after a variable).
+fn push_text(word: &mut Word, c: char) {
+    if let Some(Piece::Text(t)) = word.pieces.last_mut() {
+        t.push(c);
+    } else {
+        word.pieces.push(Piece::Text(c.to_string()));
+    }
+}
+
+/// Reads the quoted text whose opening quote (`'` or `"`) is at `chars[i]` into `w`; returns
+/// the index of the closing quote. Inside single quotes every character is literal; inside
+/// double quotes `$` and backquotes still expand, and a backslash escapes only `$`, `` ` ``,
+/// `"`, `\` and newline (XCU 2.2.2 "Single-Quotes", 2.2.3 "Double-Quotes").
+fn quoted_text(chars: &[(usize, char)], i: usize, w: &mut Word) -> Result<usize, String> {
+    let (b, quote) = chars[i];
+    let double = quote == '"';
+    let unterminated = || format!("unterminated {} quote opened at byte {b}", if double { "double" } else { "single" });
+    let mut j = i + 1;
+    loop {
+        match chars.get(j) {
+            Some(&(_, c)) if c == quote => return Ok(j),
+            Some(&(_, '\\')) if double => {
+                j += 1;
+                match chars.get(j) {
+                    Some(&(_, n @ ('$' | '`' | '"' | '\\'))) => push_text(w, n),
+                    Some(&(_, '\n')) => {}
+                    Some(&(_, n)) => {
+                        push_text(w, '\\');
+                        push_text(w, n);
+                    }
+                    None => return Err(unterminated()),
+                }
+            }
+            Some(&(_, '$')) if double => j = dollar(chars, j, w)?,
+            Some(&(_, '`')) if double => j = backquote(chars, j, w)?,
+            Some(&(_, n)) => push_text(w, n),
+            None => return Err(unterminated()),
+        }
+        j += 1;
+    }
 }
 
 /// Reads the command substitution whose backquote is at `chars[i]` into `w` as an unknown
@@ -313,6 +310,9 @@ mod tests {
             vec![vec!["pip", "install", "x"], vec!["exec", "vllm", "serve", "a b", "c <M>d e"], vec!["echo", "<X>"]]
         );
         assert_eq!(texts("a \\\n  b # comment\nc"), vec![vec!["a", "b"], vec!["c"]]);
+        // Single quotes keep `$` and `\` literal; double quotes expand `$`, and their backslash
+        // escapes `$` but stays before any other character.
+        assert_eq!(texts("echo '$X \\' \"a\\b \\$x $Y\""), vec![vec!["echo", "$X \\", "a\\b $x <Y>"]]);
         assert_eq!(
             texts("vllm serve m 2>&1 | tee /log/x; a >/dev/null b"),
             vec![vec!["vllm", "serve", "m"], vec!["tee", "/log/x"], vec!["a", "b"]]
@@ -345,6 +345,7 @@ mod tests {
             ("vllm serve `cat /m", "`"),
             ("echo ${M:-x}", "operators"),
             ("echo 'open", "single quote"),
+            ("echo \"open \\\"", "double quote"),
             ("vllm serve > \"$LOG\"", "redirection"),
             ("(vllm serve m)", "subshell"),
         ] {

@@ -36,6 +36,13 @@ fn keys(s: &Serving) -> BTreeMap<&str, (&str, &str)> {
     s.keys.iter().map(|(k, v)| (k.as_str(), (v.value.as_str(), v.pointer.as_str()))).collect()
 }
 
+/// The server found in `w`, which must run `engine`, and its keys.
+fn server(w: &Workload, engine: Engine) -> (&Serving, BTreeMap<&str, (&str, &str)>) {
+    let s = serving(w);
+    assert_eq!(s.engine, engine, "{s:#?}");
+    (s, keys(s))
+}
+
 /// A Deployment of `replicas` pods, one container with `container` merged in and `gpus` GPUs.
 fn deployment(replicas: u64, gpus: u64, container: Value) -> Value {
     let mut c = json!({"name": "server", "resources": {"limits": {"nvidia.com/gpu": gpus}}});
@@ -52,10 +59,8 @@ const C: &str = "/spec/template/spec/containers/0";
 fn the_vllm_docs_deployment_reads_model_and_flags_from_its_sh_c_script() {
     let w = yaml(VLLM_DOCS);
     assert_eq!((w.replicas, w.total_gpus()), (1, 1));
-    let s = serving(&w);
-    assert_eq!(s.engine, Engine::Vllm);
+    let (s, k) = server(&w, Engine::Vllm);
     let script = format!("{C}/args/0");
-    let k = keys(s);
     assert_eq!(k["model"], ("mistralai/Mistral-7B-Instruct-v0.3", script.as_str()));
     // `--max_num_batched_tokens`: vLLM's parser takes underscores for dashes.
     assert_eq!(k["max-num-batched-tokens"], ("1024", script.as_str()));
@@ -81,9 +86,8 @@ fn the_vllm_docs_deployment_reads_model_and_flags_from_its_sh_c_script() {
 fn the_lws_example_reads_tp_and_pp_from_the_leader_script_and_fills_the_group() {
     let w = yaml(LWS);
     assert_eq!(w.replicas, 2);
-    let s = serving(&w);
+    let (s, k) = server(&w, Engine::Vllm);
     assert_eq!(s.container_pointer, "/spec/leaderWorkerTemplate/leaderTemplate/spec/containers/0");
-    let k = keys(s);
     assert_eq!(k["model"].0, "meta-llama/Llama-3.1-405B-Instruct");
     assert_eq!(k["tensor-parallel"].0, "8");
     assert_eq!(k["pipeline-parallel"].0, "2", "--pipeline_parallel_size");
@@ -104,9 +108,7 @@ fn a_kserve_huggingface_predictor_is_vllm_and_a_model_in_s3_needs_an_annotation(
     let w = yaml(KSERVE_S3);
     // minReplicas 0 scales to zero; one pod is what must fit when it scales up.
     assert_eq!((w.replicas, w.total_gpus()), (1, 1));
-    let s = serving(&w);
-    assert_eq!(s.engine, Engine::Vllm);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Vllm);
     assert_eq!(k["max-model-len"], ("1024", "/spec/predictor/model/args/1"));
     assert_eq!(k["gpu-memory-utilization"].0, "0.95");
     assert_eq!(k["tensor-parallel"].0, "1");
@@ -143,8 +145,7 @@ fn an_args_only_container_of_the_vllm_image_is_vllm_serve_with_a_positional_mode
                "args": ["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192", "-tp", "2", "--dtype", "bfloat16"]}),
     ));
     assert_eq!((w.replicas, w.groups[0].gpus_per_pod), (3, 2), "replicas multiply pods, not GPUs per pod");
-    let s = serving(&w);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Vllm);
     assert_eq!(k["model"], ("meta-llama/Llama-3.1-8B-Instruct", "/spec/template/spec/containers/0/args/0"));
     assert_eq!(k["max-model-len"], ("8192", "/spec/template/spec/containers/0/args/2"));
     assert_eq!(k["tensor-parallel"], ("2", "/spec/template/spec/containers/0/args/4"));
@@ -167,8 +168,7 @@ fn python_m_api_server_reads_joined_flags_and_names_what_vllm_would_refuse() {
                "args": ["--model=Qwen/Qwen2.5-7B-Instruct", "--max-model-len=16k", "--enforce-eager=true",
                         "--port", "8000", "--frobnicate", "x", "stray", "--kv-cache-dtype"]}),
     ));
-    let s = serving(&w);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Vllm);
     assert_eq!(k["model"].0, "Qwen/Qwen2.5-7B-Instruct");
     assert_eq!(k["max-model-len"].0, "16000", "vLLM's human-readable 16k");
     assert!(!k.contains_key("enforce-eager"));
@@ -197,9 +197,7 @@ fn sglang_flags_map_onto_the_same_keys() {
                            "--tp", "2", "--context-length", "32768", "--mem-fraction-static", "0.85",
                            "--disable-cuda-graph", "--host", "0.0.0.0"]}),
     ));
-    let s = serving(&w);
-    assert_eq!(s.engine, Engine::Sglang);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Sglang);
     let want = [
         ("engine", "sglang"),
         ("engine-version", "0.4.1"),
@@ -229,9 +227,7 @@ fn tgi_reads_its_environment_under_its_flags_and_shards_over_every_gpu_by_defaul
         json!({"image": "ghcr.io/huggingface/text-generation-inference:2.4.0", "env": env,
                "args": ["--max-batch-prefill-tokens", "8192"]}),
     ));
-    let s = serving(&w);
-    assert_eq!(s.engine, Engine::Tgi);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Tgi);
     assert_eq!(k["model"], ("meta-llama/Llama-3.1-8B-Instruct", "/spec/template/spec/containers/0/env/0/value"));
     assert_eq!(k["max-model-len"], ("4096", "/spec/template/spec/containers/0/env/1/value"));
     assert_eq!(k["weight-quantization"].0, "bitsandbytes");
@@ -261,8 +257,7 @@ fn shell_variables_expand_from_literal_env_only_and_the_rest_is_said() {
         json!({"image": "vllm/vllm-openai:v0.9.0", "env": env,
                "command": ["bash", "-ec", "pip install x && exec vllm serve \"$MODEL\" --max-model-len ${LEN} -tp 1"]}),
     ));
-    let s = serving(&w);
-    let k = keys(s);
+    let (s, k) = server(&w, Engine::Vllm);
     assert_eq!(k["model"].0, "meta-llama/Llama-3.1-8B-Instruct");
     assert!(!k.contains_key("max-model-len"));
     assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
