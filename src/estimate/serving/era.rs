@@ -34,74 +34,50 @@ pub(super) struct Era {
     pub(super) activation_in_budget: bool,
 }
 
+/// The era of `engine` at version `v` on a GPU of `gpu_memory_bytes`: one rule per behaviour,
+/// each with its source. SGLang and TGI have no calibration data: where their source sets no
+/// number, they take vLLM's figures from before 0.17 (sampler) or 0.18 (communication).
 pub(super) fn era(engine: Engine, v: EngineVersion, gpu_memory_bytes: u64) -> Era {
-    // vLLM `EngineArgs._set_default_args` (vllm/engine/arg_utils.py): for the OpenAI server on
-    // a GPU with at least 70 GiB, max_num_seqs 1024 and max_num_batched_tokens 8192; on smaller
-    // GPUs 256 and 2048.
+    let vllm = engine == Engine::Vllm;
+    let vllm_from = |minor: u32| vllm && v >= EngineVersion::new(0, minor, 0);
+    // vLLM V0, before 0.8 (`vllm/worker/worker.py`, `determine_num_available_blocks`).
+    let v0 = vllm && !vllm_from(8);
+    // vLLM V1 `EngineArgs._set_default_args` (vllm/engine/arg_utils.py), for the OpenAI server
+    // on a GPU with at least 70 GiB: max_num_seqs 1024 and max_num_batched_tokens 8192; on
+    // smaller GPUs 256 and 2048. SGLang `ServerArgs` splits the same way (chunked_prefill_size
+    // 8192 on large GPUs, 2048 below). V0's SchedulerConfig: max_num_seqs 256, and without
+    // chunked prefill max_num_batched_tokens = max(max_model_len, 2048). TGI: 256 sequences, and
+    // it warms up with one prefill of max_batch_prefill_tokens (both tied to max_model_len:
+    // `resolve`).
     let big = gpu_memory_bytes >= 70 * GIB;
-    let (v1_seqs, v1_tokens) = if big { (1024, 8192) } else { (256, 2048) };
-    match engine {
-        Engine::Vllm if v < EngineVersion::new(0, 8, 0) => Era {
-            // V0 (`vllm/worker/worker.py`, `determine_num_available_blocks`): SchedulerConfig
-            // default max_num_seqs 256; without chunked prefill max_num_batched_tokens =
-            // max(max_model_len, 2048). No calibration data: sampler bytes as V1 before 0.17.
-            sampler_bytes_per_logit: 38.0,
-            max_num_seqs: 256,
-            max_num_batched_tokens: None,
-            non_torch_tp1_bytes: 0.13 * GIB as f64,
-            non_torch_comm_bytes: 0.42 * GIB as f64,
+    let sized_by_gpu = (vllm && !v0) || engine == Engine::Sglang;
+    Era {
+        // Sampler pass: 38 B per logit up to vLLM 0.16 and 14.5 B from 0.17 (slopes of the
+        // public sweeps over vocabulary, docs/memory-model.md "Serving"). SGLang's sampler keeps
+        // fp32 logits, probabilities and the sorted copy; TGI keeps logits for the last token of
+        // each sequence only (server/text_generation_server/models/flash_causal_lm.py, `warmup`).
+        sampler_bytes_per_logit: if vllm_from(17) { 14.5 } else { 38.0 },
+        max_num_seqs: if sized_by_gpu && big { 1024 } else { 256 },
+        max_num_batched_tokens: sized_by_gpu.then_some(if big { 8192 } else { 2048 }),
+        // Non-torch memory vLLM logs at TP 1: 0.13 GiB up to 0.17, 0.24-0.27 GiB from 0.18; at
+        // TP >= 2: 0.55 GiB (0.1x sweep) and 2.07-2.17 GiB from 0.18.
+        non_torch_tp1_bytes: if vllm && !vllm_from(18) { 0.13 } else { 0.25 } * GIB as f64,
+        non_torch_comm_bytes: if vllm_from(18) { 1.82 } else { 0.42 } * GIB as f64,
+        graph_capture_tokens: match engine {
             // V0 `_BATCH_SIZES_TO_CAPTURE` goes up to 256 (vllm/worker/model_runner.py).
-            graph_capture_tokens: 256,
-            sliding_saves: false,
-            sampler_warmup_after_kv: false,
-            activation_in_budget: true,
+            Engine::Vllm if v0 => 256,
+            // V1 CompilationConfig max_cudagraph_capture_size 512.
+            Engine::Vllm => 512,
+            // SGLang `ServerArgs` cuda_graph_max_bs 160.
+            Engine::Sglang => 160,
+            Engine::Tgi => 32,
         },
-        Engine::Vllm => Era {
-            // Sampler pass: 38 B per logit up to 0.16 and 14.5 B from 0.17 (slopes of the
-            // public sweeps over vocabulary, docs/memory-model.md "Serving").
-            sampler_bytes_per_logit: if v < EngineVersion::new(0, 17, 0) { 38.0 } else { 14.5 },
-            max_num_seqs: v1_seqs,
-            max_num_batched_tokens: Some(v1_tokens),
-            // Non-torch memory logged at TP 1: 0.13 GiB up to 0.17, 0.24-0.27 GiB from 0.18;
-            // at TP >= 2: 0.55 GiB (0.1x sweep) and 2.07-2.17 GiB from 0.18.
-            non_torch_tp1_bytes: if v < EngineVersion::new(0, 18, 0) { 0.13 } else { 0.25 } * GIB as f64,
-            non_torch_comm_bytes: if v < EngineVersion::new(0, 18, 0) { 0.42 } else { 1.82 } * GIB as f64,
-            // CompilationConfig max_cudagraph_capture_size 512.
-            graph_capture_tokens: 512,
-            // The hybrid KV cache manager (sliding-window layers keep their window) is V1's
-            // from 0.10 (`vllm/v1/core/kv_cache_utils.py`, `SlidingWindowSpec`).
-            sliding_saves: v >= EngineVersion::new(0, 10, 0),
-            sampler_warmup_after_kv: v >= EngineVersion::new(0, 17, 0),
-            activation_in_budget: true,
-        },
-        Engine::Sglang => Era {
-            // SGLang `ServerArgs`: chunked_prefill_size 8192 on large GPUs (2048 below),
-            // cuda_graph_max_bs 160; its sampler keeps fp32 logits, probabilities and the
-            // sorted copy (no calibration data: the vLLM <= 0.16 figure is used).
-            sampler_bytes_per_logit: 38.0,
-            max_num_seqs: if big { 1024 } else { 256 },
-            max_num_batched_tokens: Some(if big { 8192 } else { 2048 }),
-            non_torch_tp1_bytes: 0.25 * GIB as f64,
-            non_torch_comm_bytes: 0.42 * GIB as f64,
-            graph_capture_tokens: 160,
-            sliding_saves: true,
-            sampler_warmup_after_kv: false,
-            activation_in_budget: false,
-        },
-        Engine::Tgi => Era {
-            // TGI warms up with one prefill of max_batch_prefill_tokens and keeps logits for
-            // the last token of each sequence only (server/text_generation_server/models/
-            // flash_causal_lm.py, `warmup`).
-            sampler_bytes_per_logit: 38.0,
-            max_num_seqs: 256,
-            max_num_batched_tokens: None,
-            non_torch_tp1_bytes: 0.25 * GIB as f64,
-            non_torch_comm_bytes: 0.42 * GIB as f64,
-            graph_capture_tokens: 32,
-            sliding_saves: false,
-            sampler_warmup_after_kv: false,
-            activation_in_budget: true,
-        },
+        // The hybrid KV cache manager (sliding-window layers keep their window) is V1's from
+        // 0.10 (`vllm/v1/core/kv_cache_utils.py`, `SlidingWindowSpec`); SGLang's pool too.
+        sliding_saves: vllm_from(10) || engine == Engine::Sglang,
+        sampler_warmup_after_kv: vllm_from(17),
+        // SGLang `profile_max_num_token`: its static fraction holds weights and KV only.
+        activation_in_budget: engine != Engine::Sglang,
     }
 }
 
