@@ -5,14 +5,14 @@ use super::{Failure, Fix, ServingEstimate};
 use crate::estimate::job::Job;
 use crate::estimate::units::GIB;
 
-pub(super) fn gib(b: f64) -> f64 {
+fn gib(b: f64) -> f64 {
     b / GIB as f64
 }
 
-pub(super) fn g2(b: f64) -> String {
+fn g2(b: f64) -> String {
     format!("{:.2}", gib(b))
 }
-pub(super) fn g1(b: f64) -> String {
+fn g1(b: f64) -> String {
     format!("{:.1}", gib(b))
 }
 
@@ -27,29 +27,26 @@ pub(super) fn message(e: &ServingEstimate, f: Failure, job: &Job) -> String {
         e.gpus_per_replica,
         e.gpu
     );
+    // The terms several failures name, each at the one precision every message gives it.
+    let weights = g2(e.weights_bytes as f64);
+    let activation = g1(e.activation_bytes as f64);
     let what = match f {
         Failure::MaxModelLenOverModel => {
             format!("max-model-len {} is longer than {}'s context", e.max_model_len, job.model.name)
         }
-        Failure::WeightsDoNotFit => format!(
-            "{} GiB of weights per GPU exceed the GPU's {} GiB",
-            g2(e.weights_bytes as f64),
-            g2(e.gpu_memory_bytes as f64)
-        ),
+        Failure::WeightsDoNotFit => {
+            format!("{weights} GiB of weights per GPU exceed the GPU's {} GiB", g2(e.gpu_memory_bytes as f64))
+        }
         Failure::NoKvCacheMemory => format!(
-            "no memory is left for the KV cache: {} GiB of weights, {} GiB of activation and {} GiB outside PyTorch exceed the {} GiB budget {on}",
-            g2(e.weights_bytes as f64),
-            g1(e.activation_bytes as f64),
+            "no memory is left for the KV cache: {weights} GiB of weights, {activation} GiB of activation and {} GiB outside PyTorch exceed the {} GiB budget {on}",
             g2(e.non_torch_bytes as f64),
             g2(e.budget_bytes as f64),
         ),
         Failure::KvCacheBelowMaxModelLen => format!(
-            "max-model-len {} needs {} GiB of KV cache per GPU, {} GiB is left after {} GiB of weights and {} GiB of activation {on}",
+            "max-model-len {} needs {} GiB of KV cache per GPU, {} GiB is left after {weights} GiB of weights and {activation} GiB of activation {on}",
             e.max_model_len,
             g1(e.kv_bytes_per_request as f64),
             g1(e.kv_cache_bytes as f64),
-            g2(e.weights_bytes as f64),
-            g1(e.activation_bytes as f64),
         ),
         Failure::HeadroomExhausted => format!(
             "after the KV cache, {} GiB of CUDA graphs and warm-up do not fit in the {} GiB left outside the budget {on}",
