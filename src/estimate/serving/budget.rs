@@ -11,7 +11,7 @@ use crate::estimate::units::GIB;
 
 /// Parameters of the model, split by how they are stored.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Split {
+struct Split {
     /// Linear layers of the decoder: what quantisation converts (and TP splits).
     decoder_linear: u64,
     /// Of which routed-expert weights (MXFP4 converts only these).
@@ -24,7 +24,7 @@ pub(super) struct Split {
     vision: u64,
 }
 
-pub(super) fn split(arch: &Architecture, facts: &ServingFacts, scale: f64) -> Split {
+fn split(arch: &Architecture, facts: &ServingFacts, scale: f64) -> Split {
     if let Some(x) = facts.exact {
         return Split {
             decoder_linear: x.total - x.embed_head - x.other,
@@ -50,7 +50,7 @@ pub(super) fn split(arch: &Architecture, facts: &ServingFacts, scale: f64) -> Sp
 
 impl Resolved<'_> {
     /// Per-GPU weight bytes of `stage`.
-    pub(super) fn weights(&self, st: Stage) -> f64 {
+    fn weights(&self, st: Stage) -> f64 {
         let a = &self.job.model.arch;
         let sp = split(a, &self.facts, self.job.model.params_scale());
         let frac = f64::from(st.layers) / f64::from(a.layers.max(1));
@@ -92,7 +92,7 @@ impl Resolved<'_> {
     }
 
     /// Activation peak of the profiling pass on `stage` (docs/memory-model.md, "Serving").
-    pub(super) fn activation(&self, st: Stage) -> f64 {
+    fn activation(&self, st: Stage) -> f64 {
         let a = &self.job.model.arch;
         let n = f64::from(self.max_num_batched_tokens);
         let d = self.dtype as f64;
@@ -125,7 +125,7 @@ impl Resolved<'_> {
         }
     }
 
-    pub(super) fn non_torch(&self) -> f64 {
+    fn non_torch(&self) -> f64 {
         let comm = if self.tp >= 2 {
             self.era.non_torch_comm_bytes + 0.04 * GIB as f64 * f64::from(self.tp / 2).log2()
         } else {
@@ -136,7 +136,7 @@ impl Resolved<'_> {
 
     /// CUDA-graph pools: about six hidden-size tensors per layer for the largest captured
     /// batch (0.84 GiB logged for Llama 3.1 8B on vLLM 0.19; 0.75 GiB by this rule).
-    pub(super) fn cuda_graphs(&self, st: Stage) -> f64 {
+    fn cuda_graphs(&self, st: Stage) -> f64 {
         if self.cfg.enforce_eager {
             return 0.0;
         }

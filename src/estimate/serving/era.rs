@@ -7,8 +7,8 @@ use crate::estimate::units::GIB;
 
 /// The newest vLLM behaviour modelled; an unknown version is judged as this one.
 pub const VLLM_NEWEST: EngineVersion = EngineVersion::new(0, 19, 0);
-pub(super) const SGLANG_NEWEST: EngineVersion = EngineVersion::new(0, 4, 6);
-pub(super) const TGI_NEWEST: EngineVersion = EngineVersion::new(3, 0, 0);
+const SGLANG_NEWEST: EngineVersion = EngineVersion::new(0, 4, 6);
+const TGI_NEWEST: EngineVersion = EngineVersion::new(3, 0, 0);
 
 /// The eras of each server: the behaviour that changed between versions, read from the
 /// version (docs/memory-model.md, "Serving", derives each number).

@@ -13,7 +13,7 @@ use crate::estimate::options::KvCacheDtype;
 pub(super) const MAX_LEN_SEARCH: u32 = 1 << 24;
 
 /// Whether `job` with `cfg` starts on `gpu` (a cheap probe for the fix search).
-pub(super) fn starts(job: &Job, cfg: &ServingConfig, gpu: &GpuSpec) -> bool {
+fn starts(job: &Job, cfg: &ServingConfig, gpu: &GpuSpec) -> bool {
     match resolve(job, cfg, gpu) {
         Ok(r) => {
             let total = gpu.memory_bytes as f64;
@@ -24,7 +24,7 @@ pub(super) fn starts(job: &Job, cfg: &ServingConfig, gpu: &GpuSpec) -> bool {
 }
 
 /// Tidy granularity of a suggested max-model-len.
-pub(super) fn tidy(len: u32, block: u32) -> u32 {
+fn tidy(len: u32, block: u32) -> u32 {
     let g = if len >= 256 { 256 } else { block.max(1) };
     len / g * g
 }

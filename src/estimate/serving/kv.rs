@@ -6,7 +6,7 @@ use crate::estimate::presets::KvLayout;
 
 impl Resolved<'_> {
     /// KV bytes per token of one layer on one GPU.
-    pub(super) fn kv_per_layer_token(&self) -> u64 {
+    fn kv_per_layer_token(&self) -> u64 {
         let a = &self.job.model.arch;
         match self.facts.kv {
             // MLA caches one latent of kv_lora_rank + rope dims per token, the same on every
@@ -19,7 +19,7 @@ impl Resolved<'_> {
     }
 
     /// (full-attention layers, sliding layers, window) of a stage with `layers` layers.
-    pub(super) fn layer_kinds(&self, layers: u32) -> (u32, u32, u32) {
+    fn layer_kinds(&self, layers: u32) -> (u32, u32, u32) {
         let kv_layers = if self.facts.kv_layers > 0 {
             (u64::from(layers) * u64::from(self.facts.kv_layers) / u64::from(self.job.model.arch.layers.max(1))) as u32
         } else {

@@ -13,7 +13,7 @@ use crate::estimate::{InvalidJob, Problem};
 
 /// Per-stage layer counts: vLLM `get_pp_indices` (`vllm/distributed/utils.py`) gives every
 /// stage `layers / pp` and the remainder one each to the last stages.
-pub(super) fn stage_layers(layers: u32, pp: u32) -> Vec<u32> {
+fn stage_layers(layers: u32, pp: u32) -> Vec<u32> {
     let pp = pp.max(1);
     let base = layers / pp;
     let rem = layers % pp;
@@ -22,11 +22,11 @@ pub(super) fn stage_layers(layers: u32, pp: u32) -> Vec<u32> {
 
 /// Bytes of one element in the served dtype: fp32 when asked, else 16-bit (vLLM `--dtype auto`
 /// serves a bf16/fp16 checkpoint in its own dtype).
-pub(super) fn dtype_bytes(p: Precision) -> u64 {
+fn dtype_bytes(p: Precision) -> u64 {
     if p == Precision::Fp32 { 4 } else { 2 }
 }
 
-pub(super) fn kv_dtype_bytes(k: KvCacheDtype, dtype: u64) -> u64 {
+fn kv_dtype_bytes(k: KvCacheDtype, dtype: u64) -> u64 {
     match k {
         KvCacheDtype::Auto => dtype,
         KvCacheDtype::Fp32 => 4,
