@@ -59,6 +59,8 @@ macro_rules! choice {
         }
     };
 }
+/// The same table for the engine's other choices (`plan::Objective`, `serving::Engine`).
+pub(crate) use choice;
 
 choice!(
     /// Training or serving.

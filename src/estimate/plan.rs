@@ -18,7 +18,7 @@ use super::compute;
 use super::gpu::GpuSpec;
 use super::job::Job;
 use super::memory;
-use super::options::{FineTuningKind, Precision, Strategy, UnknownChoice, WeightQuantization, WorkloadKind};
+use super::options::{FineTuningKind, Precision, Strategy, UnknownChoice, WeightQuantization, WorkloadKind, choice};
 use super::{Estimate, Fit, fewest, validate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -30,49 +30,20 @@ use std::str::FromStr;
 /// (Llama 3.1 405B: 54 days, Dubey et al. 2024, section 3.3.4) with a margin.
 pub const DEFAULT_MAX_PLAN_HOURS: f64 = 2160.0;
 
-/// What the plan search minimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Objective {
+choice!(
+    /// What the plan search minimises.
+    #[derive(Default)]
+    Objective, "objective", {
     /// Fewest GPUs, then lowest cost, then shortest time.
-    Gpus,
+    Gpus => ["gpus"],
     /// Lowest estimated cost (GPU-hours x price; the price per hour without a token count),
     /// then fewest GPUs, then shortest time.
     #[default]
-    Cost,
+    Cost => ["cost"],
     /// Shortest wall-clock time at the GPUs the job asks for (or the fewest that fit, if more),
     /// then lowest cost, then fewest GPUs. Without a token count, as `gpus`.
-    Time,
-}
-
-impl Objective {
-    pub const ALL: &'static [Objective] = &[Objective::Gpus, Objective::Cost, Objective::Time];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Objective::Gpus => "gpus",
-            Objective::Cost => "cost",
-            Objective::Time => "time",
-        }
-    }
-}
-
-impl fmt::Display for Objective {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Objective {
-    type Err = UnknownChoice;
-    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
-        let t = s.trim();
-        Objective::ALL.iter().copied().find(|o| t.eq_ignore_ascii_case(o.as_str())).ok_or_else(|| UnknownChoice {
-            what: "objective",
-            value: s.to_string(),
-            accepted: "gpus, cost, time".into(),
-        })
-    }
-}
+    Time => ["time"],
+});
 
 /// A configuration that fits, and what it changes. Training fields are `None` for inference
 /// (and left out of its JSON).
@@ -259,26 +230,20 @@ fn variants(job: &Job, change: bool) -> Vec<Variant> {
 /// The `(key, value)` changes of `v` against `job`, in contract key order.
 fn changes(job: &Job, v: &Variant) -> Vec<(String, String)> {
     let mut c = Vec::new();
-    let mut put = |k: &str, v: String| c.push((k.to_string(), v));
-    if v.precision != job.precision {
-        put("precision", v.precision.to_string());
-    }
-    if v.micro_batch != job.micro_batch_size {
-        put("micro-batch-size", v.micro_batch.to_string());
-    }
-    if v.checkpointing != job.activation_checkpointing {
-        put("activation-checkpointing", v.checkpointing.to_string());
-    }
-    if v.strategy != job.strategy {
-        put("strategy", v.strategy.to_string());
-    }
-    if v.tensor_parallel != job.tensor_parallel {
-        put("tensor-parallel", v.tensor_parallel.to_string());
-    }
-    if v.quantization != job.weight_quantization {
-        put("weight-quantization", v.quantization.to_string());
-    }
+    changed(&mut c, "precision", job.precision, v.precision);
+    changed(&mut c, "micro-batch-size", job.micro_batch_size, v.micro_batch);
+    changed(&mut c, "activation-checkpointing", job.activation_checkpointing, v.checkpointing);
+    changed(&mut c, "strategy", job.strategy, v.strategy);
+    changed(&mut c, "tensor-parallel", job.tensor_parallel, v.tensor_parallel);
+    changed(&mut c, "weight-quantization", job.weight_quantization, v.quantization);
     c
+}
+
+/// Records `key` with the new value when it differs from the job's own.
+fn changed<T: PartialEq + fmt::Display>(c: &mut Vec<(String, String)>, key: &str, own: T, new: T) {
+    if new != own {
+        c.push((key.to_string(), new.to_string()));
+    }
 }
 
 /// What a plan is ranked by: cost (the estimated cost, else the price per hour), wall-clock
@@ -507,6 +472,17 @@ mod tests {
     use super::*;
     use crate::estimate::presets::find_preset;
     use crate::estimate::{GpuCatalog, Model, ModelSource};
+
+    #[test]
+    fn the_objective_defaults_to_cost_and_an_unknown_one_lists_the_three() {
+        assert_eq!(Objective::default(), Objective::Cost);
+        assert_eq!(" TIME ".parse::<Objective>(), Ok(Objective::Time));
+        assert_eq!(
+            "speed".parse::<Objective>().unwrap_err().to_string(),
+            "unknown objective 'speed'; accepted: gpus, cost, time"
+        );
+        assert_eq!(serde_json::to_value(Objective::Gpus).unwrap(), serde_json::json!("gpus"));
+    }
 
     #[test]
     fn an_inference_report_reads_back_and_cheapest_plan_is_read_as_plan() {

@@ -210,8 +210,7 @@ pub const INPUT: [InputKey; 39] = [
     // ---- serving (issue 15): an inference server's settings, named like vLLM's flags; only
     // with workload serving. `request::parse_fields` reports them otherwise. ----
     key("engine", "vllm | sglang | tgi (workload serving; default vllm)", |r, k, v| {
-        r.serving_draft.cfg.engine =
-            v.parse().map_err(|acc: String| problem(k, format!("'{}' is not accepted; accepted: {acc}", shown(v))))?;
+        r.serving_draft.cfg.engine = parse_choice(k, v)?;
         r.serving_draft.given(k);
         Ok(())
     }),

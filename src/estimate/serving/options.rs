@@ -1,28 +1,20 @@
 //! The serving engine's choices: which server, which version, how the checkpoint is quantised.
 //! Pure.
 
+use crate::estimate::options::{UnknownChoice, choice};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// An inference server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    Vllm,
-    Sglang,
-    Tgi,
-}
+choice!(
+    /// An inference server.
+    Engine, "engine", {
+    Vllm => ["vllm"],
+    Sglang => ["sglang"],
+    Tgi => ["tgi", "text-generation-inference"],
+});
 
 impl Engine {
-    pub const ALL: [Engine; 3] = [Engine::Vllm, Engine::Sglang, Engine::Tgi];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Vllm => "vllm",
-            Engine::Sglang => "sglang",
-            Engine::Tgi => "tgi",
-        }
-    }
     /// How the server calls itself in messages.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -63,24 +55,6 @@ pub struct EngineFlags {
     pub tensor_parallel: &'static str,
     pub kv_fp8: &'static str,
     pub memory_fraction: &'static str,
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Engine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "vllm" => Ok(Engine::Vllm),
-            "sglang" => Ok(Engine::Sglang),
-            "tgi" | "text-generation-inference" => Ok(Engine::Tgi),
-            _ => Err("vllm, sglang, tgi (text-generation-inference)".to_string()),
-        }
-    }
 }
 
 /// A server version, `major.minor.patch`; (de)serialised as that string.
@@ -248,6 +222,16 @@ mod tests {
         assert!("1".parse::<EngineVersion>().is_err());
         assert!(EngineVersion::new(0, 10, 0) > EngineVersion::new(0, 9, 2));
         assert_eq!(serde_json::to_value(EngineVersion::new(0, 6, 4)).unwrap(), serde_json::json!("0.6.4"));
+    }
+
+    #[test]
+    fn engine_names_and_what_an_unknown_one_is_told() {
+        assert_eq!(" Text-Generation-Inference ".parse::<Engine>(), Ok(Engine::Tgi));
+        assert_eq!("SGLang".parse::<Engine>(), Ok(Engine::Sglang));
+        // The list `vramgate.io/engine` answers a wrong value with, aliases in parentheses.
+        assert_eq!("triton".parse::<Engine>().unwrap_err().accepted, "vllm, sglang, tgi (text-generation-inference)");
+        assert_eq!(serde_json::to_value(Engine::Tgi).unwrap(), serde_json::json!("tgi"));
+        assert_eq!(serde_json::from_value::<Engine>(serde_json::json!("vllm")).unwrap(), Engine::Vllm);
     }
 
     #[test]

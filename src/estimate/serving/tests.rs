@@ -1,6 +1,7 @@
 use super::*;
 use crate::estimate::catalog::GpuCatalog;
 use crate::estimate::job::Model;
+use crate::estimate::options::{KvCacheDtype, Precision};
 use crate::estimate::presets::{KvLayout, find_preset};
 
 fn job(model: &str, tp: u32) -> Job {
