@@ -1,7 +1,8 @@
 //! `audit:`: the periodic in-cluster audit of `serve --cluster` (README, "Audit").
 
 use super::ConfigError;
-use serde::{Deserialize, Serialize};
+use super::section::Section;
+use serde_yaml_ng::Value;
 use std::time::Duration;
 
 /// Default `audit.interval_seconds`: every 10 minutes. Each run lists every workload kind
@@ -29,37 +30,23 @@ impl Default for AuditSettings {
     }
 }
 
-/// `audit:` as written.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditFile {
-    /// Seconds between two audits; 0 disables the periodic audit.
-    pub interval_seconds: Option<u64>,
-    /// Write PolicyReports after each audit (default false).
-    pub policy_reports: Option<bool>,
-}
-
-impl AuditFile {
-    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> AuditSettings {
-        let policy_reports = self.policy_reports.unwrap_or(false);
-        let interval = match self.interval_seconds {
-            None => Some(DEFAULT_AUDIT_INTERVAL),
-            Some(0) => None,
-            Some(s) if (MIN_AUDIT_INTERVAL_SECONDS..=MAX_AUDIT_INTERVAL_SECONDS).contains(&s) => {
-                Some(Duration::from_secs(s))
-            }
-            Some(s) => {
-                errs.push(ConfigError {
-                    path: "audit.interval_seconds".into(),
-                    message: format!(
-                        "{s} is not accepted; accepted: 0 (off) or {MIN_AUDIT_INTERVAL_SECONDS} to {MAX_AUDIT_INTERVAL_SECONDS}"
-                    ),
-                });
-                Some(DEFAULT_AUDIT_INTERVAL)
-            }
-        };
-        AuditSettings { interval, policy_reports }
-    }
+/// Reads `audit:` (every key optional; read at start) through [`Section`]: the settings, every
+/// problem pushed with its key path (`audit.interval_seconds`).
+pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> AuditSettings {
+    let mut s = Section::new("audit", section, errs);
+    let settings = AuditSettings {
+        interval: s
+            .count_or_off(
+                "interval_seconds",
+                MIN_AUDIT_INTERVAL_SECONDS,
+                MAX_AUDIT_INTERVAL_SECONDS,
+                DEFAULT_AUDIT_INTERVAL.as_secs(),
+            )
+            .map(Duration::from_secs),
+        policy_reports: s.flag("policy_reports", false),
+    };
+    s.finish();
+    settings
 }
 
 #[cfg(test)]
@@ -82,5 +69,28 @@ mod tests {
         assert!(Settings::from_yaml("audit: {policy_reports: true}\n").unwrap().audit.policy_reports);
         let e = Settings::from_yaml("audit: {every: 5}\n").unwrap_err();
         assert!(e[0].path.starts_with("audit") && e[0].message.contains("every"), "{e:?}");
+    }
+
+    /// `audit:` is read by `Section` like `server:`: a wrong type is answered with the value and
+    /// what is accepted (not serde's "invalid type"), an unknown key with the keys accepted, and
+    /// both alongside a problem elsewhere in the file that stops serde.
+    #[test]
+    fn audit_problems_read_like_the_other_sections_and_come_with_the_files_other_problems() {
+        let e =
+            Settings::from_yaml("audit: {interval_seconds: often, policy_report: true}\nmax_gpus: many\n").unwrap_err();
+        let got: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert!(got.iter().any(|m| m.starts_with("max_gpus:")), "{got:?}");
+        assert!(
+            got.contains(&"audit.interval_seconds: 'often' is not accepted; accepted: 0 (off) or 10 to 86400".into()),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(
+                &"audit.policy_report: unknown key 'policy_report'; did you mean policy_reports? accepted: \
+                  interval_seconds, policy_reports"
+                    .into()
+            ),
+            "{got:?}"
+        );
     }
 }

@@ -69,12 +69,12 @@ pub struct ConfigFile {
     /// Bounds of the metrics' labels and admission counting (read at start only), as written.
     #[serde(default)]
     pub metrics: serde_yaml_ng::Value,
-    /// The periodic in-cluster audit (`serve --cluster`; read at start only).
+    /// The periodic in-cluster audit (`serve --cluster`; read at start only), as written.
     #[serde(default)]
-    pub audit: AuditFile,
-    /// Inference servers that will not start (issue 15).
+    pub audit: serde_yaml_ng::Value,
+    /// Inference servers that will not start (issue 15), as written.
     #[serde(default)]
-    pub serving: ServingFile,
+    pub serving: serde_yaml_ng::Value,
 }
 
 /// One problem in the config, with the path of its key.
@@ -153,12 +153,14 @@ impl Settings {
             let all = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
                 .map(|doc| {
                     let mut all = every_parse_error(&doc);
-                    // `server`, `metrics` and `cluster` are read by `Section` after serde, so
-                    // their problems are found by reading them here too.
+                    // `server`, `metrics`, `cluster`, `audit` and `serving` are read by `Section`
+                    // after serde, so their problems are found by reading them here too.
                     let section = |k: &str| doc.get(k).cloned().unwrap_or(serde_yaml_ng::Value::Null);
                     let _ = server::resolve(&section("server"), &mut all);
                     let _ = metrics::resolve(&section("metrics"), &mut all);
                     let _ = cluster::resolve(&section("cluster"), &mut all);
+                    let _ = audit::resolve(&section("audit"), &mut all);
+                    let _ = serving::resolve(&section("serving"), &mut all);
                     all
                 })
                 .unwrap_or_default();
@@ -206,8 +208,8 @@ impl Settings {
         let server = server::resolve(&file.server, &mut errs);
         let metrics = metrics::resolve(&file.metrics, &mut errs);
         let cluster = cluster::resolve(&file.cluster, &mut errs);
-        let audit = file.audit.resolve(&mut errs);
-        let serving = file.serving.resolve(&mut errs);
+        let audit = audit::resolve(&file.audit, &mut errs);
+        let serving = serving::resolve(&file.serving, &mut errs);
         let max_gpus = file.max_gpus.unwrap_or(DEFAULT_MAX_GPUS);
         if !(1..=crate::estimate::MAX_GPUS).contains(&max_gpus) {
             errs.push(ConfigError {

@@ -1,5 +1,5 @@
-//! One reader for the flat sections of the config (`server:`, `metrics:`, `cluster:`): each
-//! field is read by a typed, bounded getter that reports a bad value with its key path, the
+//! One reader for the flat sections of the config (`server:`, `metrics:`, `cluster:`, `audit:`,
+//! `serving:`): each field is read by a typed, bounded getter that reports a bad value with its key path, the
 //! value and what is accepted, and [`Section::finish`] reports every key no getter asked for,
 //! with the closest known key (edit distance, `estimate::catalog::closest`). Every problem of a
 //! section is collected, not only the first, and a bad value falls back to its default so the
@@ -89,6 +89,20 @@ impl<'e> Section<'e> {
         }
     }
 
+    /// A whole number from `min` to `max`, or 0 for off (`None`); `Some(default)` when absent or
+    /// wrong.
+    pub(super) fn count_or_off(&mut self, key: &'static str, min: u64, max: u64, default: u64) -> Option<u64> {
+        let Some(v) = self.take(key) else { return Some(default) };
+        match v.as_u64() {
+            Some(0) => None,
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(key, format!("{} is not accepted; accepted: 0 (off) or {min} to {max}", shown(&v)));
+                Some(default)
+            }
+        }
+    }
+
     /// [`Section::count`] as a `usize` (a size or a number of things held in memory).
     pub(super) fn size(&mut self, key: &'static str, min: u64, max: u64, default: usize) -> usize {
         let n = self.count(key, min, max, u64::try_from(default).unwrap_or(u64::MAX));
@@ -118,6 +132,19 @@ impl<'e> Section<'e> {
             self.error(key, format!("{} is not accepted; accepted: true or false", shown(&v)));
             default
         })
+    }
+
+    /// One of `options` by name (white space around it ignored); the first when absent or wrong.
+    pub(super) fn choice<T: Copy>(&mut self, key: &'static str, options: &[(&'static str, T)]) -> T {
+        let default = options[0].1;
+        let Some(v) = self.take(key) else { return default };
+        let named = v.as_str().and_then(|text| options.iter().find(|(name, _)| *name == text.trim()));
+        if let Some(&(_, t)) = named {
+            return t;
+        }
+        let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+        self.error(key, format!("{} is not accepted; accepted: {}", shown(&v), names.join(", ")));
+        default
     }
 
     /// Non-empty text; `None` when absent or wrong. `what` says what the text is.
@@ -208,5 +235,31 @@ mod tests {
         let shown = format!("caf\\u{{e9}}{}", "k".repeat(60));
         assert_eq!(errs[0].path, format!("s.{shown}"), "64 characters, escaped");
         assert!(errs[0].message.starts_with(&format!("unknown key '{shown}';")), "{errs:?}");
+    }
+
+    #[test]
+    fn a_count_may_be_off_and_a_choice_is_one_of_its_names() {
+        let errs = read("{off: 0, on: 20, low: 5, word: x, pick: ' warn ', bad: block, num: 5}", |s| {
+            assert_eq!(s.count_or_off("off", 10, 100, 60), None, "0 is off");
+            assert_eq!(s.count_or_off("on", 10, 100, 60), Some(20));
+            assert_eq!(s.count_or_off("low", 10, 100, 60), Some(60), "below the range: the default");
+            assert_eq!(s.count_or_off("word", 10, 100, 60), Some(60));
+            assert_eq!(s.count_or_off("absent", 10, 100, 60), Some(60));
+            let options = [("deny", 1), ("warn", 2)];
+            assert_eq!(s.choice("pick", &options), 2, "white space around a name is ignored");
+            assert_eq!(s.choice("bad", &options), 1, "a wrong name: the first");
+            assert_eq!(s.choice("num", &options), 1);
+            assert_eq!(s.choice("none", &options), 1);
+        });
+        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("s.low", "5 is not accepted; accepted: 0 (off) or 10 to 100"),
+                ("s.word", "'x' is not accepted; accepted: 0 (off) or 10 to 100"),
+                ("s.bad", "'block' is not accepted; accepted: deny, warn"),
+                ("s.num", "5 is not accepted; accepted: deny, warn"),
+            ]
+        );
     }
 }

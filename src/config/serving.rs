@@ -1,7 +1,8 @@
 //! `serving:`: what admission does with an inference server that will not start (issue 15).
 
 use super::ConfigError;
-use serde::{Deserialize, Serialize};
+use super::section::Section;
+use serde_yaml_ng::Value;
 
 /// What a serving deployment that will not start gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,30 +23,17 @@ pub struct ServingSettings {
     pub patch_max_model_len: bool,
 }
 
-/// `serving:` as written.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServingFile {
-    /// `deny` (default) or `warn`.
-    pub on_will_not_start: Option<String>,
-    pub patch_max_model_len: Option<bool>,
-}
-
-impl ServingFile {
-    pub(super) fn resolve(&self, errs: &mut Vec<ConfigError>) -> ServingSettings {
-        let on_will_not_start = match self.on_will_not_start.as_deref().map(str::trim) {
-            None | Some("deny") => OnWillNotStart::Deny,
-            Some("warn") => OnWillNotStart::Warn,
-            Some(other) => {
-                errs.push(ConfigError {
-                    path: "serving.on_will_not_start".into(),
-                    message: format!("'{}' is not accepted; accepted: deny, warn", other.escape_default()),
-                });
-                OnWillNotStart::Deny
-            }
-        };
-        ServingSettings { on_will_not_start, patch_max_model_len: self.patch_max_model_len.unwrap_or(false) }
-    }
+/// Reads `serving:` (every key optional) through [`Section`]: the settings, every problem
+/// pushed with its key path (`serving.on_will_not_start`).
+pub(super) fn resolve(section: &Value, errs: &mut Vec<ConfigError>) -> ServingSettings {
+    let mut s = Section::new("serving", section, errs);
+    let settings = ServingSettings {
+        on_will_not_start: s
+            .choice("on_will_not_start", &[("deny", OnWillNotStart::Deny), ("warn", OnWillNotStart::Warn)]),
+        patch_max_model_len: s.flag("patch_max_model_len", false),
+    };
+    s.finish();
+    settings
 }
 
 #[cfg(test)]
@@ -69,5 +57,15 @@ mod tests {
         assert!(e[0].message.contains("deny, warn"), "{e:?}");
         let e = Settings::from_yaml("serving: {patch_max_model_lenn: true}\n").unwrap_err();
         assert!(e[0].message.contains("patch_max_model_len"), "{e:?}");
+        // Read by `Section`: a wrong type names the value, and both problems come back.
+        let e = Settings::from_yaml("serving: {on_will_not_start: 1, patch_max_model_len: 'yes'}\n").unwrap_err();
+        let got: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "serving.on_will_not_start: 1 is not accepted; accepted: deny, warn",
+                "serving.patch_max_model_len: 'yes' is not accepted; accepted: true or false",
+            ]
+        );
     }
 }

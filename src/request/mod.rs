@@ -111,6 +111,41 @@ pub(crate) fn parse_choice<T: FromStr<Err = UnknownChoice>>(key: &str, v: &str) 
     T::from_str(v).map_err(|e| problem(key, format!("'{}' is not accepted; accepted: {}", shown(v), e.accepted)))
 }
 
+/// The names `mlp=` accepts, the default first (`relu` is a plain MLP too).
+const MLP_NAMES: &[(&str, MlpKind)] = &[
+    ("gated", MlpKind::Gated),
+    ("swiglu", MlpKind::Gated),
+    ("geglu", MlpKind::Gated),
+    ("plain", MlpKind::Plain),
+    ("gelu", MlpKind::Plain),
+    ("relu", MlpKind::Plain),
+];
+/// The names `norm=` accepts, the default first.
+const NORM_NAMES: &[(&str, NormKind)] = &[("rmsnorm", NormKind::RmsNorm), ("layernorm", NormKind::LayerNorm)];
+/// The names `bias=` accepts, the default first.
+const BIAS_NAMES: &[(&str, Bias)] = &[("none", Bias::None), ("qkv", Bias::Qkv), ("all", Bias::All)];
+
+/// The value of `key` in an architecture string: one of `options` (names in lower case, matched
+/// without regard to case), the first when the key is absent. Anything else is reported as
+/// `key='value' ` followed by `refusal`, and reads as the first so the other fields are checked.
+fn named<T: Copy>(
+    seen: &BTreeMap<String, String>,
+    errs: &mut Vec<String>,
+    key: &str,
+    options: &[(&str, T)],
+    refusal: &str,
+) -> T {
+    let default = options[0].1;
+    let Some(v) = seen.get(key).map(|s| s.to_ascii_lowercase()) else { return default };
+    match options.iter().find(|(name, _)| *name == v) {
+        Some(&(_, t)) => t,
+        None => {
+            errs.push(format!("{key}='{}' {refusal}", shown(&v)));
+            default
+        }
+    }
+}
+
 /// Parses `layers=32,hidden=4096,heads=32,kv-heads=8,intermediate=14336,vocab=32000[,head-dim=..,
 /// tied=true,mlp=gated|plain,experts=8,experts-per-token=2,norm=rmsnorm|layernorm,
 /// bias=none|qkv|all,positions=N]`.
@@ -154,40 +189,11 @@ pub fn parse_architecture(v: &str) -> Result<Architecture, Vec<String>> {
     let experts = num(&mut errs, "experts", false).unwrap_or(0);
     let ept = num(&mut errs, "experts-per-token", false).unwrap_or(0);
     let positions = num(&mut errs, "positions", false).unwrap_or(0);
-    let tied = match seen.get("tied").map(|s| s.to_ascii_lowercase()) {
-        None => false,
-        Some(s) if s == "true" => true,
-        Some(s) if s == "false" => false,
-        Some(s) => {
-            errs.push(format!("tied='{}' is not true or false", shown(&s)));
-            false
-        }
-    };
-    let mlp = match seen.get("mlp").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("gated") | Some("swiglu") | Some("geglu") => MlpKind::Gated,
-        Some("plain") | Some("gelu") | Some("relu") => MlpKind::Plain,
-        Some(s) => {
-            errs.push(format!("mlp='{}' is not accepted; accepted: gated (swiglu, geglu), plain (gelu)", shown(s)));
-            MlpKind::Gated
-        }
-    };
-    let norm = match seen.get("norm").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("rmsnorm") => NormKind::RmsNorm,
-        Some("layernorm") => NormKind::LayerNorm,
-        Some(s) => {
-            errs.push(format!("norm='{}' is not accepted; accepted: rmsnorm, layernorm", shown(s)));
-            NormKind::RmsNorm
-        }
-    };
-    let bias = match seen.get("bias").map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("none") => Bias::None,
-        Some("qkv") => Bias::Qkv,
-        Some("all") => Bias::All,
-        Some(s) => {
-            errs.push(format!("bias='{}' is not accepted; accepted: none, qkv, all", shown(s)));
-            Bias::None
-        }
-    };
+    let tied = named(&seen, &mut errs, "tied", &[("false", false), ("true", true)], "is not true or false");
+    let mlp =
+        named(&seen, &mut errs, "mlp", MLP_NAMES, "is not accepted; accepted: gated (swiglu, geglu), plain (gelu)");
+    let norm = named(&seen, &mut errs, "norm", NORM_NAMES, "is not accepted; accepted: rmsnorm, layernorm");
+    let bias = named(&seen, &mut errs, "bias", BIAS_NAMES, "is not accepted; accepted: none, qkv, all");
     const KNOWN: &[&str] = &[
         "layers",
         "hidden",
@@ -588,5 +594,24 @@ mod tests {
         let e = parse_architecture("layers=0,hidden=4096,heads=3,intermediate=1,vocab=1").unwrap_err();
         assert!(e.iter().any(|m| m.contains("layers")), "{e:?}");
         assert!(e.iter().any(|m| m.contains("heads (3) must divide hidden (4096)")), "{e:?}");
+    }
+
+    #[test]
+    fn architecture_named_fields_take_aliases_any_case_and_report_the_rest() {
+        let base = "layers=2,hidden=64,heads=4,intermediate=128,vocab=100";
+        let a = parse_architecture(base).unwrap();
+        assert_eq!((a.tied_embeddings, a.mlp, a.norm, a.bias), (false, MlpKind::Gated, NormKind::RmsNorm, Bias::None));
+        let a = parse_architecture(&format!("{base},tied=TRUE,mlp=ReLU,norm=LayerNorm,bias=QKV")).unwrap();
+        assert_eq!((a.tied_embeddings, a.mlp, a.norm, a.bias), (true, MlpKind::Plain, NormKind::LayerNorm, Bias::Qkv));
+        let e = parse_architecture(&format!("{base},tied=Maybe,mlp=GLU,norm=batch,bias=some")).unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "tied='maybe' is not true or false",
+                "mlp='glu' is not accepted; accepted: gated (swiglu, geglu), plain (gelu)",
+                "norm='batch' is not accepted; accepted: rmsnorm, layernorm",
+                "bias='some' is not accepted; accepted: none, qkv, all",
+            ]
+        );
     }
 }

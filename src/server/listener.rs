@@ -71,13 +71,7 @@ pub async fn serve_tls_with(
     grace: Duration,
     limits: &ServerLimits,
 ) {
-    let conn = ConnLimits {
-        max_connections: limits.max_connections,
-        handshake_timeout: limits.handshake_timeout,
-        header_read_timeout: limits.header_read_timeout,
-        max_header_bytes: limits.max_header_bytes.max(crate::config::MIN_MAX_HEADER_BYTES),
-    };
-    accept_loop(listener, Some(TlsAcceptor::from(tls)), router, shutdown, grace, conn, "webhook").await;
+    accept_loop(listener, Door::webhook(tls, limits), router, shutdown, grace).await;
 }
 
 /// Serves `router` over plain HTTP/1.1 on `listener` with the same accept loop, limits and
@@ -92,31 +86,24 @@ pub async fn serve_plain_with(
     grace: Duration,
     limits: &ServerLimits,
 ) {
-    let conn = ConnLimits {
-        max_connections: limits.metrics_max_connections,
-        handshake_timeout: Duration::ZERO,
-        header_read_timeout: limits.metrics_header_read_timeout,
-        max_header_bytes: crate::config::MIN_MAX_HEADER_BYTES,
-    };
-    accept_loop(listener, None, router, shutdown, grace, conn, "metrics").await;
+    accept_loop(listener, Door::metrics(limits), router, shutdown, grace).await;
 }
 
 /// The one accept loop of both listeners: a connection slot, then accept, then a task per
-/// connection (TLS handshake when `tls` is set, then HTTP/1.1); on `shutdown`, stop accepting
-/// and give open connections `grace` to finish. `name` tells the two apart in the log.
+/// connection (TLS handshake when `door.tls` is set, then HTTP/1.1); on `shutdown`, stop
+/// accepting and give open connections `grace` to finish.
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    door: Door,
     router: Router,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-    conn: ConnLimits,
-    name: &'static str,
 ) {
+    let name = door.name;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    let slots = Arc::new(Semaphore::new(conn.max_connections));
+    let slots = Arc::new(Semaphore::new(door.limits.max_connections));
     let failures = Arc::new(RateLimitedLog::new(WARN_INTERVAL));
     let accept_errors = RateLimitedLog::new(WARN_INTERVAL);
     let mut full_logged = false;
@@ -130,7 +117,7 @@ async fn accept_loop(
             if !full_logged {
                 tracing::warn!(
                     listener = name,
-                    max_connections = conn.max_connections,
+                    max_connections = door.limits.max_connections,
                     "connection limit reached; new connections wait"
                 );
                 full_logged = true;
@@ -158,10 +145,9 @@ async fn accept_loop(
                 connections.spawn(serve_connection(
                     tcp,
                     peer,
-                    tls.clone(),
+                    door.clone(),
                     router.clone(),
                     stop_rx.clone(),
-                    conn,
                     slot,
                     failures.clone(),
                 ));
@@ -259,20 +245,63 @@ struct ConnLimits {
     max_header_bytes: usize,
 }
 
+/// One listener as the accept loop serves it: its name in the log, TLS or none, and the
+/// limits of its connections from `server:`, chosen here for each listener.
+#[derive(Clone)]
+struct Door {
+    name: &'static str,
+    /// A TLS handshake (within `limits.handshake_timeout`) before HTTP; `None`: plain HTTP.
+    tls: Option<TlsAcceptor>,
+    limits: ConnLimits,
+}
+
+impl Door {
+    /// The webhook: TLS, `server.max_connections`, `handshake_timeout_seconds`,
+    /// `header_read_timeout_seconds` and `max_header_bytes` (never below the smallest head
+    /// accepted, `config::MIN_MAX_HEADER_BYTES`).
+    fn webhook(tls: Arc<ServerConfig>, limits: &ServerLimits) -> Self {
+        Self {
+            name: "webhook",
+            tls: Some(TlsAcceptor::from(tls)),
+            limits: ConnLimits {
+                max_connections: limits.max_connections,
+                handshake_timeout: limits.handshake_timeout,
+                header_read_timeout: limits.header_read_timeout,
+                max_header_bytes: limits.max_header_bytes.max(crate::config::MIN_MAX_HEADER_BYTES),
+            },
+        }
+    }
+
+    /// The probes and metrics: plain HTTP, `server.metrics_max_connections` and
+    /// `metrics_header_read_timeout_seconds`; a probe or scrape needs no more than the
+    /// smallest head accepted.
+    fn metrics(limits: &ServerLimits) -> Self {
+        Self {
+            name: "metrics",
+            tls: None,
+            limits: ConnLimits {
+                max_connections: limits.metrics_max_connections,
+                handshake_timeout: Duration::ZERO,
+                header_read_timeout: limits.metrics_header_read_timeout,
+                max_header_bytes: crate::config::MIN_MAX_HEADER_BYTES,
+            },
+        }
+    }
+}
+
 /// One connection: handshake (with TLS), then HTTP/1.1 until the client closes, an error, or
 /// shutdown. `_slot` is its place under the connection limit, given back when the task ends
 /// (or unwinds).
-#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    door: Door,
     router: Router,
     mut stop: watch::Receiver<bool>,
-    limits: ConnLimits,
     _slot: OwnedSemaphorePermit,
     failures: Arc<RateLimitedLog>,
 ) {
+    let Door { tls, limits, .. } = door;
     // Responses are written whole; without Nagle they leave at once (the API server waits on
     // each one).
     if let Err(e) = tcp.set_nodelay(true) {

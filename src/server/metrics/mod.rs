@@ -34,7 +34,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use self::admissions::Admissions;
 use self::cluster::ClusterCollector;
@@ -91,6 +91,14 @@ struct VersionLabels {
 
 type FloatCounter = Counter<f64, AtomicU64>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Registers a new `M` as `name` with `help` and returns it: the registry encodes one handle,
+/// [`Metrics`] updates through the other (they share the values). The type is the field's.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
 
 fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
@@ -157,26 +165,23 @@ impl Metrics {
         let audit = super::audit::collector::AuditCollector::new(settings.metrics.max_namespaces);
         registry.register_collector(Box::new(audit.clone()));
 
-        let reviews = Family::<ReviewLabels, Counter>::default();
-        registry.register(
+        let reviews: Family<ReviewLabels, Counter> = registered(
+            &mut registry,
             "vramgate_reviews",
             "AdmissionReviews answered with 200, by endpoint, operation, object kind, decision and reason",
-            reviews.clone(),
         );
-        let reviews_late = Family::<EndpointLabels, Counter>::default();
-        registry.register(
+        let reviews_late: Family<EndpointLabels, Counter> = registered(
+            &mut registry,
             "vramgate_reviews_late",
             "Reviews whose answer was ready only after the webhook timeout (server.webhook_timeout_seconds, the \
              webhook configurations' timeoutSeconds): the API server had given up on them, so none counts as an \
              admission; by endpoint",
-            reviews_late.clone(),
         );
-        let review_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
+        let review_errors: Family<ErrorLabels, Counter> = registered(
+            &mut registry,
             "vramgate_review_errors",
             "Review requests answered without a review (400 unusable body, 413 body too large, 500 internal \
              error), by endpoint and HTTP status code",
-            review_errors.clone(),
         );
         let review_duration =
             Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(duration_histogram);
@@ -187,72 +192,62 @@ impl Metrics {
             review_duration.clone(),
         );
 
-        let admitted_jobs = Family::<SpendLabels, Counter>::default();
-        registry.register(
+        let admitted_jobs: Family<SpendLabels, Counter> = registered(
+            &mut registry,
             "vramgate_admitted_jobs",
             "GPU workloads admitted (a CREATE allowed or warned by the validating webhook in time, not a dry run, \
              not a pod of a supported controller, not a retry within the admission window), by namespace and GPU",
-            admitted_jobs.clone(),
         );
         // Base unit: GPU-seconds (Prometheus naming); the dashboard divides by 3600.
-        let admitted_gpu_seconds = Family::<SpendLabels, FloatCounter>::default();
-        registry.register(
+        let admitted_gpu_seconds: Family<SpendLabels, FloatCounter> = registered(
+            &mut registry,
             "vramgate_admitted_gpu_seconds",
             "Estimated GPU time of admitted jobs in GPU-seconds (GPU-hours x 3600), by namespace and GPU",
-            admitted_gpu_seconds.clone(),
         );
-        let admitted_cost_usd = Family::<SpendLabels, FloatCounter>::default();
-        registry.register(
+        let admitted_cost_usd: Family<SpendLabels, FloatCounter> = registered(
+            &mut registry,
             "vramgate_admitted_cost_usd",
             "Estimated GPU cost in US dollars of admitted jobs, by namespace and GPU",
-            admitted_cost_usd.clone(),
         );
-        let admitted_gpus_requested = Family::<SpendLabels, Counter>::default();
-        registry.register(
+        let admitted_gpus_requested: Family<SpendLabels, Counter> = registered(
+            &mut registry,
             "vramgate_admitted_gpus_requested",
             "GPUs requested by admitted jobs, by namespace and GPU",
-            admitted_gpus_requested.clone(),
         );
-        let admitted_gpus_needed = Family::<SpendLabels, Counter>::default();
-        registry.register(
+        let admitted_gpus_needed: Family<SpendLabels, Counter> = registered(
+            &mut registry,
             "vramgate_admitted_gpus_needed",
             "Fewest GPUs with which admitted jobs would fit, by namespace and GPU",
-            admitted_gpus_needed.clone(),
         );
-        let admitted_overprovisioned_cost_usd = Family::<SpendLabels, FloatCounter>::default();
-        registry.register(
+        let admitted_overprovisioned_cost_usd: Family<SpendLabels, FloatCounter> = registered(
+            &mut registry,
             "vramgate_admitted_overprovisioned_cost_usd",
             "Estimated US dollars spent by admitted jobs on GPUs beyond those they need, by namespace and GPU",
-            admitted_overprovisioned_cost_usd.clone(),
         );
         // Inference servers are priced per hour and hold KV-cache tokens (no training run).
-        let admitted_serving_usd_per_hour = Family::<SpendLabels, FloatCounter>::default();
-        registry.register(
+        let admitted_serving_usd_per_hour: Family<SpendLabels, FloatCounter> = registered(
+            &mut registry,
             "vramgate_admitted_serving_usd_per_hour",
             "Sum of the estimated US dollars per hour of the inference servers admitted (replicas included), by \
              namespace and GPU",
-            admitted_serving_usd_per_hour.clone(),
         );
-        let admitted_serving_kv_cache_tokens = Family::<SpendLabels, Counter>::default();
-        registry.register(
+        let admitted_serving_kv_cache_tokens: Family<SpendLabels, Counter> = registered(
+            &mut registry,
             "vramgate_admitted_serving_kv_cache_tokens",
             "KV-cache tokens of the inference servers admitted (each replica's pool x replicas), by namespace and GPU",
-            admitted_serving_kv_cache_tokens.clone(),
         );
 
-        let config_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let config_reloads: Family<ResultLabels, Counter> = registered(
+            &mut registry,
             "vramgate_config_reloads",
             "Attempts to load a changed config file, by result (success or failure; on failure the old config \
              stays in force)",
-            config_reloads.clone(),
         );
-        let certificate_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let certificate_reloads: Family<ResultLabels, Counter> = registered(
+            &mut registry,
             "vramgate_certificate_reloads",
             "Attempts to load a changed TLS certificate and key, by result (success or failure; on failure the \
              old certificate stays in use)",
-            certificate_reloads.clone(),
         );
         let config_last_reload_success = FloatGauge::default();
         registry.register_with_unit(
@@ -269,8 +264,8 @@ impl Metrics {
             certificate_not_after.clone(),
         );
         let exemptions = super::exemption_metrics::ExemptionCounter::register(&mut registry);
-        let build_info = Family::<VersionLabels, Gauge>::default();
-        registry.register("vramgate_build_info", "Always 1, labelled with the vramgate version", build_info.clone());
+        let build_info: Family<VersionLabels, Gauge> =
+            registered(&mut registry, "vramgate_build_info", "Always 1, labelled with the vramgate version");
         build_info.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
 
         for result in ["success", "failure"] {
