@@ -1,6 +1,7 @@
 //! `vramgate estimate`: per-GPU memory, GPU count, compute and cost of one job.
 
 use super::Output;
+use super::per_gpu_table::write_per_gpu_table;
 use crate::estimate::units::Gib;
 use crate::estimate::*;
 use crate::request;
@@ -373,25 +374,22 @@ fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Wri
             e.gpu
         )?;
     }
-    writeln!(out)?;
-    writeln!(out, "per GPU                        bytes          GiB")?;
-    let rows = [
-        ("weights", m.weights_bytes),
-        ("gradients", m.gradients_bytes),
-        ("optimizer states", m.optimizer_states_bytes),
-        ("optimizer temporaries", m.optimizer_temporaries_bytes),
-        ("activations", m.activations_bytes),
-        ("logits and loss", m.logits_bytes),
-        ("KV cache", m.kv_cache_bytes),
-        ("buffers", m.buffers_bytes),
-        ("tensors peak", m.tensors_peak_bytes),
-        ("framework overhead", m.framework_overhead_bytes),
-        ("total", m.total_bytes),
-    ];
-    for (name, b) in rows {
-        writeln!(out, "  {name:<24} {b:>15} {:>10.2}", b as f64 / (1u64 << 30) as f64)?;
-    }
-    writeln!(out)?;
+    write_per_gpu_table(
+        out,
+        &[
+            ("weights", m.weights_bytes),
+            ("gradients", m.gradients_bytes),
+            ("optimizer states", m.optimizer_states_bytes),
+            ("optimizer temporaries", m.optimizer_temporaries_bytes),
+            ("activations", m.activations_bytes),
+            ("logits and loss", m.logits_bytes),
+            ("KV cache", m.kv_cache_bytes),
+            ("buffers", m.buffers_bytes),
+            ("tensors peak", m.tensors_peak_bytes),
+            ("framework overhead", m.framework_overhead_bytes),
+            ("total", m.total_bytes),
+        ],
+    )?;
     writeln!(
         out,
         "decision   {} ({} of {} on {})",
