@@ -1,7 +1,7 @@
 //! `vramgate estimate`: per-GPU memory, GPU count, compute and cost of one job.
 
 use super::Output;
-use super::per_gpu_table::write_per_gpu_table;
+use super::estimate_table::{write_model_line, write_per_gpu_table};
 use crate::estimate::units::Gib;
 use crate::estimate::*;
 use crate::request;
@@ -339,13 +339,7 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
 fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let e = &r.estimate;
     let m = &e.per_gpu;
-    writeln!(
-        out,
-        "model      {} ({:.2}B parameters{})",
-        e.model,
-        e.params as f64 / 1e9,
-        if e.coarse { ", coarse" } else { "" }
-    )?;
+    write_model_line(out, &e.model, e.params, e.coarse)?;
     if e.workload == WorkloadKind::Training {
         writeln!(
             out,

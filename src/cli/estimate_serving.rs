@@ -2,7 +2,7 @@
 //! its KV cache holds (issue 15). Prints the serving terms only, no training fields.
 
 use super::Output;
-use super::per_gpu_table::write_per_gpu_table;
+use super::estimate_table::{write_model_line, write_per_gpu_table};
 use crate::estimate::serving::{Quantization, ServingConfig, ServingReport, serving_report};
 use crate::estimate::units::GIB;
 use crate::estimate::*;
@@ -48,13 +48,7 @@ fn gib(b: u64) -> f64 {
 
 fn write_table(r: &ServingReport, job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
     let s = &r.serving;
-    writeln!(
-        out,
-        "model      {} ({:.2}B parameters{})",
-        r.model,
-        r.params as f64 / 1e9,
-        if r.coarse { ", coarse" } else { "" }
-    )?;
+    write_model_line(out, &r.model, r.params, r.coarse)?;
     writeln!(
         out,
         "serving    {} {}{}, {} weights, KV cache {} B/element, tensor-parallel {} x pipeline-parallel {} on {} x {} ({} replica{})",

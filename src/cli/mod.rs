@@ -14,7 +14,7 @@ mod cluster;
 mod config;
 mod estimate;
 mod estimate_serving;
-mod per_gpu_table;
+mod estimate_table;
 mod serve;
 mod test;
 mod ui;
