@@ -13,6 +13,7 @@
 
 mod activations;
 mod inference;
+mod states;
 mod training;
 
 use super::explain::{Term, Terms, gib, sat};
