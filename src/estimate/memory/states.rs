@@ -8,44 +8,23 @@ use crate::estimate::job::Job;
 use crate::estimate::model::{Architecture, MlpKind};
 use crate::estimate::options::*;
 
-/// How a training job lays out its model states: what is sharded, over how many GPUs.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Layout {
-    /// Full fine-tuning (every parameter trainable).
-    pub(super) full: bool,
-    /// Sharded optimizer states with mixed precision: the ZeRO paper's 16-bit working copy
-    /// with fp32 master weights in the optimizer partition.
-    pub(super) zero_layout: bool,
-    pub(super) shard_opt: bool,
-    pub(super) shard_grad: bool,
-    pub(super) shard_param: bool,
-    /// GPUs that share one copy of the sharded states (the data-parallel degree; the shard
-    /// group with fsdp-hybrid).
-    pub(super) group: f64,
+/// GPUs that share one copy of a state: when it is `sharded`, the data-parallel degree (the
+/// shard group with fsdp-hybrid), else 1.
+pub(super) fn sharing(job: &Job, sharded: bool) -> f64 {
+    if !sharded {
+        return 1.0;
+    }
+    let dp = job.data_parallel() as f64;
+    match job.strategy {
+        Strategy::FsdpHybrid => (job.hybrid_shard_group.max(1) as f64).min(dp),
+        _ => dp,
+    }
 }
 
-impl Layout {
-    pub(super) fn of(job: &Job) -> Layout {
-        let dp = job.data_parallel() as f64;
-        let group = match job.strategy {
-            Strategy::FsdpHybrid => (job.hybrid_shard_group.max(1) as f64).min(dp),
-            _ => dp,
-        };
-        let (shard_opt, shard_grad, shard_param) = job.strategy.shards();
-        Layout {
-            full: job.fine_tuning.kind == FineTuningKind::Full,
-            zero_layout: shard_opt && job.precision.is_mixed(),
-            shard_opt,
-            shard_grad,
-            shard_param,
-            group,
-        }
-    }
-
-    /// GPUs dividing a state that is `sharded` or not.
-    pub(super) fn div(&self, sharded: bool) -> f64 {
-        if sharded { self.group } else { 1.0 }
-    }
+/// Sharded optimizer states with mixed precision: the ZeRO paper's layout, a 16-bit working
+/// copy with fp32 master weights in the optimizer partition.
+pub(super) fn zero_layout(job: &Job) -> bool {
+    job.strategy.shards().0 && job.precision.is_mixed()
 }
 
 /// One GPU's model states (bytes) and the per-element sizes the later terms reuse.
@@ -66,10 +45,11 @@ pub(super) struct ModelStates {
 
 /// The model states of stage `st` on one GPU; adds the weights, gradients, optimizer states
 /// and step temporaries to `t`.
-pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, layout: &Layout, t: &mut Terms) -> ModelStates {
+pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, t: &mut Terms) -> ModelStates {
     let &Sizes { stage_p, quant_frac, tp, h, .. } = z;
-    let &Layout { full, zero_layout, shard_opt, shard_grad, shard_param, .. } = layout;
-    let div = |sharded: bool| layout.div(sharded);
+    let (shard_opt, shard_grad, shard_param) = job.strategy.shards();
+    let div = |sharded: bool| sharing(job, sharded);
+    let full = job.fine_tuning.kind == FineTuningKind::Full;
     let a = &job.model.arch;
     let prec = job.precision;
     let ft = job.fine_tuning.kind;
@@ -82,7 +62,7 @@ pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, layout: &Layout, t: 
     // `MixedPrecisionPolicy`, FSDP1 `FlatParameter`): the 16-bit copy exists only all-gathered,
     // per layer (the oracle's FSDP2 step: 4 + 4 + 8 + 4 B per parameter / world size).
     let fsdp = matches!(job.strategy, Strategy::Fsdp | Strategy::FsdpShardGradOp | Strategy::FsdpHybrid);
-    let (w_b, g_b, master_b) = if zero_layout && full && !fsdp {
+    let (w_b, g_b, master_b) = if zero_layout(job) && full && !fsdp {
         (2.0, 2.0, 4.0)
     } else {
         (prec.weight_bytes() as f64, prec.weight_bytes() as f64, 0.0)

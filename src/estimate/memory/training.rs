@@ -2,7 +2,7 @@
 //! three moments whose largest is the tensor peak.
 
 use super::activations::{activation_bytes, is_gpt2_block, kernel, layer_activations, norm_saved};
-use super::states::{Layout, ModelStates, model_states};
+use super::states::{ModelStates, model_states, sharing, zero_layout};
 use super::{Breakdown, CUBLAS_WORKSPACE_BYTES, PerGpu, Sizes, Stage, cublas_workspaces, finish};
 use crate::estimate::explain::{Terms, gib, n, sat};
 use crate::estimate::job::Job;
@@ -14,11 +14,12 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     let prec = job.precision;
     let ft = job.fine_tuning.kind;
     let dp = job.data_parallel() as f64;
-    let layout = Layout::of(job);
-    let Layout { full, zero_layout, shard_param, shard_grad, .. } = layout;
+    let (_, shard_grad, shard_param) = job.strategy.shards();
+    let full = ft == FineTuningKind::Full;
+    let zero_layout = zero_layout(job);
     let mut t = Terms::new(job.model.params());
     let ModelStates { weights, grads, states, temps, slack_persistent, slack_grads, trainable, w_b, grad_elem_b } =
-        model_states(job, st, &z, &layout, &mut t);
+        model_states(job, st, &z, &mut t);
 
     // ---- activations ----------------------------------------------------------------------
     // DeepSpeed's and FSDP's mixed precision run the forward on the 16-bit working copy of the
@@ -256,8 +257,8 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     let first_layer = if st.first {
         let layer_grads = if full { layer_p } else { job.lora_params() as f64 / a.layers.max(1) as f64 / tp }
             * grad_elem_b
-            / layout.div(shard_grad);
-        let emb_grads = if full && !a.tied_embeddings { emb_p * grad_elem_b / layout.div(shard_grad) } else { 0.0 };
+            / sharing(job, shard_grad);
+        let emb_grads = if full && !a.tied_embeddings { emb_p * grad_elem_b / sharing(job, shard_grad) } else { 0.0 };
         persistent + buffers - copies
             + (grads_alloc - layer_grads - emb_grads).max(0.0)
             + layer_phase
