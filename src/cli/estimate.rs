@@ -1,6 +1,7 @@
 //! `vramgate estimate`: per-GPU memory, GPU count, compute and cost of one job.
 
 use super::Output;
+use super::estimate_table::{write_model_line, write_per_gpu_table};
 use crate::estimate::units::Gib;
 use crate::estimate::*;
 use crate::request;
@@ -338,13 +339,7 @@ pub(super) fn run(a: EstimateArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
 fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let e = &r.estimate;
     let m = &e.per_gpu;
-    writeln!(
-        out,
-        "model      {} ({:.2}B parameters{})",
-        e.model,
-        e.params as f64 / 1e9,
-        if e.coarse { ", coarse" } else { "" }
-    )?;
+    write_model_line(out, &e.model, e.params, e.coarse)?;
     if e.workload == WorkloadKind::Training {
         writeln!(
             out,
@@ -373,25 +368,22 @@ fn write_table(r: &Report, job: &Job, search: &PlanSearch<'_>, out: &mut dyn Wri
             e.gpu
         )?;
     }
-    writeln!(out)?;
-    writeln!(out, "per GPU                        bytes          GiB")?;
-    let rows = [
-        ("weights", m.weights_bytes),
-        ("gradients", m.gradients_bytes),
-        ("optimizer states", m.optimizer_states_bytes),
-        ("optimizer temporaries", m.optimizer_temporaries_bytes),
-        ("activations", m.activations_bytes),
-        ("logits and loss", m.logits_bytes),
-        ("KV cache", m.kv_cache_bytes),
-        ("buffers", m.buffers_bytes),
-        ("tensors peak", m.tensors_peak_bytes),
-        ("framework overhead", m.framework_overhead_bytes),
-        ("total", m.total_bytes),
-    ];
-    for (name, b) in rows {
-        writeln!(out, "  {name:<24} {b:>15} {:>10.2}", b as f64 / (1u64 << 30) as f64)?;
-    }
-    writeln!(out)?;
+    write_per_gpu_table(
+        out,
+        &[
+            ("weights", m.weights_bytes),
+            ("gradients", m.gradients_bytes),
+            ("optimizer states", m.optimizer_states_bytes),
+            ("optimizer temporaries", m.optimizer_temporaries_bytes),
+            ("activations", m.activations_bytes),
+            ("logits and loss", m.logits_bytes),
+            ("KV cache", m.kv_cache_bytes),
+            ("buffers", m.buffers_bytes),
+            ("tensors peak", m.tensors_peak_bytes),
+            ("framework overhead", m.framework_overhead_bytes),
+            ("total", m.total_bytes),
+        ],
+    )?;
     writeln!(
         out,
         "decision   {} ({} of {} on {})",

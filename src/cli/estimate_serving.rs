@@ -2,6 +2,7 @@
 //! its KV cache holds (issue 15). Prints the serving terms only, no training fields.
 
 use super::Output;
+use super::estimate_table::{write_model_line, write_per_gpu_table};
 use crate::estimate::serving::{Quantization, ServingConfig, ServingReport, serving_report};
 use crate::estimate::units::GIB;
 use crate::estimate::*;
@@ -47,13 +48,7 @@ fn gib(b: u64) -> f64 {
 
 fn write_table(r: &ServingReport, job: &Job, out: &mut dyn Write) -> std::io::Result<()> {
     let s = &r.serving;
-    writeln!(
-        out,
-        "model      {} ({:.2}B parameters{})",
-        r.model,
-        r.params as f64 / 1e9,
-        if r.coarse { ", coarse" } else { "" }
-    )?;
+    write_model_line(out, &r.model, r.params, r.coarse)?;
     writeln!(
         out,
         "serving    {} {}{}, {} weights, KV cache {} B/element, tensor-parallel {} x pipeline-parallel {} on {} x {} ({} replica{})",
@@ -79,21 +74,18 @@ fn write_table(r: &ServingReport, job: &Job, out: &mut dyn Write) -> std::io::Re
         s.block_size,
         dtype(job)
     )?;
-    writeln!(out)?;
-    writeln!(out, "per GPU                        bytes          GiB")?;
-    let rows = [
-        ("GPU memory", s.gpu_memory_bytes),
-        ("budget", s.budget_bytes),
-        ("weights", s.weights_bytes),
-        ("activation peak", s.activation_bytes),
-        ("non-torch", s.non_torch_bytes),
-        ("KV cache", s.kv_cache_bytes),
-        ("CUDA graphs (outside)", s.cuda_graph_bytes),
-    ];
-    for (name, b) in rows {
-        writeln!(out, "  {name:<24} {b:>15} {:>10.2}", gib(b))?;
-    }
-    writeln!(out)?;
+    write_per_gpu_table(
+        out,
+        &[
+            ("GPU memory", s.gpu_memory_bytes),
+            ("budget", s.budget_bytes),
+            ("weights", s.weights_bytes),
+            ("activation peak", s.activation_bytes),
+            ("non-torch", s.non_torch_bytes),
+            ("KV cache", s.kv_cache_bytes),
+            ("CUDA graphs (outside)", s.cuda_graph_bytes),
+        ],
+    )?;
     writeln!(
         out,
         "KV cache   {} tokens ({} B per token), {:.2}x concurrency at {} tokens ({:.2} GiB per request)",

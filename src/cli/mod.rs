@@ -14,6 +14,7 @@ mod cluster;
 mod config;
 mod estimate;
 mod estimate_serving;
+mod estimate_table;
 mod serve;
 mod test;
 mod ui;

@@ -353,6 +353,22 @@ mod tests {
         find_preset(name).unwrap().arch.clone()
     }
 
+    /// A small Llama `config.json` with only the fields every architecture needs, for the tests
+    /// that add or change one.
+    fn small_llama() -> Value {
+        json!({
+            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100
+        })
+    }
+
+    /// The error [`small_llama`] gives with `field` set to `value`.
+    fn error_with(field: &str, value: Value) -> HfConfigError {
+        let mut c = small_llama();
+        c[field] = value;
+        architecture_from_hf_config(&c).unwrap_err()
+    }
+
     #[test]
     fn llama_2_7b() {
         // Abridged huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json
@@ -377,11 +393,8 @@ mod tests {
     #[test]
     fn llama_defaults() {
         // No num_key_value_heads, head_dim or tie_word_embeddings.
-        let cfg = json!({
-            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
-            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
-            "head_dim": null
-        });
+        let mut cfg = small_llama();
+        cfg["head_dim"] = Value::Null;
         let a = architecture_from_hf_config(&cfg).unwrap();
         assert_eq!((a.kv_heads, a.head_dim, a.tied_embeddings), (4, 16, false));
         assert_eq!((a.bias, a.experts, a.experts_per_token), (Bias::None, 0, 0));
@@ -438,25 +451,36 @@ mod tests {
 
     #[test]
     fn qwen2_gemma_phi3() {
-        let qwen = json!({
-            "model_type": "qwen2", "num_hidden_layers": 24, "hidden_size": 896,
-            "num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864,
-            "vocab_size": 151936, "tie_word_embeddings": true, "hidden_act": "silu"
-        });
-        assert_eq!(architecture_from_hf_config(&qwen).unwrap(), preset("qwen2.5-0.5b"));
-        // Gemma ties by default and has head_dim 256 != hidden / heads.
-        let gemma = json!({
-            "model_type": "gemma", "num_hidden_layers": 28, "hidden_size": 3072,
-            "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256,
-            "intermediate_size": 24576, "vocab_size": 256000, "hidden_act": "gelu"
-        });
-        assert_eq!(architecture_from_hf_config(&gemma).unwrap(), preset("gemma-7b"));
-        let phi3 = json!({
-            "model_type": "phi3", "num_hidden_layers": 32, "hidden_size": 3072,
-            "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 8192,
-            "vocab_size": 32064, "tie_word_embeddings": false, "hidden_act": "silu"
-        });
-        assert_eq!(architecture_from_hf_config(&phi3).unwrap(), preset("phi-3-mini"));
+        let configs = [
+            (
+                "qwen2.5-0.5b",
+                json!({
+                    "model_type": "qwen2", "num_hidden_layers": 24, "hidden_size": 896,
+                    "num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864,
+                    "vocab_size": 151936, "tie_word_embeddings": true, "hidden_act": "silu"
+                }),
+            ),
+            // Gemma ties by default and has head_dim 256 != hidden / heads.
+            (
+                "gemma-7b",
+                json!({
+                    "model_type": "gemma", "num_hidden_layers": 28, "hidden_size": 3072,
+                    "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256,
+                    "intermediate_size": 24576, "vocab_size": 256000, "hidden_act": "gelu"
+                }),
+            ),
+            (
+                "phi-3-mini",
+                json!({
+                    "model_type": "phi3", "num_hidden_layers": 32, "hidden_size": 3072,
+                    "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 8192,
+                    "vocab_size": 32064, "tie_word_embeddings": false, "hidden_act": "silu"
+                }),
+            ),
+        ];
+        for (name, cfg) in configs {
+            assert_eq!(architecture_from_hf_config(&cfg).unwrap(), preset(name), "{name}");
+        }
     }
 
     #[test]
@@ -524,11 +548,8 @@ mod tests {
             architecture_from_hf_config(&gpt).unwrap_err(),
             HfConfigError::MissingField { field: "n_positions" }
         );
-        let moe = json!({
-            "model_type": "mixtral", "num_hidden_layers": 2, "hidden_size": 64,
-            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
-            "num_local_experts": 8
-        });
+        let mut moe = small_llama();
+        (moe["model_type"], moe["num_local_experts"]) = (json!("mixtral"), json!(8));
         assert_eq!(
             architecture_from_hf_config(&moe).unwrap_err(),
             HfConfigError::MissingField { field: "num_experts_per_tok" }
@@ -537,47 +558,36 @@ mod tests {
 
     #[test]
     fn invalid_fields_name_field_and_value() {
-        let base = json!({
-            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
-            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100
-        });
-        let with = |k: &str, v: Value| {
-            let mut c = base.clone();
-            c[k] = v;
-            architecture_from_hf_config(&c).unwrap_err()
-        };
-        let err = with("hidden_size", json!("4096"));
+        let err = error_with("hidden_size", json!("4096"));
         assert!(
             matches!(&err, HfConfigError::InvalidField { field: "hidden_size", value, .. } if value == "\"4096\""),
             "{err:?}"
         );
         assert!(err.to_string().contains("`hidden_size` = \"4096\""), "{err}");
-        assert!(matches!(
-            with("num_hidden_layers", json!(0)),
-            HfConfigError::InvalidField { field: "num_hidden_layers", .. }
-        ));
-        assert!(matches!(with("vocab_size", json!(-1)), HfConfigError::InvalidField { field: "vocab_size", .. }));
-        assert!(matches!(with("vocab_size", json!(1.5)), HfConfigError::InvalidField { field: "vocab_size", .. }));
-        assert!(matches!(
-            with("vocab_size", json!(5_000_000_000u64)),
-            HfConfigError::InvalidField { field: "vocab_size", .. }
-        ));
-        assert!(matches!(
-            with("num_key_value_heads", json!(3)),
-            HfConfigError::InvalidField { field: "num_key_value_heads", .. }
-        ));
-        assert!(matches!(with("hidden_size", json!(66)), HfConfigError::InvalidField { field: "hidden_size", .. }));
-        assert!(matches!(
-            with("tie_word_embeddings", json!("yes")),
-            HfConfigError::InvalidField { field: "tie_word_embeddings", .. }
-        ));
-        assert!(matches!(with("mlp_bias", json!(true)), HfConfigError::InvalidField { field: "mlp_bias", .. }));
-        let mut t5 = base.clone();
+        // Each invalid value is reported against its own field.
+        let invalid = [
+            ("num_hidden_layers", json!(0)),
+            ("vocab_size", json!(-1)),
+            ("vocab_size", json!(1.5)),
+            ("vocab_size", json!(5_000_000_000u64)),
+            ("num_key_value_heads", json!(3)),
+            ("hidden_size", json!(66)),
+            ("tie_word_embeddings", json!("yes")),
+            ("mlp_bias", json!(true)),
+        ];
+        for (field, value) in invalid {
+            let err = error_with(field, value.clone());
+            assert!(
+                matches!(&err, HfConfigError::InvalidField { field: named, .. } if *named == field),
+                "{field} = {value}: {err:?}"
+            );
+        }
+        let mut t5 = small_llama();
         (t5["model_type"], t5["is_encoder_decoder"]) = (json!("t5"), json!(true));
         let err = architecture_from_hf_config(&t5).unwrap_err();
         assert_eq!(err, HfConfigError::EncoderDecoder { model_type: "t5".into() });
         assert!(err.to_string().contains("--architecture"), "{err}");
-        let mut moe = base.clone();
+        let mut moe = small_llama();
         moe["num_local_experts"] = json!(4);
         moe["num_experts_per_tok"] = json!(5);
         assert!(matches!(
@@ -592,15 +602,7 @@ mod tests {
 
     #[test]
     fn messages_show_the_value_as_written() {
-        let base = json!({
-            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
-            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100
-        });
-        let message = |k: &str, v: Value| {
-            let mut c = base.clone();
-            c[k] = v;
-            architecture_from_hf_config(&c).unwrap_err().to_string()
-        };
+        let message = |k: &str, v: Value| error_with(k, v).to_string();
         assert_eq!(
             message("vocab_size", json!(5_000_000_000u64)),
             "config.json `vocab_size` = 5000000000 is invalid: too large"
@@ -624,18 +626,15 @@ mod tests {
         );
         assert_eq!(message("model_type", json!(7)), "config.json `model_type` = 7 is invalid: expected a string");
         // A field of the other family is not read.
-        let mut other = base.clone();
+        let mut other = small_llama();
         other["n_layer"] = json!("x");
         assert!(architecture_from_hf_config(&other).is_ok());
     }
 
     #[test]
     fn attention_bias_and_num_experts() {
-        let cfg = json!({
-            "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
-            "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
-            "attention_bias": true, "num_experts": 4, "num_experts_per_tok": 1
-        });
+        let mut cfg = small_llama();
+        (cfg["attention_bias"], cfg["num_experts"], cfg["num_experts_per_tok"]) = (json!(true), json!(4), json!(1));
         let a = architecture_from_hf_config(&cfg).unwrap();
         assert_eq!((a.bias, a.experts, a.experts_per_token), (Bias::Qkv, 4, 1));
     }

@@ -64,14 +64,18 @@ pub struct Architecture {
 }
 
 impl Architecture {
-    /// A Llama-style dense architecture (RMSNorm, SwiGLU, no biases, RoPE).
-    pub fn llama(layers: u32, hidden: u32, heads: u32, kv_heads: u32, intermediate: u32, vocab: u32) -> Self {
+    /// A Llama-style dense architecture (RMSNorm, SwiGLU, no biases, RoPE, untied embeddings),
+    /// `head_dim = hidden / heads` (0 when `heads` is 0, which `validate` reports).
+    pub const fn llama(layers: u32, hidden: u32, heads: u32, kv_heads: u32, intermediate: u32, vocab: u32) -> Self {
         Architecture {
             layers,
             hidden,
             heads,
             kv_heads,
-            head_dim: hidden.checked_div(heads).unwrap_or(0),
+            head_dim: match hidden.checked_div(heads) {
+                Some(d) => d,
+                None => 0,
+            },
             intermediate,
             vocab,
             tied_embeddings: false,

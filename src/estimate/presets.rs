@@ -122,8 +122,8 @@ const fn moe(mut a: Architecture, experts: u32, experts_per_token: u32) -> Archi
     a
 }
 
-/// Llama-family shape: gated SwiGLU MLP, RMSNorm, no biases, rotary positions, dense,
-/// `head_dim = hidden / heads`.
+/// Llama-family shape ([`Architecture::llama`]: gated SwiGLU MLP, RMSNorm, no biases, rotary
+/// positions, dense, `head_dim = hidden / heads`) with the embeddings tied or not.
 const fn llama(
     layers: u32,
     hidden: u32,
@@ -133,22 +133,9 @@ const fn llama(
     vocab: u32,
     tied_embeddings: bool,
 ) -> Architecture {
-    Architecture {
-        layers,
-        hidden,
-        heads,
-        kv_heads,
-        head_dim: hidden / heads,
-        intermediate,
-        vocab,
-        tied_embeddings,
-        mlp: MlpKind::Gated,
-        norm: NormKind::RmsNorm,
-        bias: Bias::None,
-        learned_positions: 0,
-        experts: 0,
-        experts_per_token: 0,
-    }
+    let mut a = Architecture::llama(layers, hidden, heads, kv_heads, intermediate, vocab);
+    a.tied_embeddings = tied_embeddings;
+    a
 }
 
 /// Qwen2 shape: Llama plus biases on the q, k and v projections.
