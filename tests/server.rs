@@ -213,6 +213,19 @@ async fn metrics_are_openmetrics_text_with_build_info() {
     }
 }
 
+/// Asserts that each of `lines` stands as a whole line in `text`.
+fn assert_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(text.lines().any(|l| l == *line), "missing {line}\n{text}");
+    }
+}
+
+/// [`record`] without the estimates a training run brings (GPUs needed, GPU-hours, cost):
+/// a review the engine could not estimate, or an inference server, priced per hour.
+fn record_without_estimates() -> Record {
+    Record { gpus_needed: None, gpu_hours: None, cost_usd: None, overprovisioned_cost_usd: None, ..record() }
+}
+
 fn record() -> Record {
     Record {
         endpoint: Endpoint::Validate,
@@ -250,34 +263,24 @@ fn an_admitted_record_counts_the_review_and_the_spend() {
     count(&metrics, &record());
     count(&metrics, &record());
     let text = encode(&metrics);
-    for line in [
-        r#"vramgate_reviews_total{endpoint="validate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 2"#,
-        r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 2"#,
-        r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"} 16"#,
-        r#"vramgate_admitted_gpus_needed_total{namespace="research",gpu="H100-80GB"} 8"#,
-        r#"vramgate_admitted_gpu_seconds_total{namespace="research",gpu="H100-80GB"} 90000.0"#,
-        r#"vramgate_admitted_cost_usd_total{namespace="research",gpu="H100-80GB"} 100.0"#,
-        r#"vramgate_admitted_overprovisioned_cost_usd_total{namespace="research",gpu="H100-80GB"} 50.0"#,
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
-    }
+    assert_lines(
+        &text,
+        &[
+            r#"vramgate_reviews_total{endpoint="validate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 2"#,
+            r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 2"#,
+            r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"} 16"#,
+            r#"vramgate_admitted_gpus_needed_total{namespace="research",gpu="H100-80GB"} 8"#,
+            r#"vramgate_admitted_gpu_seconds_total{namespace="research",gpu="H100-80GB"} 90000.0"#,
+            r#"vramgate_admitted_cost_usd_total{namespace="research",gpu="H100-80GB"} 100.0"#,
+            r#"vramgate_admitted_overprovisioned_cost_usd_total{namespace="research",gpu="H100-80GB"} 50.0"#,
+        ],
+    );
 }
 
 #[test]
 fn a_warned_record_is_an_admission_and_missing_estimates_add_nothing() {
     let metrics = Metrics::new();
-    count(
-        &metrics,
-        &Record {
-            decision: Decision::Warn,
-            reason: Reason::NearCapacity,
-            gpus_needed: None,
-            gpu_hours: None,
-            cost_usd: None,
-            overprovisioned_cost_usd: None,
-            ..record()
-        },
-    );
+    count(&metrics, &Record { decision: Decision::Warn, reason: Reason::NearCapacity, ..record_without_estimates() });
     let text = encode(&metrics);
     assert!(text.contains(r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 1"#), "{text}");
     assert!(text.contains(r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"} 8"#));
@@ -292,27 +295,20 @@ fn a_warned_record_is_an_admission_and_missing_estimates_add_nothing() {
 fn an_admitted_server_counts_its_dollars_per_hour_and_kv_cache_tokens() {
     let metrics = Metrics::new();
     let server = vramgate::admission::ServingRecord { usd_per_hour: 12.5, kv_cache_tokens: 82_000 };
-    let served = Record {
-        kind: "Deployment".into(),
-        gpus_needed: None,
-        gpu_hours: None,
-        cost_usd: None,
-        overprovisioned_cost_usd: None,
-        serving: Some(server),
-        ..record()
-    };
+    let served = Record { kind: "Deployment".into(), serving: Some(server), ..record_without_estimates() };
     count(&metrics, &served);
     count(&metrics, &Record { name: Some("other".into()), ..served.clone() });
     count(&metrics, &Record { decision: Decision::Deny, reason: Reason::WillNotStart, ..served.clone() });
     count(&metrics, &record());
     let text = encode(&metrics);
-    for line in [
-        r#"vramgate_admitted_serving_usd_per_hour_total{namespace="research",gpu="H100-80GB"} 25.0"#,
-        r#"vramgate_admitted_serving_kv_cache_tokens_total{namespace="research",gpu="H100-80GB"} 164000"#,
-        r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 3"#,
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
-    }
+    assert_lines(
+        &text,
+        &[
+            r#"vramgate_admitted_serving_usd_per_hour_total{namespace="research",gpu="H100-80GB"} 25.0"#,
+            r#"vramgate_admitted_serving_kv_cache_tokens_total{namespace="research",gpu="H100-80GB"} 164000"#,
+            r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 3"#,
+        ],
+    );
 }
 
 #[test]
@@ -359,20 +355,21 @@ fn errors_reloads_and_certificate_expiry_are_exposed() {
     metrics.set_certificate_not_after(1_900_000_000);
     metrics.observe_duration(Endpoint::Mutate, 0.0003);
     let text = encode(&metrics);
-    for line in [
-        r#"vramgate_review_errors_total{endpoint="validate",code="400"} 2"#,
-        r#"vramgate_review_errors_total{endpoint="mutate",code="500"} 1"#,
-        r#"vramgate_config_reloads_total{result="success"} 1"#,
-        r#"vramgate_config_reloads_total{result="failure"} 1"#,
-        r#"vramgate_certificate_reloads_total{result="failure"} 1"#,
-        r#"vramgate_certificate_reloads_total{result="success"} 0"#,
-        "vramgate_certificate_not_after_timestamp_seconds 1900000000.0",
-        r#"vramgate_review_duration_seconds_bucket{le="0.00025",endpoint="mutate"} 0"#,
-        r#"vramgate_review_duration_seconds_bucket{le="0.0005",endpoint="mutate"} 1"#,
-        r#"vramgate_review_duration_seconds_count{endpoint="mutate"} 1"#,
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
-    }
+    assert_lines(
+        &text,
+        &[
+            r#"vramgate_review_errors_total{endpoint="validate",code="400"} 2"#,
+            r#"vramgate_review_errors_total{endpoint="mutate",code="500"} 1"#,
+            r#"vramgate_config_reloads_total{result="success"} 1"#,
+            r#"vramgate_config_reloads_total{result="failure"} 1"#,
+            r#"vramgate_certificate_reloads_total{result="failure"} 1"#,
+            r#"vramgate_certificate_reloads_total{result="success"} 0"#,
+            "vramgate_certificate_not_after_timestamp_seconds 1900000000.0",
+            r#"vramgate_review_duration_seconds_bucket{le="0.00025",endpoint="mutate"} 0"#,
+            r#"vramgate_review_duration_seconds_bucket{le="0.0005",endpoint="mutate"} 1"#,
+            r#"vramgate_review_duration_seconds_count{endpoint="mutate"} 1"#,
+        ],
+    );
     let reloaded_at = text
         .lines()
         .find_map(|l| l.strip_prefix("vramgate_config_last_reload_success_timestamp_seconds "))
@@ -406,16 +403,17 @@ async fn the_answer_status_and_body_pass_through_and_its_record_is_counted() {
     assert_eq!(reply.text(), r#"{"endpoint":"mutate","bytes":2}"#);
 
     let text = metrics_text(&state).await;
-    for line in [
-        r#"vramgate_reviews_total{endpoint="validate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 1"#,
-        r#"vramgate_reviews_total{endpoint="mutate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 1"#,
-        // Only the validating review counts as an admission.
-        r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 1"#,
-        r#"vramgate_review_duration_seconds_count{endpoint="validate"} 1"#,
-        r#"vramgate_review_duration_seconds_count{endpoint="mutate"} 1"#,
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
-    }
+    assert_lines(
+        &text,
+        &[
+            r#"vramgate_reviews_total{endpoint="validate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 1"#,
+            r#"vramgate_reviews_total{endpoint="mutate",operation="CREATE",kind="PyTorchJob",decision="allow",reason="fits"} 1"#,
+            // Only the validating review counts as an admission.
+            r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"} 1"#,
+            r#"vramgate_review_duration_seconds_count{endpoint="validate"} 1"#,
+            r#"vramgate_review_duration_seconds_count{endpoint="mutate"} 1"#,
+        ],
+    );
     assert!(!text.contains("vramgate_review_errors_total{"), "{text}");
 }
 
@@ -494,26 +492,33 @@ async fn validate_allowed(state: &AppState, body: String) {
     assert_eq!(reply.json()["response"]["allowed"], true, "{}", reply.text());
 }
 
+/// Sends a CREATE of `object` (not a dry run) to /validate and checks it was allowed.
+async fn create(state: &AppState, object: &serde_json::Value) {
+    validate_allowed(state, review_body("CREATE", object, None, false)).await;
+}
+
+/// The admitted jobs of namespace research on H100-80GB in the metrics, if exported.
+async fn admitted_jobs(state: &AppState) -> Option<f64> {
+    sample(&metrics_text(state).await, JOBS)
+}
+
 /// The value of the series `series` (name and labels exactly), if exported.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 const JOBS: &str = r#"vramgate_admitted_jobs_total{namespace="research",gpu="H100-80GB"}"#;
+const GPUS_REQUESTED: &str = r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"}"#;
 
 #[tokio::test]
 async fn the_same_create_sent_again_counts_once_and_generate_name_objects_each_time() {
     let state = AppState::new(Settings::default());
-    let create = review_body("CREATE", &pytorchjob("train", 7), None, false);
-    validate_allowed(&state, create.clone()).await;
-    validate_allowed(&state, create).await;
+    let job = pytorchjob("train", 7);
+    create(&state, &job).await;
+    create(&state, &job).await;
     let text = metrics_text(&state).await;
     assert_eq!(sample(&text, JOBS), Some(1.0), "a re-sent CREATE counted again:\n{text}");
-    assert_eq!(
-        sample(&text, r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"}"#),
-        Some(64.0),
-        "{text}"
-    );
+    assert_eq!(sample(&text, GPUS_REQUESTED), Some(64.0), "{text}");
     // Both reviews are still reviews.
     let reviewed: f64 = text
         .lines()
@@ -525,30 +530,26 @@ async fn the_same_create_sent_again_counts_once_and_generate_name_objects_each_t
     assert_eq!(reviewed, 2.0, "{text}");
 
     // Another name is another workload; each generateName object gets a new name.
-    validate_allowed(&state, review_body("CREATE", &pytorchjob("train-2", 7), None, false)).await;
+    create(&state, &pytorchjob("train-2", 7)).await;
     let mut generated = pod(serde_json::json!({"generateName": "train-"}));
     generated["metadata"].as_object_mut().expect("object").remove("name");
     for _ in 0..2 {
-        validate_allowed(&state, review_body("CREATE", &generated, None, false)).await;
+        create(&state, &generated).await;
     }
-    assert_eq!(sample(&metrics_text(&state).await, JOBS), Some(4.0));
+    assert_eq!(admitted_jobs(&state).await, Some(4.0));
 }
 
 #[tokio::test]
 async fn updates_count_nothing_whatever_they_change() {
     let state = AppState::new(Settings::default());
-    validate_allowed(&state, review_body("CREATE", &pytorchjob("train", 3), None, false)).await;
+    create(&state, &pytorchjob("train", 3)).await;
     // A parallelism change, and an unchanged re-apply.
     let (old, new) = (pytorchjob("train", 3), pytorchjob("train", 7));
     validate_allowed(&state, review_body("UPDATE", &new, Some(&old), false)).await;
     validate_allowed(&state, review_body("UPDATE", &new, Some(&new), false)).await;
     let text = metrics_text(&state).await;
     assert_eq!(sample(&text, JOBS), Some(1.0), "an UPDATE added to the admitted counters:\n{text}");
-    assert_eq!(
-        sample(&text, r#"vramgate_admitted_gpus_requested_total{namespace="research",gpu="H100-80GB"}"#),
-        Some(32.0),
-        "{text}"
-    );
+    assert_eq!(sample(&text, GPUS_REQUESTED), Some(32.0), "{text}");
 }
 
 #[tokio::test]
@@ -579,8 +580,8 @@ async fn a_pod_controlled_by_a_pytorchjob_is_not_counted_and_a_lone_pod_is() {
             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "db", "uid": "u2", "controller": true}
         ]
     }));
-    validate_allowed(&state, review_body("CREATE", &lone, None, false)).await;
-    assert_eq!(sample(&metrics_text(&state).await, JOBS), Some(1.0));
+    create(&state, &lone).await;
+    assert_eq!(admitted_jobs(&state).await, Some(1.0));
 }
 
 #[tokio::test]
@@ -590,8 +591,8 @@ async fn a_dry_run_create_is_not_counted() {
     let text = metrics_text(&state).await;
     assert!(!text.contains("vramgate_admitted_jobs_total{"), "{text}");
     // Nor does it stop the real CREATE that follows from counting.
-    validate_allowed(&state, review_body("CREATE", &pytorchjob("train", 3), None, false)).await;
-    assert_eq!(sample(&metrics_text(&state).await, JOBS), Some(1.0));
+    create(&state, &pytorchjob("train", 3)).await;
+    assert_eq!(admitted_jobs(&state).await, Some(1.0));
 }
 
 #[tokio::test]
@@ -599,7 +600,7 @@ async fn an_answer_ready_after_the_webhook_timeout_is_counted_late_not_admitted(
     // 1 ns: every answer is late.
     let late = Settings::from_yaml("server: {webhook_timeout_seconds: 0.000000001}\n").expect("valid config");
     let state = AppState::new(late);
-    validate_allowed(&state, review_body("CREATE", &pytorchjob("train", 3), None, false)).await;
+    create(&state, &pytorchjob("train", 3)).await;
     let text = metrics_text(&state).await;
     assert!(!text.contains("vramgate_admitted_jobs_total{"), "a late answer was counted:\n{text}");
     assert_eq!(sample(&text, r#"vramgate_reviews_late_total{endpoint="validate"}"#), Some(1.0), "{text}");
@@ -607,7 +608,7 @@ async fn an_answer_ready_after_the_webhook_timeout_is_counted_late_not_admitted(
 
     // With the default (5 s), the same review is on time.
     let state = AppState::new(Settings::default());
-    validate_allowed(&state, review_body("CREATE", &pytorchjob("train", 3), None, false)).await;
+    create(&state, &pytorchjob("train", 3)).await;
     let text = metrics_text(&state).await;
     assert_eq!(sample(&text, JOBS), Some(1.0), "{text}");
     assert_eq!(sample(&text, r#"vramgate_reviews_late_total{endpoint="validate"}"#), Some(0.0), "{text}");
@@ -627,7 +628,7 @@ async fn gpu_memory_labels_and_mig_profiles_become_closed_gpu_labels() {
     for object in
         [&by_memory, &mig("crafted", "nvidia.com/mig-7g.00000080gb"), &mig("published", "nvidia.com/mig-7g.80gb")]
     {
-        validate_allowed(&state, review_body("CREATE", object, None, false)).await;
+        create(&state, object).await;
     }
     let text = metrics_text(&state).await;
     let mut jobs: Vec<&str> = text.lines().filter(|l| l.starts_with("vramgate_admitted_jobs_total{")).collect();
