@@ -24,21 +24,13 @@ fn benches(c: &mut Criterion) {
     let j = job();
     c.bench_function("estimate llama-2-13b on 8 x A100", |b| b.iter(|| estimate(black_box(&j), black_box(&a100))));
     c.bench_function("per-GPU memory only", |b| b.iter(|| memory::per_gpu(black_box(&j))));
-    let one = PlanSearch {
-        gpus: vec![&a100],
-        counts: GpuCounts::multiples(8, 1024),
-        objective: Objective::Gpus,
-        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
-        change_settings: true,
-    };
+    // Plan searches under the default policy's time cap (`Policy::plan_search`, the one the CLI
+    // and the webhook build), fewest GPUs first, over counts in steps of 8 up to 1024 (as
+    // these benchmarks have always measured).
+    let policy = vramgate::config::Policy::default();
+    let one = policy.plan_search(vec![&a100], 8, 1024, Some(Objective::Gpus));
     c.bench_function("plan search, one GPU type", |b| b.iter(|| plan::search(black_box(&j), black_box(&one))));
-    let all = PlanSearch {
-        gpus: cat.all().iter().collect(),
-        counts: GpuCounts::multiples(8, 1024),
-        objective: Objective::Gpus,
-        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
-        change_settings: true,
-    };
+    let all = policy.plan_search(cat.all().iter().collect(), 8, 1024, Some(Objective::Gpus));
     c.bench_function("plan search, whole catalog", |b| b.iter(|| plan::search(black_box(&j), black_box(&all))));
 }
 

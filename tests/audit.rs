@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use axum::http::{Method, Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
+
+use crate::common::fake_api::{Listed, json_reply, list_reply, status_reply};
 use vramgate::admission::decide::{Decision, Reason};
 use vramgate::config::Settings;
 use vramgate::server::audit::{AuditCollector, list_workloads};
@@ -62,21 +64,15 @@ fn ray_70b(namespace: &str) -> Value {
     )
 }
 
-#[derive(Clone)]
-enum Answer {
-    Items(Vec<Value>),
-    Status(u16),
-}
-
 /// Answers list requests by path; every other path is a 404, as for a CRD not installed.
 #[derive(Clone, Default)]
 struct Lists(Arc<Mutex<ListsState>>);
 
 /// Answers by path, and the paths asked for, in order.
-type ListsState = (BTreeMap<String, Answer>, Vec<String>);
+type ListsState = (BTreeMap<String, Listed>, Vec<String>);
 
 impl Lists {
-    fn set(&self, path: &str, a: Answer) {
+    fn set(&self, path: &str, a: Listed) {
         self.0.lock().unwrap().0.insert(path.to_owned(), a);
     }
 
@@ -91,52 +87,29 @@ impl Lists {
             while let Some((req, send)) = handle.next_request().await {
                 assert_eq!(req.method(), Method::GET, "the audit only reads");
                 let path = req.uri().path().to_owned();
-                let answer = {
+                let reply = {
                     let mut st = lists.0.lock().unwrap();
                     st.1.push(path.clone());
-                    st.0.get(&path).cloned()
+                    list_reply(st.0.get(&path))
                 };
-                let (code, body) = match answer {
-                    Some(Answer::Items(items)) => (
-                        200,
-                        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "7"}, "items": items}),
-                    ),
-                    Some(Answer::Status(code)) => (code, status(code)),
-                    None => (404, status(404)),
-                };
-                let resp = Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                    .unwrap();
-                send.send_response(resp);
+                send.send_response(reply);
             }
         });
         kube::Client::new(service, "default")
     }
 }
 
-fn status(code: u16) -> Value {
-    let reason = match code {
-        404 => "NotFound",
-        403 => "Forbidden",
-        _ => "InternalError",
-    };
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": format!("fake: {code}"), "reason": reason, "code": code})
-}
-
 #[tokio::test]
 async fn real_workloads_are_judged_as_created_missing_crds_skipped_with_a_line() {
     let lists = Lists::default();
-    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Answer::Items(vec![fast_llm("team-a")]));
-    lists.set("/apis/ray.io/v1/rayjobs", Answer::Items(vec![ray_70b("team-b")]));
+    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Listed::Items(vec![fast_llm("team-a")]));
+    lists.set("/apis/ray.io/v1/rayjobs", Listed::Items(vec![ray_70b("team-b")]));
     // The Kueue Job as captured: GPUs, no annotations: not vramgate's business by default.
     lists.set(
         "/apis/batch/v1/jobs",
-        Answer::Items(vec![listed(manifest("job-gpu-parallelism3-kueue.yaml"), "default", "kueue", json!({}))]),
+        Listed::Items(vec![listed(manifest("job-gpu-parallelism3-kueue.yaml"), "default", "kueue", json!({}))]),
     );
-    lists.set("/api/v1/pods", Answer::Items(Vec::new()));
+    lists.set("/api/v1/pods", Listed::Items(Vec::new()));
     let client = lists.client();
     let listing = list_workloads(&client, None).await;
     let settings = Settings::default();
@@ -173,8 +146,8 @@ async fn real_workloads_are_judged_as_created_missing_crds_skipped_with_a_line()
 #[tokio::test]
 async fn one_namespace_is_listed_at_its_own_paths_and_a_forbidden_kind_makes_the_audit_incomplete() {
     let lists = Lists::default();
-    lists.set("/apis/ray.io/v1/namespaces/team-b/rayjobs", Answer::Items(vec![ray_70b("team-b")]));
-    lists.set("/apis/batch/v1/namespaces/team-b/jobs", Answer::Status(403));
+    lists.set("/apis/ray.io/v1/namespaces/team-b/rayjobs", Listed::Items(vec![ray_70b("team-b")]));
+    lists.set("/apis/batch/v1/namespaces/team-b/jobs", Listed::Status(403));
     let client = lists.client();
     let listing = list_workloads(&client, Some("team-b")).await;
     assert!(lists.asked().iter().all(|p| p.contains("/namespaces/team-b/")), "{:?}", lists.asked());
@@ -187,8 +160,8 @@ async fn one_namespace_is_listed_at_its_own_paths_and_a_forbidden_kind_makes_the
 #[tokio::test]
 async fn the_metrics_are_the_last_audit_by_namespace_with_the_namespaces_capped() {
     let lists = Lists::default();
-    lists.set("/apis/ray.io/v1/rayjobs", Answer::Items(vec![ray_70b("team-b"), ray_70b("team-c"), ray_70b("team-d")]));
-    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Answer::Items(vec![fast_llm("team-a")]));
+    lists.set("/apis/ray.io/v1/rayjobs", Listed::Items(vec![ray_70b("team-b"), ray_70b("team-c"), ray_70b("team-d")]));
+    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Listed::Items(vec![fast_llm("team-a")]));
     let client = lists.client();
     let listing = list_workloads(&client, None).await;
     let report = vramgate::audit::audit(&listing.objects, &Settings::default(), None, listing.unlisted);
@@ -240,14 +213,12 @@ fn apply_server(refuse: &'static str) -> (kube::Client, Patched) {
             let bytes = req.into_body().collect().await.unwrap().to_bytes();
             let body: Value = serde_json::from_slice(&bytes).expect("an apply patch is the object, as JSON");
             log.lock().unwrap().push((path.clone(), query, ct, body.clone()));
-            let (code, reply) =
-                if path.contains(&format!("/namespaces/{refuse}/")) { (404, status(404)) } else { (200, body) };
-            let resp = Response::builder()
-                .status(code)
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                .unwrap();
-            send.send_response(resp);
+            let reply = if path.contains(&format!("/namespaces/{refuse}/")) {
+                status_reply(404)
+            } else {
+                json_reply(200, serde_json::to_vec(&body).unwrap())
+            };
+            send.send_response(reply);
         }
     });
     (kube::Client::new(service, "default"), seen)
@@ -257,8 +228,8 @@ fn apply_server(refuse: &'static str) -> (kube::Client, Patched) {
 async fn policy_reports_are_applied_per_namespace_and_a_namespace_left_empty_is_emptied() {
     use vramgate::server::audit::write_policy_reports;
     let lists = Lists::default();
-    lists.set("/apis/ray.io/v1/rayjobs", Answer::Items(vec![ray_70b("team-b")]));
-    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Answer::Items(vec![fast_llm("team-a")]));
+    lists.set("/apis/ray.io/v1/rayjobs", Listed::Items(vec![ray_70b("team-b")]));
+    lists.set("/apis/kubeflow.org/v1/pytorchjobs", Listed::Items(vec![fast_llm("team-a")]));
     let listing = list_workloads(&lists.client(), None).await;
     let report = vramgate::audit::audit(&listing.objects, &Settings::default(), None, listing.unlisted);
     let reports = vramgate::audit::policy_report::policy_reports(&report, 1_700_000_000);

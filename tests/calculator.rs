@@ -2,21 +2,17 @@
 //! estimate --output json` (the real binary) for the same fields, its errors, and the page's
 //! assets: nothing loaded from another origin. The browser test is tests/ui/ (make ui-test).
 
-use std::process::Command;
+use crate::common::{vramgate, vramgate_json};
 use vramgate::estimate::catalog::GpuCatalog;
 use vramgate::server::ui::{estimate_json, options_json};
-
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).arg("estimate").args(args).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
 
 #[test]
 fn the_endpoint_answers_what_the_cli_prints_for_the_same_fields() {
     let body = br#"{"fields": {"model": "llama-2-13b", "precision": "fp32", "gpu": "A100-80GB", "gpus": "8", "training-tokens": "2T"}}"#;
     let (status, v) = estimate_json(body, &GpuCatalog::builtin());
     assert_eq!(status, 200, "{v}");
-    let (code, out, _) = cli(&[
+    let (code, from_cli, _) = vramgate_json(&[
+        "estimate",
         "--model",
         "llama-2-13b",
         "--precision",
@@ -27,11 +23,8 @@ fn the_endpoint_answers_what_the_cli_prints_for_the_same_fields() {
         "8",
         "--training-tokens",
         "2T",
-        "--output",
-        "json",
     ]);
     assert_eq!(code, 1, "does not fit");
-    let from_cli: serde_json::Value = serde_json::from_str(&out).unwrap();
     // Both through JSON text: serde_json's default float parsing may differ from the printed
     // value in the last digit, the same way for both.
     let from_endpoint: serde_json::Value = serde_json::from_str(&v["report"].to_string()).unwrap();
@@ -49,7 +42,7 @@ fn a_bad_field_is_a_400_naming_it_as_the_cli_does() {
         estimate_json(br#"{"fields": {"model": "llama-2-7b", "precision": "fp64"}}"#, &GpuCatalog::builtin());
     assert_eq!(status, 400);
     assert_eq!(v["problems"][0]["field"], "precision");
-    let (code, _, err) = cli(&["--model", "llama-2-7b", "--precision", "fp64"]);
+    let (code, _, err) = vramgate(&["estimate", "--model", "llama-2-7b", "--precision", "fp64"]);
     assert_eq!(code, 2);
     let message = v["problems"][0]["message"].as_str().unwrap();
     assert!(err.contains(&format!("error: --precision: {message}")), "{err} / {message}");

@@ -3,14 +3,11 @@
 
 use std::process::Command;
 
-fn vramgate(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).args(args).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use crate::common::{vramgate, vramgate_json};
 
 #[test]
 fn estimate_json_has_the_documented_fields() {
-    let (code, out, err) = vramgate(&[
+    let (code, v, err) = vramgate_json(&[
         "estimate",
         "--model",
         "llama-2-7b",
@@ -24,11 +21,8 @@ fn estimate_json_has_the_documented_fields() {
         "512",
         "--training-tokens",
         "2T",
-        "--output",
-        "json",
     ]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for k in [
         "weights_bytes",
         "gradients_bytes",
@@ -84,9 +78,8 @@ fn hf_config_file_is_read() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.json");
     std::fs::write(&path, r#"{"model_type":"llama","num_hidden_layers":22,"hidden_size":2048,"num_attention_heads":32,"num_key_value_heads":4,"intermediate_size":5632,"vocab_size":32000}"#).unwrap();
-    let (code, out, err) = vramgate(&["estimate", "--hf-config", path.to_str().unwrap(), "--output", "json"]);
+    let (code, v, err) = vramgate_json(&["estimate", "--hf-config", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["params"], 1_100_048_384u64);
 }
 
@@ -111,7 +104,7 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
     )
     .unwrap();
     let run = |gpu: &str| {
-        let (code, out, err) = vramgate(&[
+        let (code, v, err) = vramgate_json(&[
             "estimate",
             "--model",
             "gpt2",
@@ -121,11 +114,9 @@ fn a_catalog_file_overrides_a_price_and_adds_a_gpu() {
             gpu,
             "--gpu-catalog",
             path.to_str().unwrap(),
-            "--output",
-            "json",
         ]);
         assert_eq!(code, 0, "{err}");
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+        v
     };
     let a100 = run("A100-80GB");
     let hours = a100["gpu_hours"].as_f64().unwrap();

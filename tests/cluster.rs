@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::fake_api::{Listed, json_reply, list_reply, status_reply};
 use axum::body::Body as AxumBody;
 use axum::http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -35,13 +36,6 @@ const JOBS: &str = "/apis/batch/v1/jobs";
 const PYTORCHJOBS: &str = "/apis/kubeflow.org/v1/pytorchjobs";
 const CLAIM_TEMPLATES: &str = "/apis/resource.k8s.io/v1/resourceclaimtemplates";
 
-/// What the fake API server answers for a collection.
-#[derive(Clone)]
-enum Listed {
-    Items(Vec<Value>),
-    Status(u16),
-}
-
 #[derive(Default)]
 struct ApiState {
     lists: BTreeMap<String, Listed>,
@@ -55,19 +49,6 @@ struct ApiState {
 
 #[derive(Clone, Default)]
 struct FakeApi(Arc<Mutex<ApiState>>);
-
-fn status_json(code: u16) -> Vec<u8> {
-    let reason = if code == 404 { "NotFound" } else { "InternalError" };
-    serde_json::to_vec(&json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("fake API server: {code}"), "reason": reason, "code": code
-    }))
-    .unwrap()
-}
-
-fn response(code: u16, body: Vec<u8>) -> Response<Body> {
-    Response::builder().status(code).header("content-type", "application/json").body(Body::from(body)).unwrap()
-}
 
 impl FakeApi {
     fn set_list(&self, path: &str, listed: Listed) {
@@ -89,18 +70,7 @@ impl FakeApi {
                 st.held.entry(path).or_default().push(send);
                 continue;
             }
-            let reply = match st.lists.get(&path) {
-                Some(Listed::Items(items)) => response(
-                    200,
-                    serde_json::to_vec(&json!({
-                        "apiVersion": "v1", "kind": "List",
-                        "metadata": {"resourceVersion": "100"}, "items": items
-                    }))
-                    .unwrap(),
-                ),
-                Some(Listed::Status(code)) => response(*code, status_json(*code)),
-                None => response(404, status_json(404)),
-            };
+            let reply = list_reply(st.lists.get(&path));
             drop(st);
             send.send_response(reply);
         }
@@ -115,13 +85,13 @@ impl FakeApi {
             body.extend(serde_json::to_vec(&json!({"type": t, "object": obj})).unwrap());
             body.push(b'\n');
         }
-        send.send_response(response(200, body));
+        send.send_response(json_reply(200, body));
     }
 
     /// Answers a held watch on `path` with an HTTP error.
     async fn watch_fails(&self, path: &str, code: u16) {
         let send = self.take_held(path).await;
-        send.send_response(response(code, status_json(code)));
+        send.send_response(status_reply(code));
     }
 
     async fn take_held(&self, path: &str) -> SendResponse<Response<Body>> {

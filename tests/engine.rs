@@ -4,17 +4,11 @@
 
 use proptest::prelude::{Strategy as PropStrategy, *};
 use vramgate::estimate::Strategy;
-use vramgate::estimate::presets::find_preset;
 use vramgate::estimate::*;
 
-fn gpu(name: &str) -> GpuSpec {
-    GpuCatalog::builtin().find(name).unwrap().clone()
-}
+use vramgate::config::Policy;
 
-fn preset_job(name: &str) -> Job {
-    let p = find_preset(name).unwrap();
-    Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()))
-}
+use crate::common::engine::{gpu, preset_job, readme_job};
 
 fn within(actual: f64, expected: f64, tol: f64) -> bool {
     ((actual - expected) / expected).abs() <= tol
@@ -131,17 +125,10 @@ fn impossible_architectures_are_refused_naming_the_field() {
 
 #[test]
 fn a_13b_fp32_ddp_job_does_not_fit_8_a100s_and_the_plan_that_fits_is_sharded() {
-    let mut job = preset_job("llama-2-13b");
-    job.precision = Precision::Fp32;
-    job.gpus = 8;
+    // The README's job without its token count: memory alone decides.
+    let job = Job { training_tokens: None, ..readme_job() };
     let g = gpu("A100-80GB");
-    let search = PlanSearch {
-        gpus: vec![&g],
-        counts: GpuCounts::multiples(8, 512),
-        objective: Objective::Gpus,
-        max_plan_hours: plan::DEFAULT_MAX_PLAN_HOURS,
-        change_settings: true,
-    };
+    let search = Policy::default().plan_search(vec![&g], 8, 512, Some(Objective::Gpus));
     let r = report(&job, &g, &search).unwrap();
     assert_eq!(r.estimate.decision, Fit::DoesNotFit);
     assert_eq!(r.estimate.min_gpus, None, "DDP never shrinks per-GPU memory");

@@ -1,10 +1,9 @@
 //! `vramgate.io/exempt` end to end: the review path (response, audit annotation, warning) and
 //! its metric, and `vramgate check` (the real binary) showing the same outcome.
 
-use crate::common::TempDir;
 use crate::common::objects::{gpu_job, review_of};
+use crate::common::{TempDir, vramgate_json};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 use vramgate::admission::{Endpoint, review};
 use vramgate::config::Settings;
@@ -99,31 +98,20 @@ fn the_mutating_endpoint_ignores_exemptions() {
     assert_eq!(answer.record.unwrap().exemption, None);
 }
 
+/// `vramgate check --config config.yaml ARGS job.yaml --output json` in `dir`: the exit code
+/// and the one object's entry.
 fn check(dir: &TempDir, args: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vramgate"))
-        .arg("check")
-        .arg("--config")
-        .arg(dir.path("config.yaml"))
-        .args(args)
-        .arg("--output")
-        .arg("json")
-        .arg(dir.path("job.yaml"))
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    (out.status.code().unwrap(), v[0].clone())
+    let (config, job) = (dir.path("config.yaml"), dir.path("job.yaml"));
+    let (config, job) = (config.to_str().expect("UTF-8 path"), job.to_str().expect("UTF-8 path"));
+    let (code, v, _) = vramgate_json(&[&["check", "--config", config], args, &[job]].concat());
+    (code, v[0].clone())
 }
 
 #[test]
 fn check_shows_the_exemption_as_the_webhook_decides_it() {
     let dir = TempDir::new("exempt-check");
-    std::fs::write(
-        dir.path("config.yaml"),
-        "policy:\n  exemptions:\n    namespaces: [research]\n    groups: [ml-leads]\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path("job.yaml"), serde_yaml_ng::to_string(&too_big("research", Some("approved"))).unwrap())
-        .unwrap();
+    dir.write("config.yaml", "policy:\n  exemptions:\n    namespaces: [research]\n    groups: [ml-leads]\n");
+    dir.write("job.yaml", &serde_yaml_ng::to_string(&too_big("research", Some("approved"))).unwrap());
     let (code, r) = check(&dir, &["--as", "alice", "--as-group", "ml-leads"]);
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["decision"], "warn");

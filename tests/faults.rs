@@ -76,6 +76,11 @@ impl Running {
     async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         connect(self.addrs.webhook, self.client()).await.expect("handshake")
     }
+
+    /// Asserts that the webhook still answers an honest review (after whatever the test did).
+    async fn assert_still_reviews(&self) {
+        assert_reviews(self.addrs.webhook, self.client()).await;
+    }
 }
 
 /// The head of a POST of `len` body bytes to `path`.
@@ -164,92 +169,109 @@ fn assert_review(reply: &Reply) {
     assert_eq!(json["response"]["allowed"], false, "the too-big job is denied: {reply:?}");
 }
 
+/// Asserts that [`REVIEW`], POSTed to `/validate` on `addr` over a new connection made with
+/// `client`, is answered (and denied) as [`assert_review`] checks.
+async fn assert_reviews(addr: SocketAddr, client: Arc<ClientConfig>) {
+    assert_review(&review(addr, client, "/validate", REVIEW).await);
+}
+
+/// One fault: a server started with `config` gets `fault` (which asserts what the fault must
+/// get), must still answer an honest review afterwards, and shuts down.
+async fn fault_then_review(name: &str, config: &str, fault: impl AsyncFnOnce(&Running)) {
+    let server = start(name, config).await;
+    fault(&server).await;
+    server.assert_still_reviews().await;
+    server.shut_down().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_configured_limit_is_a_counted_413() {
     let server = start("body-limit", "server: {max_body_bytes: 4096}\n").await;
     let reply = review(server.addrs.webhook, server.client(), "/validate", &" ".repeat(4097)).await;
     assert_json_error(&reply, 413);
     assert!(reply.body.contains("4096 bytes"), "{reply:?}");
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.assert_still_reviews().await;
     assert_eq!(validate_errors(server.addrs.metrics, 413).await, 1.0);
     server.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_body_is_a_counted_408_at_the_body_read_timeout() {
-    let server = start("body-timeout", "server: {body_read_timeout_seconds: 0.3}\n").await;
-    let mut tls = server.tls().await;
-    tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..100]).as_bytes()).await.expect("write");
-    let started = Instant::now();
-    let reply = read_reply(&mut tls, STEP).await.expect("a reply in time");
-    assert_json_error(&reply, 408);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-    assert_eq!(validate_errors(server.addrs.metrics, 408).await, 1.0);
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
-    server.shut_down().await;
+    fault_then_review("body-timeout", "server: {body_read_timeout_seconds: 0.3}\n", async |server| {
+        let mut tls = server.tls().await;
+        tls.write_all(format!("{}{}", head("/validate", REVIEW.len()), &REVIEW[..100]).as_bytes())
+            .await
+            .expect("write");
+        let started = Instant::now();
+        let reply = read_reply(&mut tls, STEP).await.expect("a reply in time");
+        assert_json_error(&reply, 408);
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert_eq!(validate_errors(server.addrs.metrics, 408).await, 1.0);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_over_max_header_bytes_is_a_431() {
-    let server = start("header-limit", "server: {max_header_bytes: 8192}\n").await;
-    let mut tls = server.tls().await;
-    let big = format!(
-        "POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nContent-Length: 2\r\n\r\n{{}}",
-        "a".repeat(20_000)
-    );
-    // The server may close while the head is still being written.
-    let _ = tls.write_all(big.as_bytes()).await;
-    let reply = read_reply(&mut tls, STEP).await.expect("a reply or a close in time");
-    assert!(matches!(reply.status, Some(431) | None), "{reply:?}");
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
-    server.shut_down().await;
+    fault_then_review("header-limit", "server: {max_header_bytes: 8192}\n", async |server| {
+        let mut tls = server.tls().await;
+        let big = format!(
+            "POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+            "a".repeat(20_000)
+        );
+        // The server may close while the head is still being written.
+        let _ = tls.write_all(big.as_bytes()).await;
+        let reply = read_reply(&mut tls, STEP).await.expect("a reply or a close in time");
+        assert!(matches!(reply.status, Some(431) | None), "{reply:?}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_headers_are_cut_off_at_the_header_read_timeout() {
-    let server = start("slowloris", "server: {header_read_timeout_seconds: 0.3}\n").await;
-    let mut tls = server.tls().await;
-    tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
-    let started = Instant::now();
-    // One header byte every 100 ms: never a whole head.
-    let mut closed = false;
-    for _ in 0..30 {
-        if tls.write_all(b"X").await.is_err() || tls.flush().await.is_err() {
-            closed = true;
-            break;
-        }
-        let mut byte = [0u8; 1];
-        match tokio::time::timeout(Duration::from_millis(100), tls.read(&mut byte)).await {
-            Ok(Ok(0) | Err(_)) => {
+    fault_then_review("slowloris", "server: {header_read_timeout_seconds: 0.3}\n", async |server| {
+        let mut tls = server.tls().await;
+        tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
+        let started = Instant::now();
+        // One header byte every 100 ms: never a whole head.
+        let mut closed = false;
+        for _ in 0..30 {
+            if tls.write_all(b"X").await.is_err() || tls.flush().await.is_err() {
                 closed = true;
                 break;
             }
-            Ok(Ok(_)) => {
-                // hyper may answer 408 before closing; either way the connection ends.
-                closed = true;
-                break;
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(100), tls.read(&mut byte)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(_)) => {
+                    // hyper may answer 408 before closing; either way the connection ends.
+                    closed = true;
+                    break;
+                }
+                Err(_) => {}
             }
-            Err(_) => {}
         }
-    }
-    assert!(closed, "the slow client was still connected after {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
-    server.shut_down().await;
+        assert!(closed, "the slow client was still connected after {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_the_handshake_is_dropped_at_the_handshake_timeout() {
-    let server = start("handshake-timeout", "server: {handshake_timeout_seconds: 0.3}\n").await;
-    let mut tcp = TcpStream::connect(server.addrs.webhook).await.expect("connect");
-    tcp.write_all(&[0x16, 0x03, 0x01]).await.expect("the start of a record, then nothing");
-    let started = Instant::now();
-    let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await.expect("closed in time");
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
-    server.shut_down().await;
+    fault_then_review("handshake-timeout", "server: {handshake_timeout_seconds: 0.3}\n", async |server| {
+        let mut tcp = TcpStream::connect(server.addrs.webhook).await.expect("connect");
+        tcp.write_all(&[0x16, 0x03, 0x01]).await.expect("the start of a record, then nothing");
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await.expect("closed in time");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    })
+    .await;
 }
 
 /// Takes 2 s over a body of `slow` (a review that hogs its slot; the answer is synchronous, so
@@ -285,7 +307,7 @@ async fn reviews_beyond_max_concurrent_reviews_wait_and_get_a_503_at_the_request
     let (a, took) = tokio::time::timeout(STEP, slow).await.expect("A in time").expect("task");
     assert_json_error(&a, 400);
     assert!(took >= Duration::from_secs(2), "{took:?}");
-    assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
+    assert_reviews(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS)).await;
     let metrics = state.metrics().encode().expect("metrics");
     assert!(metrics.contains(r#"vramgate_review_errors_total{endpoint="validate",code="503"} 1"#), "{metrics}");
     let _ = stop.send(());
@@ -413,7 +435,7 @@ async fn the_metrics_port_caps_its_connections_and_closes_idle_ones() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!probe.is_finished(), "a connection was served beyond metrics_max_connections: 2");
     // The webhook still accepts and answers.
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.assert_still_reviews().await;
     // The idle connections are closed by the server at the header read timeout...
     for tcp in &mut idle {
         let mut buf = [0u8; 256];
@@ -471,7 +493,7 @@ async fn the_server_keeps_serving_after_a_panicking_review() {
             &review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/mutate", "boom").await,
             500,
         );
-        assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
+        assert_reviews(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS)).await;
     }
     let _ = stop.send(());
     tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
@@ -492,7 +514,7 @@ async fn a_panic_outside_the_review_ends_that_connection_only() {
         tls.write_all(format!("{}{{}}", head("/explode", 2)).as_bytes()).await.expect("write");
         let reply = read_reply(&mut tls, STEP).await.expect("closed in time");
         assert_eq!(reply.status, None, "{reply:?}");
-        assert_review(&review(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS), "/validate", REVIEW).await);
+        assert_reviews(addr, client_config(&cert.der, tls::PROTOCOL_VERSIONS)).await;
     }
     let _ = stop.send(());
     tokio::time::timeout(STEP, task).await.expect("stops").expect("task");
@@ -513,7 +535,7 @@ async fn removed_certificate_files_keep_the_last_good_one_until_good_files_retur
     let conn = connect(server.addrs.webhook, server.client()).await.expect("the last good certificate");
     assert_eq!(leaf(&conn), server.cert.der);
     drop(conn);
-    assert_review(&review(server.addrs.webhook, server.client(), "/validate", REVIEW).await);
+    server.assert_still_reviews().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sample(server.addrs.metrics, failure).await, 1.0, "counted once, not once per poll");
     assert_eq!(get_plain(server.addrs.metrics, "/readyz").await.status, Some(200));

@@ -186,9 +186,24 @@ fn limits(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
     obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].as_object_mut().unwrap()
 }
 
-fn set_ann(mut obj: Value, key: &str, value: &str) -> Vec<u8> {
-    ann(&mut obj).insert(format!("vramgate.io/{key}"), json!(value));
-    bytes(&review_of(&obj, "CREATE", "research"))
+/// The CREATE review (namespace `research`) of `obj`, as bytes.
+fn create(obj: &Value) -> Vec<u8> {
+    bytes(&review_of(obj, "CREATE", "research"))
+}
+
+/// The review of `obj` with `key: value` inserted in the map `at` returns (annotations, limits).
+fn insert(
+    mut obj: Value,
+    at: fn(&mut Value) -> &mut serde_json::Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> Vec<u8> {
+    at(&mut obj).insert(key.to_owned(), value);
+    create(&obj)
+}
+
+fn set_ann(obj: Value, key: &str, value: &str) -> Vec<u8> {
+    insert(obj, ann, &format!("vramgate.io/{key}"), json!(value))
 }
 
 fn use_parameters(mut obj: Value, value: &str) -> Vec<u8> {
@@ -196,20 +211,19 @@ fn use_parameters(mut obj: Value, value: &str) -> Vec<u8> {
     set_ann(obj, "parameters", value)
 }
 
-fn set_limit(mut obj: Value, value: Value) -> Vec<u8> {
-    limits(&mut obj).insert("nvidia.com/gpu".into(), value);
-    bytes(&review_of(&obj, "CREATE", "research"))
+fn set_limit(obj: Value, value: Value) -> Vec<u8> {
+    insert(obj, limits, "nvidia.com/gpu", value)
 }
 
 fn set_parallelism(mut obj: Value, value: Value) -> Vec<u8> {
     obj["spec"]["parallelism"] = value;
-    bytes(&review_of(&obj, "CREATE", "research"))
+    create(&obj)
 }
 
 /// The review of `obj` as text, with `"vramgate.io/strategy":"<first>",` inserted before the
 /// object's own strategy annotation: the key twice, the object's own value last.
 fn duplicated_strategy(obj: Value, first: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes(&review_of(&obj, "CREATE", "research"))).unwrap();
+    let text = String::from_utf8(create(&obj)).unwrap();
     let at = text.find("\"vramgate.io/strategy\"").unwrap();
     format!("{}\"vramgate.io/strategy\":\"{first}\",{}", &text[..at], &text[at..]).into_bytes()
 }
@@ -271,7 +285,7 @@ fn ten_thousand_containers_are_answered_in_bounded_time() {
         })
         .collect();
     obj["spec"]["template"]["spec"]["containers"] = json!(containers);
-    let body = bytes(&review_of(&obj, "CREATE", "research"));
+    let body = create(&obj);
     // 50,000 values vramgate reads: past the default `server.max_object_nodes` (issue 12).
     check("10,000 containers", &body, Want::Error("limit server.max_object_nodes"));
     let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
@@ -381,7 +395,7 @@ async fn transport_level_hostility_through_the_router() {
 /// The review of `obj` with a member `x` added to its `spec` holding `[unread,unread,...]`: the
 /// body just under the 7 MiB limit, as in issue 12; and the text of its `request.object`.
 fn with_unread_member(obj: &Value, unread: &str) -> (Vec<u8>, String) {
-    let text = String::from_utf8(bytes(&review_of(obj, "CREATE", "research"))).unwrap();
+    let text = String::from_utf8(create(obj)).unwrap();
     let fixed = text.len() + r#""x":[],"#.len();
     let n = (MAX_BODY_BYTES - 1024 - fixed) / (unread.len() + 1);
     let x = format!("\"x\":[{}],", vec![unread; n].join(","));
@@ -439,8 +453,7 @@ fn an_object_over_the_value_limit_in_members_vramgate_reads_is_a_400_naming_the_
     for (name, obj) in
         [("200,000 annotations", &many_annotations), ("30,000 containers", &many_containers), ("values", &many_values)]
     {
-        let a =
-            check(name, &bytes(&review_of(obj, "CREATE", "research")), Want::Error("limit server.max_object_nodes"));
+        let a = check(name, &create(obj), Want::Error("limit server.max_object_nodes"));
         let text = message(&serde_json::from_slice(&a.body).unwrap());
         assert!(text.contains(&wanted), "{name}: {text}");
         assert!(text.len() < 300, "{name}: {text}");
@@ -455,7 +468,7 @@ fn an_object_over_the_value_limit_in_members_vramgate_reads_is_a_400_naming_the_
 fn the_value_limit_is_exact_and_configurable() {
     let obj = fits();
     let n = built_values(&obj.to_string(), usize::MAX).unwrap();
-    let body = bytes(&review_of(&obj, "CREATE", "research"));
+    let body = create(&obj);
     for (limit, status) in [(n, 200), (n - 1, 400)] {
         let mut s = Settings::from_yaml(&format!("server: {{max_object_nodes: {}}}\n", 100)).unwrap();
         s.server.max_object_nodes = limit;
@@ -474,7 +487,7 @@ fn a_denial_with_5000_per_container_errors_has_a_short_status_message() {
             .collect::<Vec<_>>()
     );
     let settings = Settings::from_yaml("server: {max_object_nodes: 100000}\n").unwrap();
-    let a = admission::review(&settings, None, Endpoint::Validate, &bytes(&review_of(&obj, "CREATE", "research")));
+    let a = admission::review(&settings, None, Endpoint::Validate, &create(&obj));
     assert_eq!(a.status, 200);
     let v: Value = serde_json::from_slice(&a.body).unwrap();
     assert_eq!(v["response"]["allowed"], false, "{v}");

@@ -2,22 +2,13 @@
 //! estimate`, `vramgate check` and the webhook; wall-clock time capped; inference plans that
 //! search tensor parallelism and quantisation; micro-batch and LoRA precision advice.
 
+use crate::common::engine::{gpu, preset_job, readme_job};
 use crate::common::objects::{gpu_job, review_of};
+use crate::common::{vramgate, vramgate_json};
 use serde_json::{Value, json};
-use std::process::Command;
 use vramgate::admission::{self, Endpoint};
 use vramgate::config::Settings;
-use vramgate::estimate::presets::find_preset;
 use vramgate::estimate::*;
-
-fn gpu(name: &str) -> GpuSpec {
-    GpuCatalog::builtin().find(name).unwrap().clone()
-}
-
-fn preset_job(name: &str) -> Job {
-    let p = find_preset(name).unwrap();
-    Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()))
-}
 
 fn search<'a>(g: &'a GpuSpec, objective: Objective, max_plan_hours: f64) -> PlanSearch<'a> {
     PlanSearch {
@@ -27,20 +18,6 @@ fn search<'a>(g: &'a GpuSpec, objective: Objective, max_plan_hours: f64) -> Plan
         max_plan_hours,
         change_settings: true,
     }
-}
-
-fn vramgate(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).args(args).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
-
-/// The README's example: Llama 2 13B, fp32, DDP, 8 x A100, 2T tokens.
-fn readme_job() -> Job {
-    let mut job = preset_job("llama-2-13b");
-    job.precision = Precision::Fp32;
-    job.gpus = 8;
-    job.training_tokens = Some(2e12);
-    job
 }
 
 #[test]
@@ -94,7 +71,7 @@ fn cli_check_and_webhook_return_the_same_plan_for_the_same_job_and_objective() {
     });
     // Eight pods of one GPU: the scaling step is one GPU, as the CLI's.
     let job = gpu_job("same-plan", annotations, 8, 1, Some("NVIDIA-A100-SXM4-80GB"));
-    let (code, out, err) = vramgate(&[
+    let (code, cli, err) = vramgate_json(&[
         "estimate",
         "--model",
         "llama-2-13b",
@@ -108,11 +85,8 @@ fn cli_check_and_webhook_return_the_same_plan_for_the_same_job_and_objective() {
         "A100-80GB",
         "--gpus",
         "8",
-        "--output",
-        "json",
     ]);
     assert_eq!(code, 1, "{err}");
-    let cli: Value = serde_json::from_str(&out).unwrap();
     let cli_plan = &cli["plan"];
     assert!(cli_plan.is_object(), "{cli}");
     assert!(cli.get("cheapest_plan").is_none(), "renamed to plan");

@@ -2,16 +2,15 @@
 //! policy tests (deploy/examples/policy-tests), a deliberately wrong expectation (exit 1 and a
 //! readable per-field diff) and an unusable case file (exit 2).
 
-use crate::common::TempDir;
-use std::process::Command;
+use crate::common::{TempDir, vramgate};
 
 fn root(p: &str) -> String {
     format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `vramgate test dir`: its exit code, stdout and stderr.
 fn vramgate_test(dir: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vramgate")).args(["test", dir]).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    vramgate(&["test", dir])
 }
 
 #[test]
@@ -28,17 +27,16 @@ fn the_shipped_example_policy_tests_pass() {
 #[test]
 fn a_wrong_expectation_fails_with_a_readable_diff() {
     let dir = TempDir::new("policy-test-wrong");
-    std::fs::write(
-        dir.path("vramgate-test.yaml"),
-        format!(
+    dir.write(
+        "vramgate-test.yaml",
+        &format!(
             "config: {}\ncases:\n  - name: the too-big job is allowed (wrong)\n    manifest: {}\n    expect:\n      decision: allow\n      reason: fits\n      messages: [\"fits on 8 GPUs\"]\n  - name: the fitting job is allowed\n    manifest: {}\n    expect: {{decision: allow}}\n",
             root("deploy/config.example.yaml"),
             root("deploy/examples/too-big-pytorchjob.yaml"),
             root("deploy/examples/fits-job.yaml"),
         ),
-    )
-    .unwrap();
-    let (code, out, err) = vramgate_test(dir.0.to_str().unwrap());
+    );
+    let (code, out, err) = vramgate_test(dir.arg());
     assert_eq!(code, 1, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("FAIL  the too-big job is allowed (wrong) ("), "{out}");
@@ -53,24 +51,16 @@ fn a_wrong_expectation_fails_with_a_readable_diff() {
 #[test]
 fn an_unusable_case_file_or_directory_exits_2_naming_the_problem() {
     let dir = TempDir::new("policy-test-bad");
-    std::fs::write(
-        dir.path("vramgate-test.yaml"),
-        "cases:\n  - name: x\n    manifest: m.yaml\n    expect: {decision: block}\n",
-    )
-    .unwrap();
-    let (code, _, err) = vramgate_test(dir.0.to_str().unwrap());
+    dir.write("vramgate-test.yaml", "cases:\n  - name: x\n    manifest: m.yaml\n    expect: {decision: block}\n");
+    let (code, _, err) = vramgate_test(dir.arg());
     assert_eq!(code, 2);
     assert!(err.contains("expect.decision 'block' is not accepted; accepted: allow, warn, deny, skip"), "{err}");
     let empty = TempDir::new("policy-test-empty");
-    let (code, _, err) = vramgate_test(empty.0.to_str().unwrap());
+    let (code, _, err) = vramgate_test(empty.arg());
     assert_eq!(code, 2);
     assert!(err.contains("no vramgate-test.yaml found"), "{err}");
-    std::fs::write(
-        dir.path("vramgate-test.yaml"),
-        "cases:\n  - name: x\n    manifest: missing.yaml\n    expect: {decision: deny}\n",
-    )
-    .unwrap();
-    let (code, out, _) = vramgate_test(dir.0.to_str().unwrap());
+    dir.write("vramgate-test.yaml", "cases:\n  - name: x\n    manifest: missing.yaml\n    expect: {decision: deny}\n");
+    let (code, out, _) = vramgate_test(dir.arg());
     assert_eq!(code, 2);
     assert!(out.contains("ERROR x: ") && out.contains("missing.yaml"), "{out}");
 }

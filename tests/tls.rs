@@ -106,6 +106,34 @@ async fn sample(addr: SocketAddr, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
+/// The sample of `vramgate_{family}_reloads_total` with `result` (`success` or `failure`).
+fn reloads(family: &str, result: &str) -> String {
+    format!(r#"vramgate_{family}_reloads_total{{result="{result}"}}"#)
+}
+
+/// Runs `serve_with(opts)`, which must refuse to start within [`STEP`]; its error.
+async fn refused_at_start(opts: ServeOptions) -> anyhow::Error {
+    let (bound, _) = oneshot::channel();
+    tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
+        .await
+        .expect("fails fast")
+        .expect_err("refused at start")
+}
+
+/// Starts a server on `cert`, written into `dir` ([`write_pair`]), that reads `dir/config.yaml`
+/// (written with `config` first) if `config` is given; returns it and the options it was
+/// started with.
+async fn start_in(dir: &TempDir, cert: &common::Cert, config: Option<&str>) -> (Running, ServeOptions) {
+    let (cert, key) = write_pair(dir, cert);
+    let mut opts = options(TlsSource::Files { cert, key });
+    if let Some(config) = config {
+        let config_path = dir.path("config.yaml");
+        replace(&config_path, config);
+        opts.config_path = Some(config_path);
+    }
+    (start(opts.clone()).await, opts)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_reviews_over_tls_and_reloads_the_certificate() {
     let dir = TempDir::new("reload");
@@ -134,13 +162,12 @@ async fn serves_reviews_over_tls_and_reloads_the_certificate() {
         async move { connect(addr, trust_b).await.is_ok_and(|c| leaf(&c) == b_der) }
     })
     .await;
-    let success = r#"vramgate_certificate_reloads_total{result="success"}"#;
-    assert!(sample(server.addrs.metrics, success).await >= 1.0);
+    assert!(sample(server.addrs.metrics, &reloads("certificate", "success")).await >= 1.0);
     let not_after = sample(server.addrs.metrics, "vramgate_certificate_not_after_timestamp_seconds").await;
     assert!(not_after > 1_600_000_000.0, "{not_after}");
 
     // A corrupt certificate is refused: B stays in use, the failure is counted.
-    let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
+    let failure = &reloads("certificate", "failure");
     let failures_before = sample(server.addrs.metrics, failure).await;
     replace(&cert, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
     eventually("the corrupt certificate to be counted as a failure", || async {
@@ -178,8 +205,7 @@ async fn only_tls_1_2_and_1_3_are_offered() {
 
     let dir = TempDir::new("versions");
     let a = new_cert();
-    let (cert, key) = write_pair(&dir, &a);
-    let server = start(options(TlsSource::Files { cert, key })).await;
+    let (server, _) = start_in(&dir, &a, None).await;
 
     for (version, expected) in
         [(&rustls::version::TLS12, ProtocolVersion::TLSv1_2), (&rustls::version::TLS13, ProtocolVersion::TLSv1_3)]
@@ -217,8 +243,7 @@ async fn only_tls_1_2_and_1_3_are_offered() {
 async fn shutdown_ends_serve_within_the_grace_period() {
     let dir = TempDir::new("shutdown");
     let a = new_cert();
-    let (cert, key) = write_pair(&dir, &a);
-    let server = start(options(TlsSource::Files { cert, key })).await;
+    let (server, _) = start_in(&dir, &a, None).await;
     let both = [&rustls::version::TLS13, &rustls::version::TLS12];
 
     // An idle keep-alive connection (a request served, the connection left open) and a
@@ -243,15 +268,10 @@ async fn shutdown_ends_serve_within_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_file_is_reloaded_and_a_bad_one_kept_out() {
     let dir = TempDir::new("config");
-    let a = new_cert();
-    let (cert, key) = write_pair(&dir, &a);
+    let (server, _) = start_in(&dir, &new_cert(), Some("policy: {mode: enforce}\n")).await;
     let config = dir.path("config.yaml");
-    replace(&config, "policy: {mode: enforce}\n");
-    let server =
-        start(ServeOptions { config_path: Some(config.clone()), ..options(TlsSource::Files { cert, key }) }).await;
     let metrics = server.addrs.metrics;
-    let failure = r#"vramgate_config_reloads_total{result="failure"}"#;
-    let success = r#"vramgate_config_reloads_total{result="success"}"#;
+    let (failure, success) = (&reloads("config", "failure"), &reloads("config", "success"));
     let loaded_at = sample(metrics, "vramgate_config_last_reload_success_timestamp_seconds").await;
     assert!(loaded_at > 1_600_000_000.0, "{loaded_at}");
 
@@ -288,17 +308,10 @@ async fn too_big_allowed(addr: SocketAddr, trusted: &CertificateDer<'static>) ->
 async fn a_config_that_says_nothing_is_refused_on_reload_and_at_start() {
     let dir = TempDir::new("empty-config");
     let a = new_cert();
-    let (cert, key) = write_pair(&dir, &a);
+    let (server, opts) = start_in(&dir, &a, Some("policy: {mode: warn}\n")).await;
     let config = dir.path("config.yaml");
-    replace(&config, "policy: {mode: warn}\n");
-    let server = start(ServeOptions {
-        config_path: Some(config.clone()),
-        ..options(TlsSource::Files { cert: cert.clone(), key: key.clone() })
-    })
-    .await;
     let metrics = server.addrs.metrics;
-    let failure = r#"vramgate_config_reloads_total{result="failure"}"#;
-    let success = r#"vramgate_config_reloads_total{result="success"}"#;
+    let (failure, success) = (&reloads("config", "failure"), &reloads("config", "success"));
     assert!(too_big_allowed(server.addrs.webhook, &a.der).await, "warn allows");
 
     replace(&config, "# all settings removed\n");
@@ -309,12 +322,7 @@ async fn a_config_that_says_nothing_is_refused_on_reload_and_at_start() {
     assert!(too_big_allowed(server.addrs.webhook, &a.der).await, "the warn policy is still in force");
     server.shut_down().await;
 
-    let (bound, _) = oneshot::channel();
-    let opts = ServeOptions { config_path: Some(config), ..options(TlsSource::Files { cert, key }) };
-    let error = tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
-        .await
-        .expect("fails fast")
-        .expect_err("an empty config file is refused at start");
+    let error = refused_at_start(opts).await;
     assert!(format!("{error:#}").contains("the config is empty"), "{error:#}");
 }
 
@@ -345,11 +353,9 @@ fn unix_now() -> i64 {
 async fn a_certificate_outside_its_validity_period_is_not_served() {
     let dir = TempDir::new("cert-validity");
     let good = new_cert();
-    let (cert, key) = write_pair(&dir, &good);
-    let server = start(options(TlsSource::Files { cert: cert.clone(), key: key.clone() })).await;
+    let (server, opts) = start_in(&dir, &good, None).await;
     let metrics = server.addrs.metrics;
-    let failure = r#"vramgate_certificate_reloads_total{result="failure"}"#;
-    let success = r#"vramgate_certificate_reloads_total{result="success"}"#;
+    let (failure, success) = (&reloads("certificate", "failure"), &reloads("certificate", "success"));
     let now = unix_now();
 
     let expired = cert_valid(now - 7 * 86_400, now - 86_400);
@@ -378,14 +384,7 @@ async fn a_certificate_outside_its_validity_period_is_not_served() {
     server.shut_down().await;
 
     write_pair(&dir, &expired);
-    let (bound, _) = oneshot::channel();
-    let error = tokio::time::timeout(
-        STEP,
-        serve_with(options(TlsSource::Files { cert, key }), std::future::pending::<()>(), bound),
-    )
-    .await
-    .expect("fails fast")
-    .expect_err("an expired certificate is refused at start");
+    let error = refused_at_start(opts).await;
     assert!(format!("{error:#}").contains("expired"), "{error:#}");
 }
 
@@ -399,23 +398,16 @@ async fn a_dev_certificate_directory_others_could_tamper_with_is_refused() {
     let dir = TempDir::new("dev-unsafe");
     let certs = dir.0.join("certs");
     std::fs::create_dir(&certs).expect("mkdir");
-    let run = |opts: ServeOptions| async move {
-        let (bound, _) = oneshot::channel();
-        tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
-            .await
-            .expect("fails fast")
-            .expect_err("refused")
-    };
     for mode in [0o777, 0o1777, 0o770] {
         std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        let error = run(options(TlsSource::Dev { dir: certs.clone() })).await;
+        let error = refused_at_start(options(TlsSource::Dev { dir: certs.clone() })).await;
         assert!(format!("{error:#}").contains("writable by group or others"), "{mode:o}: {error:#}");
         assert!(!certs.join(tls::DEV_KEY_FILE).exists(), "no key written into an unsafe directory");
     }
     // Another user's directory (only checkable as root, who can give it away).
     std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     if std::os::unix::fs::chown(&certs, Some(65_534), None).is_ok() {
-        let error = run(options(TlsSource::Dev { dir: certs.clone() })).await;
+        let error = refused_at_start(options(TlsSource::Dev { dir: certs.clone() })).await;
         assert!(format!("{error:#}").contains("belongs to user id 65534"), "{error:#}");
     }
 }
@@ -446,23 +438,18 @@ async fn bad_start_up_inputs_are_errors_not_panics() {
     let a = new_cert();
     let b = new_cert();
     let (cert, key) = write_pair(&dir, &a);
-    let never = std::future::pending::<()>;
-    let run = |opts: ServeOptions| async move {
-        let (bound, _) = oneshot::channel();
-        tokio::time::timeout(STEP, serve_with(opts, never(), bound)).await.expect("fails fast").expect_err("refused")
-    };
 
-    let missing = run(options(TlsSource::Files { cert: dir.path("nope.crt"), key: key.clone() })).await;
+    let missing = refused_at_start(options(TlsSource::Files { cert: dir.path("nope.crt"), key: key.clone() })).await;
     assert!(format!("{missing:#}").contains("nope.crt"), "{missing:#}");
 
     let mismatched_key = dir.path("other.key");
     replace(&mismatched_key, &b.key_pem);
-    let mismatch = run(options(TlsSource::Files { cert: cert.clone(), key: mismatched_key })).await;
+    let mismatch = refused_at_start(options(TlsSource::Files { cert: cert.clone(), key: mismatched_key })).await;
     assert!(format!("{mismatch:#}").contains("does not belong"), "{mismatch:#}");
 
     let config = dir.path("bad.yaml");
     replace(&config, "policy: [unclosed\n");
-    let bad_config = run(ServeOptions {
+    let bad_config = refused_at_start(ServeOptions {
         config_path: Some(config),
         ..options(TlsSource::Files { cert: cert.clone(), key: key.clone() })
     })
@@ -470,9 +457,11 @@ async fn bad_start_up_inputs_are_errors_not_panics() {
     assert!(format!("{bad_config:#}").contains("bad.yaml"), "{bad_config:#}");
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let busy =
-        run(ServeOptions { listen: taken.local_addr().expect("addr"), ..options(TlsSource::Files { cert, key }) })
-            .await;
+    let busy = refused_at_start(ServeOptions {
+        listen: taken.local_addr().expect("addr"),
+        ..options(TlsSource::Files { cert, key })
+    })
+    .await;
     assert!(format!("{busy:#}").contains("cannot listen"), "{busy:#}");
 }
 
@@ -584,11 +573,7 @@ async fn an_unusable_client_ca_is_a_start_up_error() {
     let (cert, key) = write_pair(&dir, &new_cert());
     let ca_path = dir.path("client-ca.crt");
     replace(&ca_path, "not a certificate\n");
-    let (bound, _) = oneshot::channel();
-    let opts = ServeOptions { client_ca: Some(ca_path), ..options(TlsSource::Files { cert, key }) };
-    let err = tokio::time::timeout(STEP, serve_with(opts, std::future::pending::<()>(), bound))
-        .await
-        .expect("fails fast")
-        .expect_err("refused");
+    let err =
+        refused_at_start(ServeOptions { client_ca: Some(ca_path), ..options(TlsSource::Files { cert, key }) }).await;
     assert!(format!("{err:#}").contains("client-ca.crt"), "{err:#}");
 }

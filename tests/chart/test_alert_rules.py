@@ -39,9 +39,24 @@ def series(name, labels, values):
     return {"series": f"{name}{{{body}}}", "values": values}
 
 
+TARGET = {"job": JOB, "instance": POD}  # the labels Prometheus adds to every scraped series
+
+
+def durations(buckets: dict[str, str]) -> list[dict]:
+    """`vramgate_review_duration_seconds_bucket` of /validate: one series per `le`, its values."""
+    return [series("vramgate_review_duration_seconds_bucket", TARGET | {"endpoint": "validate", "le": le}, values)
+            for le, values in buckets.items()]
+
+
+def reviews(kind: str, decision: str, reason: str, values: str) -> dict:
+    """`vramgate_reviews_total` of validating CREATE reviews of `kind`."""
+    return series("vramgate_reviews_total", TARGET | {"endpoint": "validate", "operation": "CREATE", "kind": kind,
+                                                      "decision": decision, "reason": reason}, values)
+
+
 def unit_tests() -> list[dict]:
     up = {"job": JOB, "namespace": NAMESPACE, "instance": POD}
-    m = {"job": JOB, "instance": POD}
+    m = TARGET
     firing = {
         "input_series": [
             # One pod was up for 3 minutes, then stopped answering.
@@ -49,16 +64,11 @@ def unit_tests() -> list[dict]:
             # Half of all requests fail.
             series("vramgate_review_errors_total", m | {"endpoint": "validate", "code": "400"}, "0+60x30"),
             # Reviews take 2.5-5 s: p99 near the 5 s timeout.
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "2.5"}, "0x30"),
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "5"}, "0+60x30"),
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "+Inf"}, "0+60x30"),
+            *durations({"2.5": "0x30", "5": "0+60x30", "+Inf": "0+60x30"}),
             # 10 of 11 checked jobs denied every minute.
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "Job",
-                                                 "decision": "deny", "reason": "does-not-fit"}, "0+50x30"),
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "Job",
-                                                 "decision": "allow", "reason": "fits"}, "0+5x30"),
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "Pod",
-                                                 "decision": "skip", "reason": "not-annotated"}, "0+500x30"),
+            reviews("Job", "deny", "does-not-fit", "0+50x30"),
+            reviews("Job", "allow", "fits", "0+5x30"),
+            reviews("Pod", "skip", "not-annotated", "0+500x30"),
             # A refused config and a refused certificate at minute 2.
             series("vramgate_config_reloads_total", m | {"result": "failure"}, "0 0 1x30"),
             series("vramgate_certificate_reloads_total", m | {"result": "failure"}, "0 0 1x30"),
@@ -102,16 +112,11 @@ def unit_tests() -> list[dict]:
             series("up", up, "1x60"),
             series("up", up | {"instance": "10.0.0.8:8080"}, "1x60"),
             series("vramgate_review_errors_total", m | {"endpoint": "validate", "code": "400"}, "0+1x60"),
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "0.001"}, "0+100x60"),
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "5"}, "0+100x60"),
-            series("vramgate_review_duration_seconds_bucket", m | {"endpoint": "validate", "le": "+Inf"}, "0+100x60"),
+            *durations({"0.001": "0+100x60", "5": "0+100x60", "+Inf": "0+100x60"}),
             # A steady 20% denials, and a burst of denials too small to page anyone.
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "Job",
-                                                 "decision": "deny", "reason": "over-cost-limit"}, "0+20x60"),
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "Job",
-                                                 "decision": "allow", "reason": "fits"}, "0+80x60"),
-            series("vramgate_reviews_total", m | {"endpoint": "validate", "operation": "CREATE", "kind": "PyTorchJob",
-                                                 "decision": "deny", "reason": "does-not-fit"}, "0 1 2 3x60"),
+            reviews("Job", "deny", "over-cost-limit", "0+20x60"),
+            reviews("Job", "allow", "fits", "0+80x60"),
+            reviews("PyTorchJob", "deny", "does-not-fit", "0 1 2 3x60"),
             series("vramgate_config_reloads_total", m | {"result": "failure"}, "0x60"),
             series("vramgate_config_reloads_total", m | {"result": "success"}, "0 1 1 2x60"),
             series("vramgate_certificate_reloads_total", m | {"result": "failure"}, "0x60"),

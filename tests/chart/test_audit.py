@@ -65,10 +65,18 @@ def audit(vramgate_bin: Path, *args: str, argv0: Path | None = None) -> subproce
                           timeout=60, env=env)
 
 
+def audit_cluster(vramgate_bin: Path, kubeconfig: Path, *args: str, code: int = 1,
+                  argv0: Path | None = None) -> subprocess.CompletedProcess:
+    """`vramgate audit --kubeconfig KUBECONFIG ARGS` against the fake cluster, which must exit
+    with `code` (1: the cluster holds a job that is denied)."""
+    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), *args, argv0=argv0)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    return r
+
+
 def test_all_namespaces_json_finds_the_denied_and_the_overprovisioned_job(vramgate_bin, cluster):
     fake, kubeconfig = cluster
-    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), "-A", "--output", "json")
-    assert r.returncode == 1, r.stderr
+    r = audit_cluster(vramgate_bin, kubeconfig, "-A", "--output", "json")
     report = json.loads(r.stdout)
     assert report["judged_as"] == "CREATE"
     s = report["summary"]
@@ -95,14 +103,12 @@ def test_all_namespaces_json_finds_the_denied_and_the_overprovisioned_job(vramga
 
 def test_the_context_namespace_by_default_and_a_forbidden_kind_is_incomplete(vramgate_bin, cluster):
     fake, kubeconfig = cluster
-    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig))
-    assert r.returncode == 1, r.stderr
+    r = audit_cluster(vramgate_bin, kubeconfig)
     assert "namespace team-b" in r.stdout and "ray-70b" in r.stdout and "does-not-fit" in r.stdout, r.stdout
     assert "fast-llm" not in r.stdout, "team-a is not the context's namespace"
     assert {q.namespace for q in fake.requests if q.resource} == {"team-b"}
     fake.fail("jobs.batch", 403, "Forbidden")
-    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), "-n", "team-a")
-    assert r.returncode == 2, (r.stdout, r.stderr)
+    r = audit_cluster(vramgate_bin, kubeconfig, "-n", "team-a", code=2)
     assert "error: jobs.batch: cannot list" in r.stderr, r.stderr
 
 
@@ -110,8 +116,7 @@ def test_as_a_kubectl_plugin(vramgate_bin, cluster, tmp_path):
     _, kubeconfig = cluster
     plugin = tmp_path / "kubectl-vramgate"
     plugin.symlink_to(vramgate_bin)
-    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), "-n", "team-a", argv0=plugin)
-    assert r.returncode == 1, r.stderr
+    r = audit_cluster(vramgate_bin, kubeconfig, "-n", "team-a", argv0=plugin)
     assert "fast-llm" in r.stdout and "overprovisioned" in r.stdout, r.stdout
     r = audit(vramgate_bin, "--bogus", argv0=plugin)
     assert r.returncode == 2 and "Usage: kubectl vramgate audit" in r.stderr, r.stderr
@@ -130,9 +135,7 @@ def test_policy_reports_validate_against_the_wgpolicyk8s_schema(vramgate_bin, cl
     import jsonschema
 
     _, kubeconfig = cluster
-    r = audit(vramgate_bin, "--kubeconfig", str(kubeconfig), "-A", "--output", "policy-reports")
-    assert r.returncode == 1, r.stderr
-    listed = yaml.safe_load(r.stdout)
+    listed = yaml.safe_load(audit_cluster(vramgate_bin, kubeconfig, "-A", "--output", "policy-reports").stdout)
     assert listed["kind"] == "List"
     schema = policy_report_schema()
     reports = {rep["metadata"]["namespace"]: rep for rep in listed["items"]}

@@ -264,29 +264,22 @@ def json_patch(doc: Any, ops: list[dict]) -> Any:
 
     for op in ops:
         parent, key = walk(op["path"])
+        # Only the key differs between an array and an object (an index, "-" for the end),
+        # and an add, which inserts into an array; the rest is one subscript for both.
         if isinstance(parent, list):
-            idx = len(parent) if key == "-" else int(key)
-            if op["op"] == "add":
-                parent.insert(idx, op["value"])
-            elif op["op"] == "replace":
-                parent[idx] = op["value"]
-            elif op["op"] == "remove":
-                del parent[idx]
-            elif op["op"] == "test":
-                assert parent[idx] == op["value"]
-            else:
-                raise AssertionError(f"unsupported patch op {op}")
+            key = len(parent) if key == "-" else int(key)
+        elif op["op"] == "replace":
+            assert key in parent, f"replace of missing {op['path']}"
+        if op["op"] == "add" and isinstance(parent, list):
+            parent.insert(key, op["value"])
+        elif op["op"] in ("add", "replace"):
+            parent[key] = op["value"]
+        elif op["op"] == "remove":
+            del parent[key]
+        elif op["op"] == "test":
+            assert parent[key] == op["value"]
         else:
-            if op["op"] in ("add", "replace"):
-                if op["op"] == "replace":
-                    assert key in parent, f"replace of missing {op['path']}"
-                parent[key] = op["value"]
-            elif op["op"] == "remove":
-                del parent[key]
-            elif op["op"] == "test":
-                assert parent[key] == op["value"]
-            else:
-                raise AssertionError(f"unsupported patch op {op}")
+            raise AssertionError(f"unsupported patch op {op}")
     return doc
 
 

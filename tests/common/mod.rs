@@ -1,9 +1,13 @@
 //! Helpers shared by the modules of the integration-test binary. Here: for the tests that run
 //! the real server (`tls.rs`, `faults.rs`): temporary directories, self-signed certificates
 //! written the way cert-manager writes them, a TLS client and a bounded wait. In `objects`:
-//! Kubernetes objects and AdmissionReviews; in `golden`: golden-file comparison.
+//! Kubernetes objects and AdmissionReviews; in `golden`: golden-file comparison; in `engine`:
+//! the catalog's GPUs and preset jobs; in `fake_api`: the answers of a fake Kubernetes API
+//! server. Also: the real binary run as a user runs it ([`vramgate`], [`vramgate_json`]).
 #![allow(dead_code)]
 
+pub mod engine;
+pub mod fake_api;
 pub mod golden;
 pub mod objects;
 
@@ -39,6 +43,36 @@ impl TempDir {
     pub fn path(&self, file: &str) -> PathBuf {
         self.0.join(file)
     }
+
+    /// Writes `contents` to `file` in this directory; returns its path.
+    pub fn write(&self, file: &str, contents: &str) -> PathBuf {
+        let path = self.path(file);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// This directory as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("temp dir path is UTF-8")
+    }
+}
+
+/// Runs the real `vramgate` binary with `args`: its exit code, stdout and stderr.
+pub fn vramgate(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vramgate")).args(args).output().expect("vramgate runs");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Runs `vramgate args... --output json`: its exit code, stdout parsed as JSON (a panic naming
+/// both streams if it is not), and stderr.
+pub fn vramgate_json(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let (code, out, err) = vramgate(&[args, &["--output", "json"]].concat());
+    let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\n{err}"));
+    (code, json, err)
 }
 
 impl Drop for TempDir {

@@ -49,7 +49,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
             |mut o| {
                 let v = ann(&mut o).remove("vramgate.io/model").unwrap();
                 ann(&mut o).insert("vramgate.io/m\u{43e}del".into(), v);
-                bytes(&review_of(&o, "CREATE", "research"))
+                create(&o)
             },
             Want::Deny("vramgate.io/m\\u{43e}del: unknown key"),
         ),
@@ -68,10 +68,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
         ),
         (
             "annotation value a number",
-            |mut o| {
-                ann(&mut o).insert("vramgate.io/micro-batch-size".into(), json!(1));
-                bytes(&review_of(&o, "CREATE", "research"))
-            },
+            |o| insert(o, ann, "vramgate.io/micro-batch-size", json!(1)),
             Want::Deny("micro-batch-size must be a string"),
         ),
         (
@@ -81,7 +78,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
                 for (k, v) in [("decision", "allow"), ("estimated-gpus", "1"), ("estimated-memory-per-gpu", "1Mi")] {
                     ann(&mut o).insert(format!("vramgate.io/{k}"), json!(v));
                 }
-                bytes(&review_of(&o, "CREATE", "research"))
+                create(&o)
             },
             Want::Admit(Decision::Allow, Reason::Fits),
         ),
@@ -109,20 +106,13 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
         ("replicas 2^64+1", |o| set_parallelism(o, json!(18446744073709551617.0)), Want::Deny("parallelism must be")),
         ("replicas negative", |o| set_parallelism(o, json!(-1)), Want::Deny("parallelism must be")),
         ("replicas a string", |o| set_parallelism(o, json!("2")), Want::Deny("parallelism must be")),
-        (
-            "MIG and full GPUs in one pod",
-            |mut o| {
-                limits(&mut o).insert("nvidia.com/mig-3g.40gb".into(), json!(1));
-                bytes(&review_of(&o, "CREATE", "research"))
-            },
-            Want::Deny("MIG"),
-        ),
+        ("MIG and full GPUs in one pod", |o| insert(o, limits, "nvidia.com/mig-3g.40gb", json!(1)), Want::Deny("MIG")),
         (
             "a confusable GPU product",
             |mut o| {
                 o["spec"]["template"]["spec"]["nodeSelector"] =
                     json!({"nvidia.com/gpu.product": "NVIDIA-H1OO-80GB-HBM3"});
-                bytes(&review_of(&o, "CREATE", "research"))
+                create(&o)
             },
             Want::Deny("is not in the GPU catalog"),
         ),
@@ -133,11 +123,7 @@ fn object_cases() -> Vec<(&'static str, Make, Want)> {
 fn hostile_annotations_and_fields_get_the_status_and_message_they_deserve() {
     let cases = object_cases();
     assert!(cases.len() >= 40);
-    check(
-        "the job that fits",
-        &bytes(&review_of(&fits(), "CREATE", "research")),
-        Want::Admit(Decision::Allow, Reason::Fits),
-    );
+    check("the job that fits", &create(&fits()), Want::Admit(Decision::Allow, Reason::Fits));
     for (name, make, want) in cases {
         check(name, &make(fits()), want);
     }
@@ -145,7 +131,7 @@ fn hostile_annotations_and_fields_get_the_status_and_message_they_deserve() {
 
 #[test]
 fn a_bad_field_never_admits_a_job_that_was_denied() {
-    let clean = check("the job too big", &bytes(&review_of(&too_big(), "CREATE", "research")), Want::Deny("needs"));
+    let clean = check("the job too big", &create(&too_big()), Want::Deny("needs"));
     assert_eq!(clean.record.unwrap().reason, Reason::DoesNotFit);
     for (name, make, _) in object_cases() {
         let a = admission::review(&Settings::default(), None, Endpoint::Validate, &make(too_big()));
