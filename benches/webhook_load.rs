@@ -156,7 +156,8 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
     }
     let kube_example_review: serde_json::Value = serde_json::from_slice(&kube_example_answer(&body)?)?;
     anyhow::ensure!(
-        kube_example_review["response"]["allowed"] == true && kube_example_review["response"]["patchType"] == "JSONPatch",
+        kube_example_review["response"]["allowed"] == true
+            && kube_example_review["response"]["patchType"] == "JSONPatch",
         "the kube-rs example's handler should allow this review with a patch, got {kube_example_review}"
     );
     let (answer_time, answer_status) = time_answer(&body, if quick { 50 } else { 2_000 });
@@ -241,7 +242,10 @@ async fn bench_in(dir: &std::path::Path, quick: bool) -> anyhow::Result<()> {
         }
         // The goal's reference: the real webhook against the kube-rs example.
         let share = median_throughput[VRAMGATE][s] / median_throughput[KUBE_EXAMPLE][s];
-        println!("{scenario_name}: vramgate /validate at {:.0}% of the kube-rs admission example's throughput", share * 100.0);
+        println!(
+            "{scenario_name}: vramgate /validate at {:.0}% of the kube-rs admission example's throughput",
+            share * 100.0
+        );
     }
 
     // Where the time goes: the server's own histogram times each review from request start
