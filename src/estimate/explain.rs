@@ -30,24 +30,38 @@ pub struct Term {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Terms {
     params: f64,
+    /// Whether terms are kept. Off, `add` and `push` do nothing and never call their formula:
+    /// the plan search and the webhook read only the totals, and formatting every term's
+    /// formula was most of an estimate's cost (docs/performance.md, "Explain terms built lazily").
+    explain: bool,
     pub(crate) list: Vec<Term>,
 }
 
 impl Terms {
-    pub(crate) fn new(params: u64) -> Terms {
-        Terms { params: params.max(1) as f64, list: Vec::new() }
+    /// Terms of a model of `params` parameters; `explain`: keep them (else only the totals are
+    /// wanted and the terms are dropped unbuilt).
+    pub(crate) fn new(params: u64, explain: bool) -> Terms {
+        Terms { params: params.max(1) as f64, explain, list: Vec::new() }
     }
 
-    /// Adds a term unless it is zero bytes.
-    pub(crate) fn add(&mut self, name: &str, bytes: f64, formula: String, source: &str) {
+    /// Adds a term unless it is zero bytes; `formula` is called only when terms are kept.
+    pub(crate) fn add(&mut self, name: &str, bytes: f64, formula: impl FnOnce() -> String, source: &str) {
         self.push(name, bytes, formula, source, false);
     }
 
-    pub(crate) fn push(&mut self, name: &str, bytes: f64, formula: String, source: &str, uncertain: bool) {
+    pub(crate) fn push(
+        &mut self,
+        name: &str,
+        bytes: f64,
+        formula: impl FnOnce() -> String,
+        source: &str,
+        uncertain: bool,
+    ) {
         let b = sat(bytes);
-        if b == 0 {
+        if b == 0 || !self.explain {
             return;
         }
+        let formula = formula();
         self.list.push(Term {
             name: name.to_string(),
             bytes: b,

@@ -6,7 +6,7 @@ use crate::estimate::job::Job;
 use crate::estimate::model::MlpKind;
 use crate::estimate::options::*;
 
-pub(super) fn inference(job: &Job, st: Stage, stage_p: f64, quant_frac: f64, tp: f64) -> Breakdown {
+pub(super) fn inference(job: &Job, st: Stage, stage_p: f64, quant_frac: f64, tp: f64, explain: bool) -> Breakdown {
     let a = &job.model.arch;
     let base_bytes = match job.precision {
         Precision::Fp32 => 4.0,
@@ -38,52 +38,60 @@ pub(super) fn inference(job: &Job, st: Stage, stage_p: f64, quant_frac: f64, tp:
     let transient = tokens * (mlp_live * routed + 4.0 * a.hidden as f64) * act_b;
     // Only the last position's logits are computed at prefill (`logits_to_keep=1`), then upcast.
     let logits = if st.last { job.micro_batch_size as f64 * a.vocab as f64 * 6.0 / tp } else { 0.0 };
-    let mut t = Terms::new(job.model.params());
+    let mut t = Terms::new(job.model.params(), explain);
     t.add(
         "weights",
         weights,
-        format!(
-            "{} parameters on this GPU: {:.0}% in decoder linears x {} B ({}), the rest x {} B",
-            n(stage_p),
-            quant_frac * 100.0,
-            n(qb),
-            job.weight_quantization,
-            n(base_bytes)
-        ),
+        || {
+            format!(
+                "{} parameters on this GPU: {:.0}% in decoder linears x {} B ({}), the rest x {} B",
+                n(stage_p),
+                quant_frac * 100.0,
+                n(qb),
+                job.weight_quantization,
+                n(base_bytes)
+            )
+        },
         "HF transformers parameter shapes; int4/nf4 scale overhead: GPTQ/AWQ group 128, QLoRA paper section 3",
     );
     t.add(
         "KV cache",
         kv,
-        format!(
-            "2 (K, V) x {} layers x {} tokens x {} KV dims x {} B",
-            st.layers,
-            n(tokens),
-            n(kv_dim / tp),
-            n(kv_elem)
-        ),
+        || {
+            format!(
+                "2 (K, V) x {} layers x {} tokens x {} KV dims x {} B",
+                st.layers,
+                n(tokens),
+                n(kv_dim / tp),
+                n(kv_elem)
+            )
+        },
         "Pope et al. 2022, Efficiently Scaling Transformer Inference, section 2.1",
     );
     t.add(
         "activations (prefill transient)",
         transient,
-        format!(
-            "{} tokens x ({} MLP intermediates x {} + 4 x hidden {}) x {} B",
-            n(tokens),
-            n(mlp_n * routed),
-            n(a.intermediate as f64 / tp),
-            a.hidden,
-            n(act_b)
-        ),
+        || {
+            format!(
+                "{} tokens x ({} MLP intermediates x {} + 4 x hidden {}) x {} B",
+                n(tokens),
+                n(mlp_n * routed),
+                n(a.intermediate as f64 / tp),
+                a.hidden,
+                n(act_b)
+            )
+        },
         "HF LlamaMLP / GPT2MLP forward under torch.inference_mode (calibration s1-21..23)",
     );
     t.add(
         "logits",
         logits,
-        format!(
-            "micro-batch {} x vocabulary {} x 6 B (16-bit logits of the last position, fp32 upcast)",
-            job.micro_batch_size, a.vocab
-        ),
+        || {
+            format!(
+                "micro-batch {} x vocabulary {} x 6 B (16-bit logits of the last position, fp32 upcast)",
+                job.micro_batch_size, a.vocab
+            )
+        },
         "HF generate prefill with logits_to_keep=1",
     );
     cublas_workspaces(&mut t);
@@ -99,7 +107,7 @@ pub(super) fn inference(job: &Job, st: Stage, stage_p: f64, quant_frac: f64, tp:
     t.add(
         "tensors peak",
         m.tensors_peak_bytes as f64,
-        "weights + KV cache + prefill transient + logits + workspaces".into(),
+        || "weights + KV cache + prefill transient + logits + workspaces".into(),
         "torch.cuda.max_memory_allocated() on the calibration runs",
     );
     let m = finish(m, job, &mut t);

@@ -103,24 +103,29 @@ struct Stage {
 
 /// Per-GPU memory of `job`.
 pub fn per_gpu(job: &Job) -> PerGpu {
-    breakdown(job).per_gpu
+    compute(job, false).per_gpu
 }
 
 /// Per-GPU memory of `job` and the terms that make it up (`vramgate estimate --explain`).
 pub fn breakdown(job: &Job) -> Breakdown {
-    let mut main = stages(job, false);
+    compute(job, true)
+}
+
+/// Per-GPU memory of `job`, with its terms when `explain` (else `terms` is empty).
+fn compute(job: &Job, explain: bool) -> Breakdown {
+    let mut main = stages(job, false, explain);
     let uncertain_kernel =
         job.workload == WorkloadKind::Training && kernel(job, activation_bytes(job).0 as u64, false) == Kernel::Math;
     if uncertain_kernel {
-        let alt = stages(job, true);
+        let alt = stages(job, true, false);
         let extra = main.per_gpu.total_bytes.saturating_sub(alt.per_gpu.total_bytes);
         main.per_gpu.uncertain_bytes = extra;
         let a = &job.model.arch;
-        let mut t = Terms::new(job.model.params());
+        let mut t = Terms::new(job.model.params(), explain);
         t.push(
             "attention score matrix (math SDPA kernel)",
             extra as f64,
-            format!(
+            || format!(
                 "fp32 q/k/v with GQA ({} query heads, {} KV heads): PyTorch's math kernel keeps the fp32 softmax of micro-batch {} x {} heads x {}^2 positions per layer, plus its backward temporaries; included in activations. Without it (transformers builds a mask, e.g. a sliding window, and the memory-efficient kernel runs) the total is {}",
                 a.heads,
                 a.kv_heads,
@@ -137,19 +142,21 @@ pub fn breakdown(job: &Job) -> Breakdown {
     main
 }
 
-fn stages(job: &Job, no_score: bool) -> Breakdown {
+fn stages(job: &Job, no_score: bool, explain: bool) -> Breakdown {
     let pp = job.pipeline_parallel.max(1) as u64;
     let layers = job.model.arch.layers as u64;
     let per_stage = layers.div_ceil(pp);
     if pp == 1 {
-        return stage_memory(job, Stage { layers, first: true, last: true, in_flight: 1 }, no_score);
+        return stage_memory(job, Stage { layers, first: true, last: true, in_flight: 1 }, no_score, explain);
     }
-    let first = stage_memory(job, Stage { layers: per_stage, first: true, last: false, in_flight: pp }, no_score);
-    let last = stage_memory(job, Stage { layers: per_stage, first: false, last: true, in_flight: 1 }, no_score);
+    let first =
+        stage_memory(job, Stage { layers: per_stage, first: true, last: false, in_flight: pp }, no_score, explain);
+    let last =
+        stage_memory(job, Stage { layers: per_stage, first: false, last: true, in_flight: 1 }, no_score, explain);
     if first.per_gpu.total_bytes >= last.per_gpu.total_bytes { first } else { last }
 }
 
-fn stage_memory(job: &Job, st: Stage, no_score: bool) -> Breakdown {
+fn stage_memory(job: &Job, st: Stage, no_score: bool, explain: bool) -> Breakdown {
     let a = &job.model.arch;
     let tp = job.tensor_parallel.max(1) as f64;
     let h = a.hidden as f64;
@@ -174,7 +181,7 @@ fn stage_memory(job: &Job, st: Stage, no_score: bool) -> Breakdown {
     let quant_frac = (a.decoder_linear_params() as f64 / a.param_count().max(1) as f64).clamp(0.0, 1.0);
 
     match job.workload {
-        WorkloadKind::Inference => inference::inference(job, st, stage_p, quant_frac, tp),
+        WorkloadKind::Inference => inference::inference(job, st, stage_p, quant_frac, tp, explain),
         WorkloadKind::Training => training::training(
             job,
             st,
@@ -190,6 +197,7 @@ fn stage_memory(job: &Job, st: Stage, no_score: bool) -> Breakdown {
                 v,
             },
             no_score,
+            explain,
         ),
     }
 }
@@ -216,19 +224,25 @@ fn finish(mut m: PerGpu, job: &Job, t: &mut Terms) -> PerGpu {
     t.add(
         "CUDA context",
         CUDA_CONTEXT_BYTES as f64,
-        "CUDA context with cuBLAS loaded, outside PyTorch's allocator".into(),
+        || "CUDA context with cuBLAS loaded, outside PyTorch's allocator".into(),
         "measured on an H100, CUDA 13, PyTorch 2.11 (shared/calibration/README.md)",
     );
     t.add(
         "NCCL buffers",
         nccl as f64,
-        format!("one multi-GPU process ({} GPUs): NCCL communicator buffers outside PyTorch's allocator", job.gpus),
+        || format!("one multi-GPU process ({} GPUs): NCCL communicator buffers outside PyTorch's allocator", job.gpus),
         "vLLM 0.19 non-torch memory at tensor-parallel 2-4 minus 1 GPU on H100s (shared/calibration/vllm-startup-memory.jsonl); NCCL_BUFFSIZE 4 MiB default (NCCL environment variables)",
     );
     t.add(
         "allocator reserve",
         reserve as f64,
-        format!("{:.0}% of the tensor peak {}", ALLOCATOR_RESERVE_FRACTION * 100.0, gib(m.tensors_peak_bytes as f64)),
+        || {
+            format!(
+                "{:.0}% of the tensor peak {}",
+                ALLOCATOR_RESERVE_FRACTION * 100.0,
+                gib(m.tensors_peak_bytes as f64)
+            )
+        },
         "peak_reserved / peak_allocated 1.00-1.25 on the H100 calibration runs (shared/calibration)",
     );
     m
@@ -240,7 +254,7 @@ fn cublas_workspaces(t: &mut Terms) -> f64 {
     t.add(
         "cuBLAS workspaces",
         CUBLAS_WORKSPACE_BYTES as f64,
-        "2 handles x 32 MiB (CUBLAS_WORKSPACE_CONFIG default on Hopper)".into(),
+        || "2 handles x 32 MiB (CUBLAS_WORKSPACE_CONFIG default on Hopper)".into(),
         "PyTorch CUDABlasHandlePool getChosenWorkspaceSize; calibration s1-22-1x2048",
     );
     CUBLAS_WORKSPACE_BYTES as f64

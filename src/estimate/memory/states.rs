@@ -84,7 +84,7 @@ pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, t: &mut Terms) -> Mo
             (stage_p * (quant_frac * nf4 + (1.0 - quant_frac) * 4.0) + trainable * 4.0, 4.0, 4.0)
         }
     };
-    let weights_formula = match ft {
+    let weights_formula = || match ft {
         FineTuningKind::Full => format!("{} parameters x {} B", n(stage_p), n(w_b)),
         FineTuningKind::Lora => format!(
             "{} frozen parameters x {} B + {} LoRA parameters x 4 B (fp32 adapters)",
@@ -105,23 +105,30 @@ pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, t: &mut Terms) -> Mo
     let (states_per, temp_per) = optimizer_bytes(job.optimizer, state_elem_b);
     let mut states = trainable * (states_per + master_b) / div(shard_opt);
     let mut temps = trainable * temp_per / div(shard_opt);
-    let mut states_formula = format!(
-        "{} trainable parameters x ({} B {} states{}) / {} GPUs sharing them",
-        n(trainable),
-        n(states_per),
-        job.optimizer,
-        if master_b > 0.0 { " + 4 B fp32 master weights" } else { "" },
-        div(shard_opt)
-    );
+    // Adafactor's factored states: a row and a column vector per matrix (7 a layer, plus the
+    // embedding and the LM head).
+    let matrices = (st.layers as f64) * 7.0 + 2.0;
+    let states_formula = || {
+        if job.optimizer == Optimizer::Adafactor {
+            format!("{} matrices x (row + column vectors) x {} B", n(matrices), n(state_elem_b))
+        } else {
+            format!(
+                "{} trainable parameters x ({} B {} states{}) / {} GPUs sharing them",
+                n(trainable),
+                n(states_per),
+                job.optimizer,
+                if master_b > 0.0 { " + 4 B fp32 master weights" } else { "" },
+                div(shard_opt)
+            )
+        }
+    };
     if job.optimizer == Optimizer::Adafactor {
         // Factored second moment: a row and a column vector per matrix (Shazeer & Stern 2018);
         // the step loops over parameters with one temporary the size of the largest one
         // (torch/optim/_adafactor.py `_single_tensor_adafactor`: `var_estimate = row_var @
         // col_var`, reused in place as the update).
-        let matrices = (st.layers as f64) * 7.0 + 2.0;
         states = matrices * (h + a.intermediate.max(a.vocab) as f64) * state_elem_b / tp / div(shard_opt)
             + trainable * master_b / div(shard_opt);
-        states_formula = format!("{} matrices x (row + column vectors) x {} B", n(matrices), n(state_elem_b));
         let largest = (a.vocab as f64 * h).max(h * a.intermediate as f64) / tp;
         temps = largest * state_elem_b;
         if !full {
@@ -168,16 +175,26 @@ pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, t: &mut Terms) -> Mo
     t.add(
         "weights",
         weights,
-        format!(
-            "{weights_formula}{}",
-            if shard_param { format!(" / {} GPUs sharing them", div(true)) } else { String::new() }
-        ),
+        || {
+            format!(
+                "{}{}",
+                weights_formula(),
+                if shard_param { format!(" / {} GPUs sharing them", div(true)) } else { String::new() }
+            )
+        },
         "HF transformers parameter shapes; ZeRO paper (Rajbhandari et al. 2019) section 3; QLoRA paper section 3",
     );
     t.add(
         "gradients",
         grads,
-        format!("{} trainable parameters x {} B / {} GPUs sharing them", n(trainable), n(grad_elem_b), div(shard_grad)),
+        || {
+            format!(
+                "{} trainable parameters x {} B / {} GPUs sharing them",
+                n(trainable),
+                n(grad_elem_b),
+                div(shard_grad)
+            )
+        },
         "ZeRO paper section 3 (2 B in 16-bit layouts); PyTorch AMP keeps fp32 gradients",
     );
     t.add(
@@ -189,7 +206,7 @@ pub(super) fn model_states(job: &Job, st: Stage, z: &Sizes, t: &mut Terms) -> Mo
     t.add(
         "optimizer step temporaries",
         temps,
-        format!("{} trainable parameters x {} B (foreach step's state-sized temporary)", n(trainable), n(temp_per)),
+        || format!("{} trainable parameters x {} B (foreach step's state-sized temporary)", n(trainable), n(temp_per)),
         "torch/optim/adamw.py _multi_tensor_adamw; calibration s1-0 (fp32 AdamW 20 B/param at the step)",
     );
     ModelStates { weights, grads, states, temps, slack_persistent, slack_grads, trainable, w_b, grad_elem_b }

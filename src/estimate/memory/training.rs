@@ -8,7 +8,7 @@ use crate::estimate::explain::{Terms, gib, n, sat};
 use crate::estimate::job::Job;
 use crate::estimate::options::*;
 
-pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakdown {
+pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool, explain: bool) -> Breakdown {
     let Sizes { stage_p, linear_frac, layer_p, emb_p, head_p, tp, h, v, .. } = z;
     let a = &job.model.arch;
     let prec = job.precision;
@@ -17,7 +17,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     let (_, shard_grad, shard_param) = job.strategy.shards();
     let full = ft == FineTuningKind::Full;
     let zero_layout = zero_layout(job);
-    let mut t = Terms::new(job.model.params());
+    let mut t = Terms::new(job.model.params(), explain);
     let ModelStates { weights, grads, states, temps, slack_persistent, slack_grads, trainable, w_b, grad_elem_b } =
         model_states(job, st, &z, &mut t);
 
@@ -55,39 +55,43 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     let in_flight = st.in_flight as f64;
     let ckpt = st.layers as f64 * tok * h * res_b * in_flight;
     let layer_phase = layer.saved + layer.backward_transient + fsdp_grad;
-    let (activations, logits_at_peak, act_formula) = if job.activation_checkpointing {
+    let head_phase = logits + final_norm;
+    let (activations, logits_at_peak) = if job.activation_checkpointing {
         // Non-reentrant checkpointing keeps each layer's input; backward recomputes one layer.
-        let head_phase = logits + final_norm;
-        let formula = format!(
-            "{} layers x {} tokens x hidden {} x {} B (checkpointed inputs){} + the larger of: logits phase {}, one layer recomputed {} ({} B/token saved + backward transient)",
-            st.layers,
-            n(tok * in_flight),
-            a.hidden,
-            n(res_b),
-            if in_flight > 1.0 { format!(", {} micro-batches in flight", in_flight) } else { String::new() },
-            gib(head_phase),
-            gib(layer_phase),
-            n(layer.per_token)
-        );
         if head_phase >= layer_phase {
-            (ckpt + final_norm + emb_dropout, logits, formula)
+            (ckpt + final_norm + emb_dropout, logits)
         } else {
-            (ckpt + layer_phase + emb_dropout, 0.0, formula)
+            (ckpt + layer_phase + emb_dropout, 0.0)
         }
     } else {
-        let formula = format!(
-            "{} layers x {} tokens x {} B/token saved for backward{}{}",
-            st.layers,
-            n(tok * in_flight),
-            n(layer.per_token),
-            if st.last { " + the final norm's" } else { "" },
-            if gpt2 { " + the embedding dropout mask (1 B/element)" } else { "" }
-        );
         (
             st.layers as f64 * layer.saved * in_flight + if st.last { final_norm } else { 0.0 } + emb_dropout,
             logits.max(fsdp_grad),
-            formula,
         )
+    };
+    let act_formula = || {
+        if job.activation_checkpointing {
+            format!(
+                "{} layers x {} tokens x hidden {} x {} B (checkpointed inputs){} + the larger of: logits phase {}, one layer recomputed {} ({} B/token saved + backward transient)",
+                st.layers,
+                n(tok * in_flight),
+                a.hidden,
+                n(res_b),
+                if in_flight > 1.0 { format!(", {} micro-batches in flight", in_flight) } else { String::new() },
+                gib(head_phase),
+                gib(layer_phase),
+                n(layer.per_token)
+            )
+        } else {
+            format!(
+                "{} layers x {} tokens x {} B/token saved for backward{}{}",
+                st.layers,
+                n(tok * in_flight),
+                n(layer.per_token),
+                if st.last { " + the final norm's" } else { "" },
+                if gpt2 { " + the embedding dropout mask (1 B/element)" } else { "" }
+            )
+        }
     };
     t.add(
         "activations",
@@ -98,13 +102,15 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     t.add(
         "logits and loss",
         logits,
-        format!(
-            "{} tokens x vocabulary {} x ({} B logits + 4 B log-softmax + 2 x 4 B gradients){}",
-            n(tok),
-            a.vocab,
-            n(act_b),
-            if logits_at_peak == 0.0 && logits > 0.0 { "; freed before the recomputed layer's peak" } else { "" }
-        ),
+        || {
+            format!(
+                "{} tokens x vocabulary {} x ({} B logits + 4 B log-softmax + 2 x 4 B gradients){}",
+                n(tok),
+                a.vocab,
+                n(act_b),
+                if logits_at_peak == 0.0 && logits > 0.0 { "; freed before the recomputed layer's peak" } else { "" }
+            )
+        },
         "HF ForCausalLMLoss upcasts logits to fp32; torch nll_loss saves log_softmax",
     );
 
@@ -124,14 +130,16 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
         t.add(
             "autocast weight copies",
             copies,
-            if job.activation_checkpointing {
-                format!("LM head {} parameters x 2 B (checkpointing recasts one layer at a time)", n(head_p))
-            } else {
-                format!(
-                    "{} parameters x {:.0}% in linears x 2 B (bf16 copies matmuls save)",
-                    n(stage_p),
-                    linear_frac * 100.0
-                )
+            || {
+                if job.activation_checkpointing {
+                    format!("LM head {} parameters x 2 B (checkpointing recasts one layer at a time)", n(head_p))
+                } else {
+                    format!(
+                        "{} parameters x {:.0}% in linears x 2 B (bf16 copies matmuls save)",
+                        n(stage_p),
+                        linear_frac * 100.0
+                    )
+                }
             },
             "torch/csrc/autograd autocast weight cache (cached_cast); calibration s1-2, s1-5",
         );
@@ -157,7 +165,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
                 t.add(
                     "ZeRO-3 gathered parameters",
                     live * 2.0,
-                    format!(
+                    || format!(
                         "min(stage parameters {}, max(stage3_max_live_parameters {}, largest unit {} + stage3_prefetch_bucket_size {})) x 2 B",
                         n(stage_p),
                         n(knobs.zero3_max_live_parameters as f64),
@@ -183,7 +191,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
                 t.add(
                     "FSDP all-gather buffers",
                     g,
-                    format!(
+                    || format!(
                         "{} prefetched layers x {} layer parameters x 2 B + root unit (embedding, head) {} parameters x 2 B, from forward through backward (the layer computing is counted with its backward)",
                         prefetched,
                         n(layer_p),
@@ -194,7 +202,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
                 t.add(
                     "FSDP layer in backward",
                     fsdp_grad,
-                    format!(
+                    || format!(
                         "{} layer parameters x (2 B gathered parameters{}), during one layer's backward (after the logits are freed)",
                         n(layer_p),
                         if full { format!(" + 2 B unsharded gradients + {} B reduce-scatter input", n(red_b)) } else { String::new() }
@@ -214,7 +222,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
         t.add(
             "ZeRO reduce bucket",
             bucket,
-            format!("reduce_bucket_size {} elements x 2 B", n(knobs.zero_reduce_bucket_elements as f64)),
+            || format!("reduce_bucket_size {} elements x 2 B", n(knobs.zero_reduce_bucket_elements as f64)),
             "deepspeed/runtime/zero/stage_1_and_2.py backward(): ipg_buffer = torch.empty(reduce_bucket_size); default 5e8",
         );
     }
@@ -231,7 +239,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     t.add(
         "DDP gradient buckets",
         ddp_buckets,
-        format!("{} trainable parameters x {} B (gradient_as_bucket_view=False: a second copy of every gradient)", n(trainable), n(grad_elem_b)),
+        || format!("{} trainable parameters x {} B (gradient_as_bucket_view=False: a second copy of every gradient)", n(trainable), n(grad_elem_b)),
         "torch/nn/parallel/distributed.py (bucket_cap_mb 25, first bucket 1 MiB, gradient_as_bucket_view False); reducer.cpp initialize_buckets",
     );
 
@@ -239,7 +247,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     t.add(
         "allocator block slack",
         slack_persistent + slack_grads,
-        format!(
+        || format!(
             "up to 1 MiB per parameter tensor of 10 MiB or more (block rounded to 2 MiB, not split): {} for weights and optimizer states, {} for gradients",
             gib(slack_persistent),
             gib(slack_grads)
@@ -280,7 +288,7 @@ pub(super) fn training(job: &Job, st: Stage, z: Sizes, no_score: bool) -> Breakd
     t.add(
         "tensors peak",
         peak,
-        format!(
+        || format!(
             "largest of: start of backward {} (weights, states, buffers, activations, logits), first layer's backward {}, end of backward {} (weights, states, gradients), optimizer step {} (+ step temporaries): the {}",
             gib(forward_backward),
             gib(first_layer),
