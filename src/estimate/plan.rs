@@ -276,15 +276,33 @@ pub fn ranks_before(a: &Plan, b: &Plan) -> bool {
     false
 }
 
-/// Whether `job` (at `job.gpus`) fits `gpu` and runs within `max_hours`.
-fn feasible(job: &Job, gpu: &GpuSpec, max_hours: f64) -> bool {
+/// Whether `job` (at `job.gpus`) fits `gpu` and runs within `max_hours`; `totals` holds the
+/// candidate's per-GPU memory by count.
+fn feasible(job: &Job, gpu: &GpuSpec, totals: &mut Totals, max_hours: f64) -> bool {
     validate(job, gpu).is_ok()
-        && Fit::judge(memory::per_gpu(job).total_bytes, gpu.memory_bytes) == Fit::Fits
+        && Fit::judge(totals.of(job), gpu.memory_bytes) == Fit::Fits
         && compute::compute(job, gpu).is_none_or(|c| c.wall_hours <= max_hours)
 }
 
+/// Per-GPU totals of one candidate by GPU count, computed once: the memory does not depend on
+/// the GPU type, and every type's search visits the same counts (the largest, then halvings),
+/// so the search over the catalog computes each count's memory once instead of once per type.
+#[derive(Default)]
+struct Totals(Vec<(u32, u64)>);
+
+impl Totals {
+    fn of(&mut self, job: &Job) -> u64 {
+        if let Some(&(_, bytes)) = self.0.iter().find(|(gpus, _)| *gpus == job.gpus) {
+            return bytes;
+        }
+        let bytes = memory::per_gpu(job).total_bytes;
+        self.0.push((job.gpus, bytes));
+        bytes
+    }
+}
+
 /// The plan for `job` as it stands (settings, GPU type and count).
-fn plan_of(job: &Job, original: &Job, v: &Variant, gpu: &GpuSpec, objective: Objective) -> Plan {
+fn plan_of(job: &Job, original: &Job, v: &Variant, gpu: &GpuSpec, objective: Objective, total_bytes: u64) -> Plan {
     let c = compute::compute(job, gpu);
     let training = job.workload == WorkloadKind::Training;
     Plan {
@@ -300,7 +318,7 @@ fn plan_of(job: &Job, original: &Job, v: &Variant, gpu: &GpuSpec, objective: Obj
         tensor_parallel: job.tensor_parallel,
         weight_quantization: job.weight_quantization,
         changes: changes(original, v),
-        per_gpu_total_bytes: memory::per_gpu(job).total_bytes,
+        per_gpu_total_bytes: total_bytes,
         gpu_hours: c.map(|c| c.gpu_hours),
         wall_hours: c.map(|c| c.wall_hours),
         cost_usd: c.map(|c| c.cost_usd),
@@ -325,6 +343,7 @@ pub fn search(job: &Job, s: &PlanSearch<'_>) -> Option<Plan> {
     let mut j = job.clone();
     for v in variants(job, s.change_settings) {
         v.apply(&mut j);
+        let mut totals = Totals::default();
         let c = s.counts;
         let step = if c.base == 0 {
             lcm(c.step.max(1), j.tensor_parallel.max(1).saturating_mul(j.pipeline_parallel.max(1)))
@@ -344,7 +363,7 @@ pub fn search(job: &Job, s: &PlanSearch<'_>) -> Option<Plan> {
             let Some(i) = fewest(span, |i| {
                 count(c.min_steps + i as u32 - 1).is_some_and(|n| {
                     j.gpus = n;
-                    feasible(&j, gpu, s.max_plan_hours)
+                    feasible(&j, gpu, &mut totals, s.max_plan_hours)
                 })
             }) else {
                 continue;
@@ -360,7 +379,7 @@ pub fn search(job: &Job, s: &PlanSearch<'_>) -> Option<Plan> {
             }
             let Some(n) = count(k) else { continue };
             j.gpus = n;
-            let p = plan_of(&j, job, &v, gpu, s.objective);
+            let p = plan_of(&j, job, &v, gpu, s.objective, totals.of(&j));
             if best.as_ref().is_none_or(|b| ranks_before(&p, b)) {
                 best = Some(p);
             }
