@@ -41,14 +41,15 @@ pub const MAX_STATUS_MESSAGES: usize = 10;
 pub const MAX_STATUS_MESSAGE_CHARS: usize = 1000;
 
 // Strings borrow from the body where they hold no escapes (`Cow`), as the object does
-// ([`Json`]): a review allocates little more than the object's arrays.
+// ([`Json`]): a review allocates little more than the object's arrays. An optional string is a
+// [`Text`]: serde borrows a bare `Cow<str>` only, never one inside an `Option`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReviewIn<'a> {
     #[serde(borrow)]
-    api_version: Option<Cow<'a, str>>,
+    api_version: Option<Text<'a>>,
     #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
     request: Option<RequestIn<'a>>,
 }
@@ -57,13 +58,13 @@ struct ReviewIn<'a> {
 #[serde(rename_all = "camelCase")]
 struct RequestIn<'a> {
     #[serde(borrow)]
-    uid: Option<Cow<'a, str>>,
+    uid: Option<Text<'a>>,
     #[serde(borrow)]
     kind: Option<Gvk<'a>>,
     #[serde(borrow)]
-    namespace: Option<Cow<'a, str>>,
+    namespace: Option<Text<'a>>,
     #[serde(borrow)]
-    operation: Option<Cow<'a, str>>,
+    operation: Option<Text<'a>>,
     // Kept as text and parsed after the envelope, under [`read_member`] and the
     // `server.max_object_nodes` budget (see [`parse_object`]).
     #[serde(default, borrow)]
@@ -76,13 +77,27 @@ struct RequestIn<'a> {
     resource: Option<Gvr<'a>>,
     /// `scale` for a `/scale` request ([`super::scale`]).
     #[serde(borrow)]
-    sub_resource: Option<Cow<'a, str>>,
+    sub_resource: Option<Text<'a>>,
     /// The object's name (a Scale's parent).
     #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Text<'a>>,
     /// Who sent it: who may exempt an object (`policy.exemptions`).
     #[serde(default)]
     user_info: Option<super::exempt::UserInfo>,
+}
+
+/// A string member, borrowed from the body when it holds no escapes. `#[serde(borrow)]` makes
+/// serde borrow a field whose type is `Cow<str>` itself; an `Option<Cow<str>>` is always
+/// copied (serde_derive `internals/attr.rs`, `is_cow` looks at the field's own type;
+/// serde-rs/serde#2016), so optional members hold this newtype's bare `Cow`.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Deserialize)]
@@ -468,6 +483,22 @@ mod tests {
             assert!(joined.contains(word), "{word} lost from {w:?}");
         }
         assert_eq!(w.last().unwrap(), "vramgate: short");
+    }
+
+    #[test]
+    fn request_strings_borrow_from_the_body_unless_escaped() {
+        // `\u0041` is `A`: JSON escapes must be decoded into a copy; a plain string is a slice
+        // of the body.
+        let body = r#"{"kind":"AdmissionReview","request":{"uid":"u-1","operation":"CRE\u0041TE","namespace":"ml"}}"#;
+        let r: ReviewIn = serde_json::from_str(body).unwrap();
+        assert!(matches!(r.kind.map(|k| k.0), Some(Cow::Borrowed("AdmissionReview"))));
+        let req = r.request.unwrap();
+        assert!(matches!(req.uid.map(|t| t.0), Some(Cow::Borrowed("u-1"))));
+        assert!(matches!(req.namespace.map(|t| t.0), Some(Cow::Borrowed("ml"))));
+        assert!(matches!(req.operation.map(|t| t.0), Some(Cow::Owned(o)) if o == "CREATE"));
+        // A member of another type is refused in serde's words for a string (column 19: the `5`), as before.
+        let e = serde_json::from_str::<ReviewIn>(r#"{"request":{"uid":5}}"#).err().unwrap();
+        assert_eq!(e.to_string(), "invalid type: integer `5`, expected a string at line 1 column 19");
     }
 
     #[test]

@@ -56,6 +56,21 @@ const fn is(names: &'static [&'static str]) -> Flag {
     Flag { names, key: None, takes: Takes::Switch(true), map: Map::Raw }
 }
 
+/// Flags of the OpenAI-compatible API server that vLLM and SGLang both take, spelled alike, and
+/// that size nothing (vLLM `vllm/entrypoints/openai/cli_args.py` and `EngineArgs`; SGLang
+/// `ServerArgs.add_cli_args`): read with their value, listed as ignored.
+const OPENAI_SERVER_FLAGS: &[&str] = &[
+    "--host",
+    "--port",
+    "--served-model-name",
+    "--revision",
+    "--download-dir",
+    "--api-key",
+    "--chat-template",
+    "--tool-call-parser",
+    "--reasoning-parser",
+];
+
 static VLLM: &[Flag] = &[
     v(&["--model"], "model"),
     v(&["--tensor-parallel-size", "-tp"], "tensor-parallel"),
@@ -70,19 +85,11 @@ static VLLM: &[Flag] = &[
     v(&["--quantization", "-q"], "weight-quantization"),
     v(&["--block-size"], "block-size"),
     m(&["--dtype"], "precision", Map::Dtype),
+    iv(OPENAI_SERVER_FLAGS),
     iv(&[
-        "--host",
-        "--port",
-        "--served-model-name",
         "--tokenizer",
-        "--revision",
         "--tokenizer-revision",
-        "--download-dir",
-        "--api-key",
         "--uvicorn-log-level",
-        "--chat-template",
-        "--tool-call-parser",
-        "--reasoning-parser",
         "--root-path",
         "--seed",
         "--load-format",
@@ -115,20 +122,8 @@ static SGLANG: &[Flag] = &[
     v(&["--quantization"], "weight-quantization"),
     v(&["--page-size"], "block-size"),
     m(&["--dtype"], "precision", Map::Dtype),
-    iv(&[
-        "--host",
-        "--port",
-        "--served-model-name",
-        "--tokenizer-path",
-        "--api-key",
-        "--revision",
-        "--chat-template",
-        "--download-dir",
-        "--log-level",
-        "--random-seed",
-        "--tool-call-parser",
-        "--reasoning-parser",
-    ]),
+    iv(OPENAI_SERVER_FLAGS),
+    iv(&["--tokenizer-path", "--log-level", "--random-seed"]),
     is(&["--trust-remote-code", "--enable-metrics", "--disable-radix-cache", "--log-requests"]),
 ];
 

@@ -91,6 +91,39 @@ pub(super) fn read_env_keys(env: &Env, s: &mut Serving) {
     }
 }
 
+/// The ways the engine's argument parser (argparse; clap for TGI) refuses a command line: the
+/// server exits at start, so each is a problem naming the argument and the parser's words.
+enum Refusal<'t> {
+    /// A bare word where no positional argument is taken.
+    Unrecognised(&'t str),
+    /// A switch (`store_true`) given a value with `=`.
+    SwitchWithValue { name: &'t str, value: &'t str },
+    /// A flag that takes a value, last or followed by another flag.
+    MissingValue(&'t str),
+}
+
+impl Refusal<'_> {
+    fn message(&self, engine: Engine) -> String {
+        let engine = engine.as_str();
+        match self {
+            Refusal::Unrecognised(t) => {
+                format!("'{t}' is an argument {engine} does not take (it would exit with \"unrecognized arguments\")")
+            }
+            Refusal::SwitchWithValue { name, value } => {
+                format!("{name} is a switch and takes no value, got '{value}': {engine} would refuse it")
+            }
+            Refusal::MissingValue(name) => {
+                format!("{name} needs a value: {engine} would refuse it (\"expected one argument\")")
+            }
+        }
+    }
+}
+
+/// Records what the engine would refuse, at the argument's pointer.
+fn refuse(s: &mut Serving, pointer: &str, r: Refusal<'_>) {
+    s.problems.push(err(pointer, r.message(s.engine)));
+}
+
 /// Reads the server's arguments (argparse / clap rules: `--flag=value` or `--flag value`, the
 /// last occurrence wins).
 pub(super) fn read_flags(entry: &Entry, s: &mut Serving) {
@@ -121,13 +154,7 @@ pub(super) fn read_flags(entry: &Entry, s: &mut Serving) {
             if entry.positional_model && positional.is_none() && s.unknown_flags.is_empty() {
                 positional = Some(Sourced { value: t.to_owned(), pointer: a.pointer.clone(), via: via(a, t) });
             } else {
-                s.problems.push(err(
-                    &a.pointer,
-                    format!(
-                        "'{t}' is an argument {} does not take (it would exit with \"unrecognized arguments\")",
-                        s.engine.as_str()
-                    ),
-                ));
+                refuse(s, &a.pointer, Refusal::Unrecognised(t));
             }
             continue;
         }
@@ -151,10 +178,7 @@ pub(super) fn read_flags(entry: &Entry, s: &mut Serving) {
         };
         let (value, value_arg, joined) = match (flag.takes, inline) {
             (Takes::Switch(_), Some(v)) => {
-                s.problems.push(err(
-                    &a.pointer,
-                    format!("{name} is a switch and takes no value, got '{v}': {} would refuse it", s.engine.as_str()),
-                ));
+                refuse(s, &a.pointer, Refusal::SwitchWithValue { name: &name, value: v });
                 continue;
             }
             (Takes::Switch(on), None) => (on.to_string(), a, true),
@@ -178,13 +202,7 @@ pub(super) fn read_flags(entry: &Entry, s: &mut Serving) {
                     continue;
                 }
                 _ => {
-                    s.problems.push(err(
-                        &a.pointer,
-                        format!(
-                            "{name} needs a value: {} would refuse it (\"expected one argument\")",
-                            s.engine.as_str()
-                        ),
-                    ));
+                    refuse(s, &a.pointer, Refusal::MissingValue(&name));
                     continue;
                 }
             },
