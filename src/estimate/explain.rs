@@ -93,3 +93,32 @@ pub(crate) fn n(x: f64) -> String {
 pub(crate) fn gib(x: f64) -> String {
     format!("{:.2} GiB", x / (1u64 << 30) as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_formula_is_built_only_when_terms_are_kept() {
+        let mut built = false;
+        let mut totals_only = Terms::new(1_000, false);
+        totals_only.add(
+            "weights",
+            2_000.0,
+            || {
+                built = true;
+                "1,000 parameters x 2 B".into()
+            },
+            "source",
+        );
+        assert!(!built, "the formula of a term nobody keeps must not be formatted");
+        assert!(totals_only.list.is_empty());
+
+        let mut kept = Terms::new(1_000, true);
+        kept.add("weights", 2_000.0, || "1,000 parameters x 2 B".into(), "source");
+        kept.add("empty", 0.0, || unreachable!("a zero-byte term is dropped unbuilt"), "source");
+        assert_eq!(kept.list.len(), 1);
+        assert_eq!(kept.list[0].formula, "1,000 parameters x 2 B");
+        assert_eq!(kept.list[0].bytes_per_parameter, 2.0);
+    }
+}

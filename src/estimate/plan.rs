@@ -504,6 +504,21 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_of_a_count_is_computed_once_and_is_the_engines() {
+        let p = find_preset("llama-2-13b").unwrap();
+        let mut job = Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()));
+        job.strategy = Strategy::Zero3;
+        let mut totals = Totals::default();
+        for gpus in [8, 2, 8, 4, 2] {
+            job.gpus = gpus;
+            assert_eq!(totals.of(&job), memory::per_gpu(&job).total_bytes, "{gpus} GPUs");
+        }
+        assert_eq!(totals.0.iter().map(|(gpus, _)| *gpus).collect::<Vec<_>>(), [8, 2, 4]);
+        // ZeRO-3 shards the states: more GPUs, less memory each, so the memo is keyed right.
+        assert!(totals.0[0].1 < totals.0[2].1 && totals.0[2].1 < totals.0[1].1);
+    }
+
+    #[test]
     fn an_inference_report_reads_back_and_cheapest_plan_is_read_as_plan() {
         let p = find_preset("llama-3.1-70b").unwrap();
         let mut job = Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()));

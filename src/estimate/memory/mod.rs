@@ -259,3 +259,31 @@ fn cublas_workspaces(t: &mut Terms) -> f64 {
     );
     CUBLAS_WORKSPACE_BYTES as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimate::presets::find_preset;
+    use crate::estimate::{Model, ModelSource};
+
+    #[test]
+    fn the_totals_alone_are_the_explained_totals_without_the_terms() {
+        for (model, strategy, gpus, fine_tuning, workload) in [
+            ("llama-2-7b", Strategy::Ddp, 1, FineTuningKind::Full, WorkloadKind::Training),
+            ("llama-2-13b", Strategy::Zero3, 8, FineTuningKind::Full, WorkloadKind::Training),
+            ("mistral-7b", Strategy::Ddp, 1, FineTuningKind::Qlora, WorkloadKind::Training),
+            ("llama-3.1-70b", Strategy::Ddp, 4, FineTuningKind::Full, WorkloadKind::Inference),
+        ] {
+            let p = find_preset(model).unwrap();
+            let mut job = Job::new(Model::from_arch(p.name, ModelSource::Preset, p.arch.clone()));
+            (job.strategy, job.gpus, job.fine_tuning.kind, job.workload) = (strategy, gpus, fine_tuning, workload);
+            if workload == WorkloadKind::Inference {
+                job.tensor_parallel = gpus;
+            }
+            let explained = breakdown(&job);
+            assert_eq!(per_gpu(&job), explained.per_gpu, "{model}");
+            assert!(compute(&job, false).terms.is_empty(), "{model}: terms built for totals only");
+            assert!(explained.terms.iter().any(|t| t.name == "tensors peak"), "{model}");
+        }
+    }
+}
