@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from admission_reviews import A100, TOO_BIG, pytorchjob, review
 from chartlib import NAMESPACE, RELEASE, find, render
 from fake_apiserver import FakeApiServer
-from test_prometheus import A100, TOO_BIG, ServiceHTTPS, free_port, http_get, pytorchjob, review, wait_for
+from live_stack import ServiceHTTPS, free_port, http_get, wait_for
 
 VALUES = {"tls": {"mode": "helm"}, "config": {"source": "configMap"}, "cluster": {"enabled": False}}
 
