@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use vramgate::admission::{self, Answer, Endpoint};
 use vramgate::config::Settings;
 use vramgate::server::tls::{self, SwappableCert};
-use vramgate::server::{AppState, BoundAddrs, ServeOptions, TlsSource, serve_tls_with, webhook_router};
+use vramgate::server::{AppState, BoundAddrs, ConfigSource, ServeOptions, TlsSource, serve_tls_with, webhook_router};
 
 /// Longest any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -52,7 +52,7 @@ async fn start(name: &str, config: &str) -> Running {
     let opts = ServeOptions {
         listen: "127.0.0.1:0".parse().expect("address"),
         metrics_listen: "127.0.0.1:0".parse().expect("address"),
-        config_path: Some(config_path),
+        config: ConfigSource::File(config_path),
         reload_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(2),
         ..ServeOptions::new(TlsSource::Files { cert: cert_path, key: key_path })

@@ -20,7 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use vramgate::server::tls::{self, PROTOCOL_VERSIONS};
-use vramgate::server::{BoundAddrs, ServeOptions, TlsSource, serve_with};
+use vramgate::server::{BoundAddrs, ConfigSource, ServeOptions, TlsSource, serve_with};
 
 /// Longest any single step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -129,7 +129,7 @@ async fn start_in(dir: &TempDir, cert: &common::Cert, config: Option<&str>) -> (
     if let Some(config) = config {
         let config_path = dir.path("config.yaml");
         replace(&config_path, config);
-        opts.config_path = Some(config_path);
+        opts.config = ConfigSource::File(config_path);
     }
     (start(opts.clone()).await, opts)
 }
@@ -450,7 +450,7 @@ async fn bad_start_up_inputs_are_errors_not_panics() {
     let config = dir.path("bad.yaml");
     replace(&config, "policy: [unclosed\n");
     let bad_config = refused_at_start(ServeOptions {
-        config_path: Some(config),
+        config: ConfigSource::File(config),
         ..options(TlsSource::Files { cert: cert.clone(), key: key.clone() })
     })
     .await;

@@ -71,15 +71,19 @@ pub(super) fn run(a: ServeArgs) -> anyhow::Result<i32> {
     {
         return Ok(2);
     }
+    let config = match (a.config, a.config_map) {
+        (Some(path), _) => crate::server::ConfigSource::File(path),
+        (None, Some((namespace, name))) => crate::server::ConfigSource::ConfigMap { namespace, name },
+        (None, None) => crate::server::ConfigSource::Builtin,
+    };
     let opts = crate::server::ServeOptions {
         listen: a.listen,
         metrics_listen: a.metrics_listen,
         tls,
-        config_path: a.config,
+        config,
         reload_interval: std::time::Duration::from_secs(a.reload_interval),
         client_ca: a.client_ca,
         cluster: a.cluster,
-        config_map: a.config_map,
         ui: !a.no_ui,
         ..crate::server::ServeOptions::default()
     };

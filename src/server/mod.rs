@@ -77,6 +77,40 @@ pub enum TlsSource {
     },
 }
 
+/// Where [`serve`] reads its policy from: one source at a time (`--config` and `--config-map`
+/// conflict).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConfigSource {
+    /// No config: the built-in defaults ([`Settings::default`]).
+    #[default]
+    Builtin,
+    /// A YAML file (`--config`), re-read when it changes (every `reload_interval`).
+    File(PathBuf),
+    /// A ConfigMap's `config.yaml` key (`--config-map NAMESPACE/NAME`), read through the API
+    /// server at start and then watched.
+    ConfigMap { namespace: String, name: String },
+}
+
+impl ConfigSource {
+    /// `(namespace, name)` of the ConfigMap, when the config comes from one.
+    fn config_map(&self) -> Option<(String, String)> {
+        match self {
+            ConfigSource::ConfigMap { namespace, name } => Some((namespace.clone(), name.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::Builtin => f.write_str("(built-in defaults)"),
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::ConfigMap { namespace, name } => write!(f, "ConfigMap {namespace}/{name}"),
+        }
+    }
+}
+
 /// How [`serve`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
@@ -86,8 +120,8 @@ pub struct ServeOptions {
     pub metrics_listen: SocketAddr,
     /// The serving certificate.
     pub tls: TlsSource,
-    /// Config file; `None` runs with the built-in defaults ([`Settings::default`]).
-    pub config_path: Option<PathBuf>,
+    /// Where the policy comes from.
+    pub config: ConfigSource,
     /// How often the certificate and config files are checked for changes;
     /// [`Duration::ZERO`] turns reloading off.
     pub reload_interval: Duration,
@@ -98,8 +132,6 @@ pub struct ServeOptions {
     pub client_ca: Option<PathBuf>,
     /// Watch the cluster for the GPU inventory and live cost (`--cluster`).
     pub cluster: bool,
-    /// Read the config from this ConfigMap (`namespace`, `name`) instead of `config_path`.
-    pub config_map: Option<(String, String)>,
     /// How often the live cost is recomputed ([`cluster::DEFAULT_TICK`]).
     pub cluster_tick: Duration,
     /// Serve the calculator page ([`ui`]: `/ui`, `/api/estimate`) on the plain port
@@ -117,12 +149,11 @@ impl ServeOptions {
             listen: DEFAULT_LISTEN,
             metrics_listen: DEFAULT_METRICS_LISTEN,
             tls,
-            config_path: None,
+            config: ConfigSource::Builtin,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             client_ca: None,
             cluster: false,
-            config_map: None,
             cluster_tick: cluster::DEFAULT_TICK,
             ui: true,
         }
@@ -255,30 +286,27 @@ pub async fn serve_with(
 
     // The API server, when something is read from it. Decisions never wait on it: the
     // watchers run in the background and reviews read their last result.
-    let client = if opts.cluster || opts.config_map.is_some() {
+    let client = if opts.cluster || matches!(opts.config, ConfigSource::ConfigMap { .. }) {
         Some(kube::Client::try_default().await.context(
             "cannot configure a Kubernetes client (in a pod: the service account token; elsewhere: KUBECONFIG)",
         )?)
     } else {
         None
     };
-    let config_map_text = match (&opts.config_map, &client) {
-        (Some((ns, name)), Some(client)) => Some(cluster::read_config_map(client.clone(), ns, name).await?),
-        _ => None,
-    };
 
     // Config.
-    let (settings, config_seen) = match &opts.config_path {
-        None if config_map_text.is_some() => {
-            let (ns, name) = opts.config_map.clone().unwrap_or_default();
-            let text = config_map_text.clone().unwrap_or_default();
+    let mut config_map_text = None;
+    let (settings, config_seen) = match (&opts.config, &client) {
+        (ConfigSource::ConfigMap { namespace, name }, Some(client)) => {
+            let text = cluster::read_config_map(client.clone(), namespace, name).await?;
             let settings = reload::parse_config(text.as_bytes()).map_err(|errors| {
-                anyhow::anyhow!("invalid config in ConfigMap {ns}/{name}:\n  {}", errors.join("\n  "))
+                anyhow::anyhow!("invalid config in ConfigMap {namespace}/{name}:\n  {}", errors.join("\n  "))
             })?;
+            config_map_text = Some(text);
             (settings, None)
         }
-        None => (Settings::default(), None),
-        Some(path) => {
+        (ConfigSource::Builtin | ConfigSource::ConfigMap { .. }, _) => (Settings::default(), None),
+        (ConfigSource::File(path), _) => {
             let bytes = fs::read(path).with_context(|| format!("cannot read config {}", path.display()))?;
             let settings = reload::parse_config(&bytes)
                 .map_err(|errors| anyhow::anyhow!("invalid config {}:\n  {}", path.display(), errors.join("\n  ")))?;
@@ -318,17 +346,18 @@ pub async fn serve_with(
             resolver,
             pending: None,
         };
-        let config_watch = opts
-            .config_path
-            .clone()
-            .zip(config_seen)
-            .map(|(path, bytes)| ConfigWatch { path, last: Seen::Contents(bytes) });
+        let config_watch = match (&opts.config, config_seen) {
+            (ConfigSource::File(path), Some(bytes)) => {
+                Some(ConfigWatch { path: path.clone(), last: Seen::Contents(bytes) })
+            }
+            _ => None,
+        };
         tokio::spawn(reload_loop(opts.reload_interval, cert_watch, config_watch, state.clone(), stop_rx.clone()))
     });
     let watchers = client.clone().map(|client| {
         let cluster_opts = cluster::ClusterOptions {
             inventory: opts.cluster,
-            config_map: opts.config_map.clone(),
+            config_map: opts.config.config_map(),
             tick: opts.cluster_tick,
             config_map_text,
         };
@@ -359,11 +388,7 @@ pub async fn serve_with(
         client_ca = client_ca_path.as_ref().map_or_else(|| "(none: no client certificate asked for)".to_owned(), |p| p.display().to_string()),
         max_concurrent_reviews = limits.max_concurrent_reviews,
         max_connections = limits.max_connections,
-        config = match (&opts.config_path, &opts.config_map) {
-            (Some(p), _) => p.display().to_string(),
-            (None, Some((ns, name))) => format!("ConfigMap {ns}/{name}"),
-            (None, None) => "(built-in defaults)".to_owned(),
-        },
+        config = %opts.config,
         cluster = opts.cluster,
         version = env!("CARGO_PKG_VERSION"),
         "vramgate webhook serving"
