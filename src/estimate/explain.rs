@@ -32,7 +32,7 @@ pub(crate) struct Terms {
     params: f64,
     /// Whether terms are kept. Off, `add` and `push` do nothing and never call their formula:
     /// the plan search and the webhook read only the totals, and formatting every term's
-    /// formula was most of an estimate's cost (docs/performance.md, "Explain terms built lazily").
+    /// formula was most of an estimate's cost (docs/performance.md, "the review path's 60x regression").
     explain: bool,
     pub(crate) list: Vec<Term>,
 }
